@@ -1,0 +1,417 @@
+//! JSON-string entry points shared by every target.
+//!
+//! Each operation takes the JSON `input` object of a conformance case and returns the JSON
+//! `expect`-shaped answer (see `tests/conformance/README.md`). The WASM bindings expose these
+//! functions unchanged, and the native and Node conformance runners call them, so every target
+//! runs the same code path. Answers are values: a failing operation answers `{"error": …}`;
+//! only a malformed *request* (unknown op, missing input field) is an [`FfiError`].
+
+use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
+use crate::json::{self, event_to_json};
+use crate::policy::RedactionPolicy;
+use crate::proto::{
+    Event, RecordEventRequest, RecordEventsRequest, RecordEventsResponse, record_events_request,
+};
+use crate::record::{RecordContext, TelemetryEventInput, record};
+use crate::translate::{MAX_MESSAGE_BYTES, Message, Publisher, Translation, translate};
+use crate::validate::validate_event;
+use prost::Message as _;
+use serde_json::{Map, Value as Json, json};
+
+/// A request the entry points cannot run at all (as opposed to an operation that fails, which
+/// answers `{"error": …}`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FfiError {
+    /// The op name is not one of `validate`, `redact`, `translate`, `ingest`, `record`.
+    #[error("unknown op {0:?}")]
+    UnknownOp(String),
+    /// The input is not JSON, not an object, or lacks a required field.
+    #[error("malformed input: {0}")]
+    MalformedInput(String),
+    /// Protobuf bytes that do not decode.
+    #[error("protobuf decode error: {0}")]
+    Decode(String),
+}
+
+/// The operations of the conformance corpus.
+pub const OPS: [&str; 5] = ["validate", "redact", "translate", "ingest", "record"];
+
+fn field<'a>(input: &'a Json, name: &str) -> Result<&'a Json, FfiError> {
+    input
+        .get(name)
+        .ok_or_else(|| FfiError::MalformedInput(format!("input has no {name:?}")))
+}
+
+fn error_answer(e: impl std::fmt::Display) -> Json {
+    json!({ "error": e.to_string() })
+}
+
+/// Parses the JSON the writer produced back into a value (it is always valid JSON).
+fn written_json(bytes: &[u8]) -> Json {
+    serde_json::from_slice(bytes).unwrap_or(Json::Null)
+}
+
+fn event_answer(event: &Event) -> Json {
+    match event_to_json(event) {
+        Ok(bytes) => json!({ "event": written_json(&bytes) }),
+        Err(e) => error_answer(format!("marshalling event: {e}")),
+    }
+}
+
+fn max_bytes(input: &Json) -> Result<usize, FfiError> {
+    match input.get("maxMessageBytes") {
+        None | Some(Json::Null) => Ok(MAX_MESSAGE_BYTES),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                FfiError::MalformedInput("maxMessageBytes must be a non-negative integer".into())
+            }),
+    }
+}
+
+fn message_answer(m: &Message) -> Json {
+    json!({
+        "payload": String::from_utf8_lossy(&m.data),
+        "attributes": m.attributes,
+    })
+}
+
+/// Runs one operation on a parsed input.
+pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
+    if !input.is_object() {
+        return Err(FfiError::MalformedInput("input must be an object".into()));
+    }
+    match op {
+        "validate" => validate_value(input),
+        "redact" => redact_value(input),
+        "translate" => translate_value(input),
+        "ingest" => ingest_value(input),
+        "record" => record_value(input),
+        other => Err(FfiError::UnknownOp(other.to_string())),
+    }
+}
+
+/// Runs one operation on a JSON text input and returns the JSON text answer.
+pub fn run_op(op: &str, input: &str) -> Result<String, FfiError> {
+    let input = parse_input(input)?;
+    run_op_value(op, &input).map(|v| v.to_string())
+}
+
+fn parse_input(text: &str) -> Result<Json, FfiError> {
+    if text.len() > json::MAX_JSON_INPUT_BYTES {
+        return Err(FfiError::MalformedInput(format!(
+            "input is {} bytes, more than the limit of {}",
+            text.len(),
+            json::MAX_JSON_INPUT_BYTES
+        )));
+    }
+    serde_json::from_str(text).map_err(|e| FfiError::MalformedInput(format!("not valid JSON: {e}")))
+}
+
+/// `{"event"}` → `{"ok": true}` or `{"error"}`.
+pub fn validate_value(input: &Json) -> Result<Json, FfiError> {
+    let event = match json::parse_event_value(field(input, "event")?) {
+        Ok(e) => e,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    Ok(match validate_event(&event) {
+        Ok(()) => json!({ "ok": true }),
+        Err(e) => error_answer(e),
+    })
+}
+
+fn policy_from(input: &Json) -> Result<Result<RedactionPolicy, Json>, FfiError> {
+    let policy = input.get("policy").unwrap_or(&Json::Null);
+    let dotcom = match policy.get("dotcom") {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(_) => {
+            return Err(FfiError::MalformedInput(
+                "policy.dotcom must be a boolean".into(),
+            ));
+        }
+    };
+    let additional = match policy.get("additionalAllowedEventTypes") {
+        None | Some(Json::Null) => "",
+        Some(Json::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(FfiError::MalformedInput(
+                "policy.additionalAllowedEventTypes must be a string".into(),
+            ));
+        }
+    };
+    Ok(RedactionPolicy::new(dotcom, additional).map_err(error_answer))
+}
+
+/// `{"event", "policy"}` → `{"event"}` (redacted) or `{"error"}`.
+pub fn redact_value(input: &Json) -> Result<Json, FfiError> {
+    let policy = match policy_from(input)? {
+        Ok(p) => p,
+        Err(answer) => return Ok(answer),
+    };
+    let mut event = match json::parse_event_value(field(input, "event")?) {
+        Ok(e) => e,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    policy.redact(&mut event);
+    Ok(event_answer(&event))
+}
+
+/// `{"metadata", "event", "maxMessageBytes"?}` → `{"payload", "attributes"}`,
+/// `{"dropped": "oversized"}` or `{"error"}`.
+pub fn translate_value(input: &Json) -> Result<Json, FfiError> {
+    let limit = max_bytes(input)?;
+    let metadata = match json::parse_metadata_value(field(input, "metadata")?) {
+        Ok(m) => m,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    let event = match json::parse_event_value(field(input, "event")?) {
+        Ok(e) => e,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    let publisher = match Publisher::new(&metadata) {
+        Ok(p) => p,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    Ok(match translate(&publisher, &event, limit) {
+        Ok(Translation::Publish(m)) => message_answer(&m),
+        Ok(Translation::Oversized { .. }) => json!({ "dropped": "oversized" }),
+        Err(e) => error_answer(e),
+    })
+}
+
+/// `{"metadata", "events", "rpc"?, "maxMessageBytes"?}` → `{"results", "succeededEvents"}`.
+pub fn ingest_value(input: &Json) -> Result<Json, FfiError> {
+    let limit = max_bytes(input)?;
+    let rpc = match input.get("rpc") {
+        None | Some(Json::Null) => Rpc::RecordEvents,
+        Some(Json::String(s)) if s == "RecordEvents" => Rpc::RecordEvents,
+        Some(Json::String(s)) if s == "RecordEvent" => Rpc::RecordEvent,
+        Some(other) => {
+            return Err(FfiError::MalformedInput(format!(
+                "rpc must be \"RecordEvents\" or \"RecordEvent\", got {other}"
+            )));
+        }
+    };
+    let metadata = match json::parse_metadata_value(field(input, "metadata")?) {
+        Ok(m) => m,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    let Json::Array(raw_events) = field(input, "events")? else {
+        return Err(FfiError::MalformedInput("events must be an array".into()));
+    };
+    let mut events = Vec::with_capacity(raw_events.len());
+    for (i, raw) in raw_events.iter().enumerate() {
+        match json::parse_event_value(raw) {
+            Ok(e) => events.push(e),
+            Err(e) => return Ok(error_answer(format!("events[{i}]: {e}"))),
+        }
+    }
+    let publisher = match Publisher::new(&metadata) {
+        Ok(p) => p,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    let outcomes = ingest(&publisher, events, rpc, limit);
+    let results: Vec<Json> = outcomes
+        .iter()
+        .map(|o| match &o.outcome {
+            Outcome::Publish(m) => {
+                let mut v = message_answer(m);
+                if let Json::Object(map) = &mut v {
+                    map.insert("id".into(), json!(o.id));
+                    map.insert("outcome".into(), json!("publish"));
+                }
+                v
+            }
+            Outcome::Reject(e) => json!({
+                "id": o.id, "outcome": "reject", "retryable": false, "error": e.to_string()
+            }),
+            Outcome::DropOversized { .. } => json!({
+                "id": o.id, "outcome": "drop", "error": "discarding oversized event"
+            }),
+        })
+        .collect();
+    let acked = succeeded_events(
+        publisher.kind,
+        outcomes.iter().map(|o| {
+            (
+                o.id.as_str(),
+                Acknowledgement::assuming_published(&o.outcome),
+            )
+        }),
+    );
+    Ok(json!({ "results": results, "succeededEvents": acked }))
+}
+
+/// `{"event": TelemetryEventInput, "context"}` → `{"event"}` or `{"error"}`.
+pub fn record_value(input: &Json) -> Result<Json, FfiError> {
+    let ctx = match RecordContext::from_json(field(input, "context")?) {
+        Ok(c) => c,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    let recording = match TelemetryEventInput::from_json(field(input, "event")?) {
+        Ok(r) => r,
+        Err(e) => return Ok(error_answer(e)),
+    };
+    Ok(match record(&recording, &ctx) {
+        Ok(event) => event_answer(&event),
+        Err(e) => error_answer(e),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf encode/decode for JS transports.
+
+fn events_json(events: &[Event]) -> Result<Json, FfiError> {
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let bytes =
+            event_to_json(e).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
+        out.push(written_json(&bytes));
+    }
+    Ok(Json::Array(out))
+}
+
+fn parse_events(v: &Json) -> Result<Vec<Event>, FfiError> {
+    let Json::Array(items) = v else {
+        return Err(FfiError::MalformedInput("events must be an array".into()));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            json::parse_event_value(e)
+                .map_err(|e| FfiError::MalformedInput(format!("events[{i}]: {e}")))
+        })
+        .collect()
+}
+
+/// Encodes a `RecordEventsRequest` from `{"metadata": …}` or `{"events": {"events": […]}}`
+/// (proto3 JSON).
+pub fn encode_record_events_request(input: &str) -> Result<Vec<u8>, FfiError> {
+    let v = parse_input(input)?;
+    let payload = match (v.get("metadata"), v.get("events")) {
+        (Some(m), None) => record_events_request::Payload::Metadata(
+            json::parse_metadata_value(m).map_err(|e| FfiError::MalformedInput(e.to_string()))?,
+        ),
+        (None, Some(events)) => {
+            let list = events.get("events").unwrap_or(&Json::Null);
+            let list = if list.is_null() {
+                &Json::Array(Vec::new())
+            } else {
+                list
+            };
+            record_events_request::Payload::Events(record_events_request::EventsPayload {
+                events: parse_events(list)?,
+            })
+        }
+        _ => {
+            return Err(FfiError::MalformedInput(
+                "a RecordEventsRequest holds exactly one of \"metadata\" or \"events\"".into(),
+            ));
+        }
+    };
+    Ok(RecordEventsRequest {
+        payload: Some(payload),
+    }
+    .encode_to_vec())
+}
+
+/// Decodes a `RecordEventsRequest` to proto3 JSON.
+pub fn decode_record_events_request(bytes: &[u8]) -> Result<String, FfiError> {
+    let req = RecordEventsRequest::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
+    let v = match req.payload {
+        None => json!({}),
+        Some(record_events_request::Payload::Metadata(m)) => {
+            let bytes = json::metadata_to_json(&m).map_err(|e| FfiError::Decode(e.to_string()))?;
+            json!({ "metadata": written_json(&bytes) })
+        }
+        Some(record_events_request::Payload::Events(p)) => {
+            json!({ "events": { "events": events_json(&p.events)? } })
+        }
+    };
+    Ok(v.to_string())
+}
+
+/// Encodes a `RecordEventsResponse` from `{"succeededEvents": [...]}`.
+pub fn encode_record_events_response(input: &str) -> Result<Vec<u8>, FfiError> {
+    let v = parse_input(input)?;
+    let ids = match v.get("succeededEvents") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    FfiError::MalformedInput("succeededEvents must hold strings".into())
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(FfiError::MalformedInput(
+                "succeededEvents must be an array".into(),
+            ));
+        }
+    };
+    Ok(RecordEventsResponse {
+        succeeded_events: ids,
+    }
+    .encode_to_vec())
+}
+
+/// Decodes a `RecordEventsResponse` to `{"succeededEvents": [...]}`.
+pub fn decode_record_events_response(bytes: &[u8]) -> Result<String, FfiError> {
+    let resp = RecordEventsResponse::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
+    Ok(json!({ "succeededEvents": resp.succeeded_events }).to_string())
+}
+
+/// Encodes a `RecordEventRequest` from `{"metadata": …, "event": …}`.
+pub fn encode_record_event_request(input: &str) -> Result<Vec<u8>, FfiError> {
+    let v = parse_input(input)?;
+    let metadata = match v.get("metadata") {
+        None | Some(Json::Null) => None,
+        Some(m) => Some(
+            json::parse_metadata_value(m).map_err(|e| FfiError::MalformedInput(e.to_string()))?,
+        ),
+    };
+    let event = match v.get("event") {
+        None | Some(Json::Null) => None,
+        Some(e) => {
+            Some(json::parse_event_value(e).map_err(|e| FfiError::MalformedInput(e.to_string()))?)
+        }
+    };
+    Ok(RecordEventRequest { metadata, event }.encode_to_vec())
+}
+
+/// Decodes a `RecordEventRequest` to proto3 JSON.
+pub fn decode_record_event_request(bytes: &[u8]) -> Result<String, FfiError> {
+    let req = RecordEventRequest::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
+    let mut out = Map::new();
+    if let Some(m) = &req.metadata {
+        let bytes = json::metadata_to_json(m).map_err(|e| FfiError::Decode(e.to_string()))?;
+        out.insert("metadata".into(), written_json(&bytes));
+    }
+    if let Some(e) = &req.event {
+        let bytes =
+            event_to_json(e).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
+        out.insert("event".into(), written_json(&bytes));
+    }
+    Ok(Json::Object(out).to_string())
+}
+
+/// Encodes one `Event` from proto3 JSON (for export queues that store wire bytes).
+pub fn encode_event(input: &str) -> Result<Vec<u8>, FfiError> {
+    let v = parse_input(input)?;
+    let event = json::parse_event_value(&v).map_err(|e| FfiError::MalformedInput(e.to_string()))?;
+    Ok(event.encode_to_vec())
+}
+
+/// Decodes one `Event` to proto3 JSON.
+pub fn decode_event(bytes: &[u8]) -> Result<String, FfiError> {
+    let event = Event::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
+    let bytes =
+        event_to_json(&event).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub mod conformance;

@@ -1,0 +1,81 @@
+//! The telemetry event core: every rule the telemetry gateway applies, as pure functions.
+//!
+//! This crate is built twice: natively into the `telemetry-gateway` server, and to WebAssembly for
+//! the npm package used by JavaScript telemetry SDKs. Both therefore apply exactly the same rules,
+//! and one conformance corpus (`tests/conformance/`) proves it on both targets.
+//!
+//! The crate does no IO and has no clock or randomness of its own: callers pass event ids and the
+//! current time in ([`RecordContext`]), and receive bytes and values back.
+//!
+//! ```
+//! use telemetry_core::{json, Publisher, Translation, MAX_MESSAGE_BYTES};
+//!
+//! let metadata = json::parse_metadata(
+//!     r#"{"requestId":"r1","identifier":{"unlicensedInstance":{"instanceId":"i1"}}}"#,
+//! )?;
+//! let event = json::parse_event(
+//!     r#"{"id":"e1","timestamp":"2024-07-01T12:34:56.789Z","feature":"search","action":"submitted",
+//!        "source":{"server":{"version":"5.5.0"}},"parameters":{"metadata":{"count":3}}}"#,
+//! )?;
+//! telemetry_core::validate_event(&event)?;
+//!
+//! let publisher = Publisher::new(&metadata)?;
+//! let Translation::Publish(message) = telemetry_core::translate(&publisher, &event, MAX_MESSAGE_BYTES)?
+//! else { unreachable!("a small event is never oversized") };
+//! assert!(message.data.starts_with(br#"{"event":{"id":"e1","timestamp":"2024-07-01T12:34:56.789Z""#));
+//! assert_eq!(message.attributes["publisher.source"], "unlicensed_instance");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Where each rule lives
+//!
+//! | module | rule |
+//! |---|---|
+//! | [`proto`] | the generated `telemetrygateway.v1` types |
+//! | [`json`] | proto3 JSON parsing, and the Go-identical protojson writer |
+//! | [`validate`] | feature/action rules and the gateway's per-event checks |
+//! | [`policy`] | the sensitive-attribute allowlist, redaction modes and export mode |
+//! | [`translate`] | the Pub/Sub message body, attributes and the oversize rule |
+//! | [`ingest`] | identifier checks, legacy-metadata migration, per-event outcomes, acknowledgement |
+//! | [`record`] | a client recording (`TelemetryEventInput`) to a full `Event` |
+//! | `ffi` (feature `ffi`) | JSON-string entry points shared by the WASM build and the conformance runners |
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "ffi")]
+pub mod ffi;
+pub mod ingest;
+pub mod json;
+pub mod policy;
+pub mod proto;
+pub mod record;
+pub mod translate;
+pub mod validate;
+
+pub use ingest::{
+    Acknowledgement, EventOutcome, Identity, MetadataError, Outcome, PublisherKind, Rpc, identify,
+    ingest, migrate_legacy_metadata, succeeded_events,
+};
+pub use json::JsonError;
+pub use policy::{
+    AllowedEventType, Allowlist, ExportMode, ExportModeInputs, LicenseState, PolicyError,
+    RedactionMode, RedactionPolicy, export_mode,
+};
+pub use record::{RecordContext, RecordError, TelemetryEventInput, record};
+pub use translate::{
+    MAX_MESSAGE_BYTES, Message, Publisher, TranslateError, Translation, translate,
+};
+pub use validate::{EventError, FeatureActionError, validate_event, validate_feature_action};

@@ -1,0 +1,163 @@
+//! Event → Pub/Sub message: the JSON body, its attributes, and the oversize rule.
+
+use crate::json::{MarshalError, event_to_json, metadata_to_json};
+use crate::proto::{Event, RecordEventsRequestMetadata, identifier};
+use std::collections::BTreeMap;
+
+/// Messages whose body is this many bytes or more are dropped (and acknowledged) instead of
+/// published: Pub/Sub's `MaxPublishRequestBytes`.
+pub const MAX_MESSAGE_BYTES: usize = 10_000_000;
+
+/// The prefix of metadata keys that flag recorded private metadata as attributes.
+const RECORDS_PRIVATE_METADATA_PREFIX: &str = "recordsPrivateMetadata";
+
+/// Who publishes the events of a stream, as far as acknowledgement and attributes care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublisherKind {
+    /// A Sourcegraph instance with a license key.
+    LicensedInstance,
+    /// A Sourcegraph instance without a license key.
+    UnlicensedInstance,
+    /// A managed service.
+    ManagedService,
+    /// Metadata without an identifier.
+    Unknown,
+}
+
+impl PublisherKind {
+    /// Whether this is a Sourcegraph instance (licensed or unlicensed), whose non-retryable
+    /// failures are acknowledged so that it stops retrying them.
+    pub fn is_sourcegraph_instance(self) -> bool {
+        matches!(
+            self,
+            PublisherKind::LicensedInstance | PublisherKind::UnlicensedInstance
+        )
+    }
+}
+
+/// Why an event cannot be translated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// protojson cannot marshal the event or metadata.
+    #[error("marshalling event: {0}")]
+    Marshal(#[from] MarshalError),
+}
+
+/// The per-stream part of every message: the marshalled metadata and the publisher source.
+/// Build it once per stream, as the Go gateway does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publisher {
+    /// The `publisher.source` attribute: `licensed_instance`, `unlicensed_instance`, the
+    /// managed service's `service_id`, or `unknown`.
+    pub source: String,
+    /// The publisher kind.
+    pub kind: PublisherKind,
+    metadata_json: Vec<u8>,
+}
+
+impl Publisher {
+    /// Prepares the per-stream part of every message from the stream's metadata (the whole
+    /// metadata is published, license key included, as upstream).
+    pub fn new(metadata: &RecordEventsRequestMetadata) -> Result<Self, TranslateError> {
+        let (kind, source) = match metadata
+            .identifier
+            .as_ref()
+            .and_then(|i| i.identifier.as_ref())
+        {
+            Some(identifier::Identifier::LicensedInstance(_)) => (
+                PublisherKind::LicensedInstance,
+                "licensed_instance".to_string(),
+            ),
+            Some(identifier::Identifier::UnlicensedInstance(_)) => (
+                PublisherKind::UnlicensedInstance,
+                "unlicensed_instance".to_string(),
+            ),
+            Some(identifier::Identifier::ManagedService(s)) => {
+                (PublisherKind::ManagedService, s.service_id.clone())
+            }
+            None => (PublisherKind::Unknown, "unknown".to_string()),
+        };
+        Ok(Publisher {
+            source,
+            kind,
+            metadata_json: metadata_to_json(metadata)?,
+        })
+    }
+
+    /// The marshalled metadata, exactly as it appears in each message body.
+    pub fn metadata_json(&self) -> &[u8] {
+        &self.metadata_json
+    }
+}
+
+/// A Pub/Sub message ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The body: `{"event":…,"metadata":…}`.
+    pub data: Vec<u8>,
+    /// The message attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// What to do with a translated event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Translation {
+    /// Publish this message.
+    Publish(Message),
+    /// Drop the event (and acknowledge it): its body would be `size` bytes, at or over the limit.
+    Oversized {
+        /// The body size in bytes.
+        size: usize,
+    },
+}
+
+/// The attributes of an event's message.
+pub fn attributes(source: &str, event: &Event) -> BTreeMap<String, String> {
+    let mut attrs = BTreeMap::new();
+    attrs.insert("publisher.source".to_string(), source.to_string());
+    attrs.insert("event.feature".to_string(), event.feature.clone());
+    attrs.insert("event.action".to_string(), event.action.clone());
+    let params = event.parameters.as_ref();
+    let has_private = params.is_some_and(|p| p.private_metadata.is_some());
+    attrs.insert(
+        "event.hasPrivateMetadata".to_string(),
+        has_private.to_string(),
+    );
+    if let Some(p) = params {
+        for (key, value) in &p.metadata {
+            // At least two characters after the prefix, and a positive value (NaN is not).
+            if key.len() > RECORDS_PRIVATE_METADATA_PREFIX.len() + 1
+                && key.starts_with(RECORDS_PRIVATE_METADATA_PREFIX)
+                && *value > 0.0
+            {
+                attrs.insert(format!("event.{key}"), "true".to_string());
+            }
+        }
+    }
+    attrs
+}
+
+/// Translates one event into its Pub/Sub message, or drops it when the body would be
+/// `max_message_bytes` or larger (pass [`MAX_MESSAGE_BYTES`]). Validation is separate
+/// ([`crate::validate_event`]).
+pub fn translate(
+    publisher: &Publisher,
+    event: &Event,
+    max_message_bytes: usize,
+) -> Result<Translation, TranslateError> {
+    let event_json = event_to_json(event)?;
+    let size = event_json.len() + publisher.metadata_json.len() + r#"{"event":,"metadata":}"#.len();
+    if size >= max_message_bytes {
+        return Ok(Translation::Oversized { size });
+    }
+    let mut data = Vec::with_capacity(size);
+    data.extend_from_slice(br#"{"event":"#);
+    data.extend_from_slice(&event_json);
+    data.extend_from_slice(br#","metadata":"#);
+    data.extend_from_slice(&publisher.metadata_json);
+    data.push(b'}');
+    Ok(Translation::Publish(Message {
+        data,
+        attributes: attributes(&publisher.source, event),
+    }))
+}
