@@ -1,1 +1,128 @@
-fn main() {}
+//! Core throughput on a realistic event and on a 1,000-event payload, each beside same-run
+//! baselines: `prost` decode of the same wire bytes, and `serde_json::to_vec` of the same event
+//! as a `serde_json::Value`. Run with `cargo bench -p telemetry-core`; results in BENCHMARKS.md.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use prost::Message as _;
+use std::hint::black_box;
+use telemetry_core::proto::{Event, RecordEventsRequestMetadata, record_events_request};
+use telemetry_core::{
+    MAX_MESSAGE_BYTES, Publisher, RedactionPolicy, Rpc, ingest, json, translate, validate_event,
+};
+
+/// A realistic Cody completion event, as an instance exports it (reference §3.4).
+const EVENT: &str = r#"{
+  "id": "0190f6b4-8c2e-7a3b-9d1e-2f4a5b6c7d8e",
+  "timestamp": "2024-07-01T12:34:56.789Z",
+  "feature": "cody.completion",
+  "action": "accepted",
+  "source": {"server": {"version": "5.5.0"}, "client": {"name": "VSCode.Cody", "version": "1.24.0"}},
+  "parameters": {
+    "version": 1,
+    "metadata": {"latencyMs": 123.5, "multiline": 0, "recordsPrivateMetadataTranscript": 1,
+                 "contextItems": 7, "charsInserted": 312, "tokenCount": 96.25},
+    "privateMetadata": {"languageId": "go", "model": "anthropic/claude-3-5-sonnet", "prompt": "func main() { <cursor> }",
+                        "contextFiles": ["main.go", "util.go"], "truncated": false},
+    "billingMetadata": {"product": "cody", "category": "core"}
+  },
+  "user": {"userId": "42", "anonymousUserId": "0c5d1e2a-1111-4222-8333-944445555666"},
+  "featureFlags": {"flags": {"cody-autocomplete-x": "true", "search-ranking": "false"}},
+  "marketingTracking": {"url": "https://sourcegraph.example.com/search?q=x", "referrer": "https://example.com"},
+  "interaction": {"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "interactionId": "e7a1c2d3",
+                  "geolocation": {"countryCode": "US"}}
+}"#;
+
+const METADATA: &str = r#"{"requestId":"4bf92f3577b34da6a3ce929d0e0e4736","identifier":{"licensedInstance":{"licenseKey":"eyJzaWciOnsiRm9ybWF0Ijoi","instanceId":"7d1b6f5e-0000-4000-8000-0123456789ab","externalUrl":"https://sourcegraph.example.com"}}}"#;
+
+fn fixtures() -> (
+    Event,
+    RecordEventsRequestMetadata,
+    Vec<u8>,
+    serde_json::Value,
+) {
+    let event = json::parse_event(EVENT).expect("bench event parses");
+    let metadata = json::parse_metadata(METADATA).expect("bench metadata parses");
+    let wire = event.encode_to_vec();
+    let value: serde_json::Value = serde_json::from_str(EVENT).expect("valid JSON");
+    (event, metadata, wire, value)
+}
+
+fn single_event(c: &mut Criterion) {
+    let (event, metadata, wire, value) = fixtures();
+    let publisher = Publisher::new(&metadata).expect("publisher");
+    let policy = RedactionPolicy::default();
+    let mut g = c.benchmark_group("event");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline/prost_decode", |b| {
+        b.iter(|| Event::decode(black_box(wire.as_slice())).expect("decodes"))
+    });
+    g.bench_function("baseline/serde_json_to_vec_value", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&value)).expect("serializes"))
+    });
+    g.bench_function("validate", |b| b.iter(|| validate_event(black_box(&event))));
+    g.bench_function("redact", |b| {
+        b.iter_batched_ref(
+            || event.clone(),
+            |e| policy.redact(black_box(e)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("translate", |b| {
+        b.iter(|| translate(black_box(&publisher), black_box(&event), MAX_MESSAGE_BYTES))
+    });
+    g.finish();
+}
+
+fn payload(c: &mut Criterion) {
+    let (event, metadata, _, value) = fixtures();
+    let publisher = Publisher::new(&metadata).expect("publisher");
+    let events: Vec<Event> = (0..1000)
+        .map(|i| Event {
+            id: format!("0190f6b4-8c2e-7a3b-9d1e-{i:012}"),
+            ..event.clone()
+        })
+        .collect();
+    let request = telemetry_core::proto::RecordEventsRequest {
+        payload: Some(record_events_request::Payload::Events(
+            record_events_request::EventsPayload {
+                events: events.clone(),
+            },
+        )),
+    };
+    let wire = request.encode_to_vec();
+    let values: Vec<serde_json::Value> = (0..1000).map(|_| value.clone()).collect();
+    let mut g = c.benchmark_group("payload_1000");
+    g.throughput(Throughput::Elements(1000));
+    g.sample_size(30);
+    g.bench_function("baseline/prost_decode", |b| {
+        b.iter(|| {
+            telemetry_core::proto::RecordEventsRequest::decode(black_box(wire.as_slice()))
+                .expect("decodes")
+        })
+    });
+    g.bench_function("baseline/serde_json_to_vec_value", |b| {
+        b.iter(|| {
+            for v in &values {
+                black_box(serde_json::to_vec(black_box(v)).expect("serializes"));
+            }
+        })
+    });
+    g.bench_with_input(BenchmarkId::new("ingest", 1000), &events, |b, events| {
+        b.iter_batched(
+            || events.clone(),
+            |evs| {
+                ingest(
+                    black_box(&publisher),
+                    evs,
+                    Rpc::RecordEvents,
+                    MAX_MESSAGE_BYTES,
+                )
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, single_event, payload);
+criterion_main!(benches);

@@ -1,6 +1,6 @@
 //! Event → Pub/Sub message: the JSON body, its attributes, and the oversize rule.
 
-use crate::json::{MarshalError, event_to_json, metadata_to_json};
+use crate::json::{MarshalError, append_event_json, metadata_to_json};
 use crate::proto::{Event, RecordEventsRequestMetadata, identifier};
 use std::collections::BTreeMap;
 
@@ -145,17 +145,16 @@ pub fn translate(
     event: &Event,
     max_message_bytes: usize,
 ) -> Result<Translation, TranslateError> {
-    let event_json = event_to_json(event)?;
-    let size = event_json.len() + publisher.metadata_json.len() + r#"{"event":,"metadata":}"#.len();
-    if size >= max_message_bytes {
-        return Ok(Translation::Oversized { size });
-    }
-    let mut data = Vec::with_capacity(size);
+    let metadata_len = publisher.metadata_json.len();
+    let mut data = Vec::with_capacity(1024 + metadata_len);
     data.extend_from_slice(br#"{"event":"#);
-    data.extend_from_slice(&event_json);
+    append_event_json(&mut data, event)?;
     data.extend_from_slice(br#","metadata":"#);
     data.extend_from_slice(&publisher.metadata_json);
     data.push(b'}');
+    if data.len() >= max_message_bytes {
+        return Ok(Translation::Oversized { size: data.len() });
+    }
     Ok(Translation::Publish(Message {
         data,
         attributes: attributes(&publisher.source, event),

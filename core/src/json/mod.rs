@@ -19,7 +19,7 @@ pub use parse::{
     parse_timestamp_str,
 };
 pub use time::{format_timestamp, timestamp_from_rfc3339};
-pub use write::{event_to_json, metadata_to_json, value_to_json};
+pub use write::{append_event_json, event_to_json, metadata_to_json, value_to_json};
 
 /// The largest JSON document the parsing entry points accept, in bytes. Larger inputs are
 /// refused before parsing. It is above the gateway's 90 MiB gRPC message limit.

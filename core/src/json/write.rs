@@ -13,13 +13,23 @@ use crate::proto::{
 };
 use prost_types::{Struct, Value, value::Kind};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 
 /// Writes `event` as the Go gateway's `protojson.Marshal` + `json.Marshal` would.
 pub fn event_to_json(event: &Event) -> Result<Vec<u8>, MarshalError> {
     let mut w = Writer::with_capacity(512);
     w.event(event)?;
     Ok(w.out)
+}
+
+/// Appends `event` as [`event_to_json`] writes it to `out` (on error `out` may hold a partial
+/// document).
+pub fn append_event_json(out: &mut Vec<u8>, event: &Event) -> Result<(), MarshalError> {
+    let mut w = Writer {
+        out: std::mem::take(out),
+    };
+    let result = w.event(event);
+    *out = w.out;
+    result
 }
 
 /// Writes request metadata as the Go gateway's `protojson.Marshal` + `json.Marshal` would.
@@ -36,6 +46,26 @@ pub fn value_to_json(value: &Value) -> Result<Vec<u8>, MarshalError> {
     Ok(w.out)
 }
 
+/// Bytes that need attention inside a string: control characters, `"`, `\`, the HTML-escaped
+/// `<`, `>`, `&`, and 0xE2 (the first byte of U+2028/U+2029).
+// Indexing in a const initializer is checked at compile time; it cannot panic at run time.
+#[allow(clippy::indexing_slicing)]
+const ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[0xE2] = true;
+    t
+};
+
 /// Appends protojson's string form of `s`, with Go `json.Marshal`'s HTML escaping applied.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -43,117 +73,159 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let escape: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            b'<' => Some(b"\\u003c"),
-            b'>' => Some(b"\\u003e"),
-            b'&' => Some(b"\\u0026"),
-            0xE2 if bytes.get(i + 1) == Some(&0x80) => match bytes.get(i + 2) {
-                Some(0xA8) => Some(b"\\u2028"),
-                Some(0xA9) => Some(b"\\u2029"),
-                _ => None,
+        // `get` on a 256-entry table with a u8 index never misses; the check compiles away.
+        if !ESCAPE.get(usize::from(b)).copied().unwrap_or(true) {
+            i += 1;
+            continue;
+        }
+        let (escape, width): (&[u8], usize) = match b {
+            b'"' => (b"\\\"", 1),
+            b'\\' => (b"\\\\", 1),
+            b'\n' => (b"\\n", 1),
+            b'\r' => (b"\\r", 1),
+            b'\t' => (b"\\t", 1),
+            0x08 => (b"\\b", 1),
+            0x0c => (b"\\f", 1),
+            b'<' => (b"\\u003c", 1),
+            b'>' => (b"\\u003e", 1),
+            b'&' => (b"\\u0026", 1),
+            0xE2 => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(0x80), Some(0xA8)) => (b"\\u2028", 3),
+                (Some(0x80), Some(0xA9)) => (b"\\u2029", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
             },
-            _ => None,
+            _ => (b"", 1), // other control characters: \u00XX below
         };
-        if let Some(esc) = escape {
-            out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-            out.extend_from_slice(esc);
-            i += if esc.len() == 6 && b == 0xE2 { 3 } else { 1 };
-            start = i;
-        } else if b < 0x20 {
-            out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        if escape.is_empty() {
             // protojson writes other control characters as \u00XX with lowercase hex.
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
             out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
             out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
-            i += 1;
-            start = i;
         } else {
-            i += 1;
+            out.extend_from_slice(escape);
         }
+        i += width;
+        start = i;
     }
     out.extend_from_slice(bytes.get(start..).unwrap_or_default());
     out.push(b'"');
 }
 
-/// Appends a double as protojson writes it (Go's `strconv.AppendFloat` with `'f'` format, or
-/// `'e'` below 1e-6 and from 1e21 on, with a two-digit negative exponent shortened to one digit
-/// and NaN/±Inf as strings).
+/// Appends a double as protojson writes it: Go's `strconv.AppendFloat(v, 'f', -1, 64)` for
+/// 1e-6 <= |v| < 1e21 (and zero), `'e'` format otherwise with protojson's `e-07` → `e-7`
+/// fix-up, and NaN/±Inf as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        out.extend_from_slice(b"\"NaN\"");
-        return;
-    }
-    if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 {
+    if !v.is_finite() {
+        out.extend_from_slice(if v.is_nan() {
+            b"\"NaN\""
+        } else if v > 0.0 {
             b"\"Infinity\""
         } else {
             b"\"-Infinity\""
         });
         return;
     }
-    // Shortest round-trip digits and decimal exponent from Rust's `{:e}` (the same digits Go's
-    // `strconv` picks), then laid out as Go does: positional ('f') for 1e-6 <= |v| < 1e21 (and
-    // zero), padding with zeros past the digits ("9223372036854776000"); exponent form ('e')
-    // otherwise, always signed, with protojson's "e-07" -> "e-7" fix-up.
-    let mut sci = Vec::with_capacity(32);
-    let _ = write!(sci, "{:e}", v.abs());
-    let (mantissa, exponent) = match sci.iter().position(|&b| b == b'e') {
+    // Integral values below 2^53 print as their integer digits in Go's 'f' format.
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        if v == 0.0 && v.is_sign_negative() {
+            out.extend_from_slice(b"-0");
+        } else {
+            out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        }
+        return;
+    }
+    // Shortest round-trip digits (ryu and Go's strconv both produce them), normalised to
+    // d.ddd × 10^exponent and then laid out the way Go does.
+    let mut ryu_buf = ryu::Buffer::new();
+    let text = ryu_buf.format_finite(v.abs()).as_bytes();
+    let (mantissa, exp_part) = match text.iter().position(|&b| b == b'e') {
         Some(pos) => (
-            sci.get(..pos).unwrap_or_default(),
-            std::str::from_utf8(sci.get(pos + 1..).unwrap_or_default())
-                .ok()
-                .and_then(|e| e.parse::<i32>().ok())
-                .unwrap_or(0),
+            text.get(..pos).unwrap_or_default(),
+            text.get(pos + 1..).unwrap_or_default(),
         ),
-        None => (sci.as_slice(), 0),
+        None => (text, &b""[..]),
     };
-    let digits: Vec<u8> = mantissa
+    let mut exp_value: i32 = 0;
+    let mut negative_exp = false;
+    for &b in exp_part {
+        match b {
+            b'-' => negative_exp = true,
+            b'0'..=b'9' => exp_value = exp_value * 10 + i32::from(b - b'0'),
+            _ => {}
+        }
+    }
+    if negative_exp {
+        exp_value = -exp_value;
+    }
+    let int_len = mantissa
         .iter()
-        .copied()
-        .filter(u8::is_ascii_digit)
-        .collect();
+        .position(|&b| b == b'.')
+        .unwrap_or(mantissa.len()) as i32;
+    let mut digits = [0u8; 32];
+    let mut n = 0usize;
+    let mut leading_zeros = 0i32;
+    for &b in mantissa {
+        if b == b'.' {
+            continue;
+        }
+        if n == 0 && b == b'0' {
+            leading_zeros += 1;
+            continue;
+        }
+        if let Some(slot) = digits.get_mut(n) {
+            *slot = b;
+            n += 1;
+        }
+    }
+    while n > 1 && digits.get(n - 1) == Some(&b'0') {
+        n -= 1;
+    }
+    let digits = digits.get(..n).unwrap_or_default();
+    // value = d.ddd × 10^exponent
+    let exponent = int_len - 1 - leading_zeros + exp_value;
     if v.is_sign_negative() {
         out.push(b'-');
     }
     let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        out.extend_from_slice(mantissa);
+    if !(1e-6..1e21).contains(&abs) {
+        out.extend_from_slice(digits.get(..1).unwrap_or_default());
+        if n > 1 {
+            out.push(b'.');
+            out.extend_from_slice(digits.get(1..).unwrap_or_default());
+        }
         out.push(b'e');
         out.push(if exponent < 0 { b'-' } else { b'+' });
-        let _ = write!(out, "{}", exponent.unsigned_abs());
-    } else if abs == 0.0 {
-        out.push(b'0');
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format(exponent.unsigned_abs())
+                .as_bytes(),
+        );
+    } else if exponent < 0 {
+        out.extend_from_slice(b"0.");
+        out.extend(std::iter::repeat_n(b'0', (-exponent - 1) as usize));
+        out.extend_from_slice(digits);
     } else {
-        // value = 0.d1d2d3... * 10^(exponent + 1)
-        let point = exponent + 1;
-        if point <= 0 {
-            out.extend_from_slice(b"0.");
-            out.extend(std::iter::repeat_n(b'0', point.unsigned_abs() as usize));
-            out.extend_from_slice(&digits);
+        let point = exponent as usize + 1;
+        if n <= point {
+            out.extend_from_slice(digits);
+            out.extend(std::iter::repeat_n(b'0', point - n));
         } else {
-            let point = point as usize;
-            if digits.len() <= point {
-                out.extend_from_slice(&digits);
-                out.extend(std::iter::repeat_n(b'0', point - digits.len()));
-            } else {
-                out.extend_from_slice(digits.get(..point).unwrap_or_default());
-                out.push(b'.');
-                out.extend_from_slice(digits.get(point..).unwrap_or_default());
-            }
+            out.extend_from_slice(digits.get(..point).unwrap_or_default());
+            out.push(b'.');
+            out.extend_from_slice(digits.get(point..).unwrap_or_default());
         }
     }
 }
 
 fn write_i64_string(out: &mut Vec<u8>, v: i64) {
-    let _ = write!(out, "\"{v}\"");
+    out.push(b'"');
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    out.push(b'"');
 }
 
 /// A compact JSON object writer that tracks whether a comma is due.
@@ -292,7 +364,8 @@ impl Writer {
         let mut o = self.begin();
         if p.version != 0 {
             self.key(&mut o, "version");
-            let _ = write!(self.out, "{}", p.version);
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(p.version).as_bytes());
         }
         if !p.legacy_metadata.is_empty() {
             self.key(&mut o, "legacyMetadata");
