@@ -38,6 +38,7 @@
 //! | [`translate`] | the Pub/Sub message body, attributes and the oversize rule |
 //! | [`ingest`] | identifier checks, legacy-metadata migration, per-event outcomes, acknowledgement |
 //! | [`record`] | a client recording (`TelemetryEventInput`) to a full `Event` |
+//! | [`export`] | exporter rules: chunking under 1 MiB, which ids to mark exported, back-off |
 //! | `ffi` (feature `ffi`) | JSON-string entry points shared by the WASM build and the conformance runners |
 
 #![cfg_attr(
@@ -55,6 +56,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod export;
 #[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod ingest;

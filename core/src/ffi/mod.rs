@@ -414,4 +414,38 @@ pub fn decode_event(bytes: &[u8]) -> Result<String, FfiError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// Plans export chunks: `{"sizes": [encoded event sizes], "limit"?: bytes}` →
+/// `{"chunks": [[start, end], …]}` (half-open index ranges), by [`crate::export::plan_chunks`].
+pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
+    let v = parse_input(input)?;
+    let Some(Json::Array(raw)) = v.get("sizes") else {
+        return Err(FfiError::MalformedInput(
+            "sizes must be an array of byte counts".into(),
+        ));
+    };
+    let sizes = raw
+        .iter()
+        .map(|s| {
+            s.as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    FfiError::MalformedInput("sizes must hold non-negative integers".into())
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let limit = match v.get("limit") {
+        None | Some(Json::Null) => crate::export::MAX_CHUNK_BYTES,
+        Some(l) => l
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| FfiError::MalformedInput("limit must be a positive integer".into()))?,
+    };
+    let chunks: Vec<[usize; 2]> = crate::export::plan_chunks(&sizes, limit)
+        .into_iter()
+        .map(|r| [r.start, r.end])
+        .collect();
+    Ok(json!({ "chunks": chunks }).to_string())
+}
+
 pub mod conformance;

@@ -1,0 +1,90 @@
+//! Exporter rules shared by every exporter (the Rust export queue and the JS exporter): how
+//! queued events are cut into `EventsPayload` chunks, which ids an export run may mark as
+//! exported, and the retry back-off schedule. Pure: callers pass sizes, ids and random samples.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+/// Payloads are kept under this many bytes of encoded events (upstream: 1 MiB).
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Splits events of the given encoded sizes into consecutive chunks whose total stays under
+/// `limit` bytes: a chunk is closed when adding the next event would reach `limit`. An event
+/// that alone reaches `limit` travels in a chunk of its own. Never yields an empty chunk
+/// (upstream's chunker sends an empty payload before such an event; we do not).
+pub fn plan_chunks(sizes: &[usize], limit: usize) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut total = 0usize;
+    for (i, &size) in sizes.iter().enumerate() {
+        if i > start && total.saturating_add(size) >= limit {
+            chunks.push(start..i);
+            start = i;
+            total = 0;
+        }
+        total = total.saturating_add(size);
+    }
+    if start < sizes.len() {
+        chunks.push(start..sizes.len());
+    }
+    chunks
+}
+
+/// The ids of `sent` that the gateway acknowledged, in `sent` order, without duplicates.
+/// Only these may be marked exported; every other sent event stays queued for the next run.
+pub fn acknowledged<'a>(sent: &'a [String], succeeded: &[String]) -> Vec<&'a str> {
+    let succeeded: HashSet<&str> = succeeded.iter().map(String::as_str).collect();
+    let mut seen = HashSet::new();
+    sent.iter()
+        .map(String::as_str)
+        .filter(|id| succeeded.contains(id) && seen.insert(*id))
+        .collect()
+}
+
+/// Retry back-off: exponential from `base_ms`, capped at `max_ms`, with "full jitter" — the
+/// delay is `sample × min(max, base × 2^attempt)` for a caller-supplied uniform `sample` in
+/// `[0, 1)` (out-of-range samples are clamped). `attempt` counts from 0.
+pub fn backoff_delay_ms(attempt: u32, base_ms: u64, max_ms: u64, sample: f64) -> u64 {
+    let ceiling = base_ms
+        .saturating_mul(1u64.checked_shl(attempt.min(63)).unwrap_or(u64::MAX))
+        .min(max_ms);
+    let sample = if sample.is_finite() {
+        sample.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (ceiling as f64 * sample) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_stay_under_the_limit() {
+        assert_eq!(plan_chunks(&[], 10), Vec::<Range<usize>>::new());
+        assert_eq!(plan_chunks(&[3, 3, 3], 10), vec![0..3]);
+        // 3+3+3+1 = 10 reaches the limit: the fourth starts a new chunk.
+        assert_eq!(plan_chunks(&[3, 3, 3, 1], 10), vec![0..3, 3..4]);
+        // an oversized event travels alone, and no empty chunk precedes it
+        assert_eq!(plan_chunks(&[12, 1, 12], 10), vec![0..1, 1..2, 2..3]);
+        assert_eq!(plan_chunks(&[9, 9], 10), vec![0..1, 1..2]);
+    }
+
+    #[test]
+    fn only_acknowledged_ids_are_marked() {
+        let sent: Vec<String> = ["a", "b", "c", "a"].iter().map(|s| s.to_string()).collect();
+        let ok: Vec<String> = ["c", "a", "zzz"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(acknowledged(&sent, &ok), vec!["a", "c"]);
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_delay_ms(0, 100, 10_000, 0.999_999), 99);
+        assert_eq!(backoff_delay_ms(3, 100, 10_000, 0.5), 400);
+        assert_eq!(backoff_delay_ms(20, 100, 10_000, 0.5), 5_000);
+        assert_eq!(backoff_delay_ms(200, 100, 10_000, 1.0), 10_000);
+        assert_eq!(backoff_delay_ms(2, 100, 10_000, f64::NAN), 0);
+        assert_eq!(backoff_delay_ms(2, 100, 10_000, -3.0), 0);
+    }
+}
