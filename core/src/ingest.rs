@@ -202,3 +202,94 @@ pub fn succeeded_events<'a>(
         .map(|(id, _)| id.to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Identifier, identifier as id};
+
+    fn metadata(kind: Option<id::Identifier>) -> RecordEventsRequestMetadata {
+        RecordEventsRequestMetadata {
+            request_id: String::new(),
+            identifier: kind.map(|k| Identifier {
+                identifier: Some(k),
+            }),
+        }
+    }
+
+    #[test]
+    fn identify_follows_the_gateway_order() {
+        let unlicensed = |i: &str| {
+            metadata(Some(id::Identifier::UnlicensedInstance(
+                id::UnlicensedInstanceIdentifier {
+                    instance_id: i.into(),
+                    external_url: String::new(),
+                },
+            )))
+        };
+        let managed = |s: &str| {
+            metadata(Some(id::Identifier::ManagedService(
+                id::ManagedServiceIdentifier {
+                    service_id: s.into(),
+                    service_environment: None,
+                },
+            )))
+        };
+        assert_eq!(
+            identify(&unlicensed(""), Rpc::RecordEvents),
+            Err(MetadataError::InstanceIdRequired)
+        );
+        assert_eq!(
+            identify(&unlicensed("i"), Rpc::RecordEvents),
+            Ok(Identity::UnlicensedInstance { instance_id: "i" })
+        );
+        // RecordEvent only accepts managed services.
+        assert_eq!(
+            identify(&unlicensed("i"), Rpc::RecordEvent),
+            Err(MetadataError::UnsupportedIdentifier)
+        );
+        assert_eq!(
+            identify(&managed(""), Rpc::RecordEvent),
+            Err(MetadataError::ServiceIdRequired)
+        );
+        assert_eq!(
+            identify(&managed("svc"), Rpc::RecordEvents),
+            Ok(Identity::ManagedService { service_id: "svc" })
+        );
+        assert_eq!(
+            identify(&metadata(None), Rpc::RecordEvents),
+            Err(MetadataError::UnsupportedIdentifier)
+        );
+        // an Identifier message with no oneof member set
+        let empty = RecordEventsRequestMetadata {
+            request_id: String::new(),
+            identifier: Some(Identifier { identifier: None }),
+        };
+        assert_eq!(
+            identify(&empty, Rpc::RecordEvents),
+            Err(MetadataError::UnsupportedIdentifier)
+        );
+    }
+
+    #[test]
+    fn acknowledgement_rule() {
+        let acks = [
+            ("published", Acknowledgement::Published),
+            ("dropped", Acknowledgement::Dropped),
+            ("rejected", Acknowledgement::Rejected),
+            ("failed", Acknowledgement::PublishFailed),
+        ];
+        assert_eq!(
+            succeeded_events(PublisherKind::LicensedInstance, acks),
+            vec!["published", "dropped", "rejected"]
+        );
+        assert_eq!(
+            succeeded_events(PublisherKind::UnlicensedInstance, acks),
+            vec!["published", "dropped", "rejected"]
+        );
+        assert_eq!(
+            succeeded_events(PublisherKind::ManagedService, acks),
+            vec!["published", "dropped"]
+        );
+    }
+}

@@ -160,3 +160,124 @@ pub fn translate(
         attributes: attributes(&publisher.source, event),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{EventParameters, Identifier, identifier::UnlicensedInstanceIdentifier};
+    use prost_types::{Struct, Timestamp, Value, value::Kind};
+
+    fn publisher() -> Publisher {
+        Publisher::new(&RecordEventsRequestMetadata {
+            request_id: "r".into(),
+            identifier: Some(Identifier {
+                identifier: Some(identifier::Identifier::UnlicensedInstance(
+                    UnlicensedInstanceIdentifier {
+                        instance_id: "i".into(),
+                        external_url: String::new(),
+                    },
+                )),
+            }),
+        })
+        .unwrap()
+    }
+
+    fn event_with_private_string(len: usize) -> Event {
+        Event {
+            id: "e".into(),
+            feature: "a.b".into(),
+            action: "cd".into(),
+            timestamp: Some(Timestamp {
+                seconds: 0,
+                nanos: 0,
+            }),
+            parameters: Some(EventParameters {
+                private_metadata: Some(Struct {
+                    fields: [(
+                        "k".to_string(),
+                        Value {
+                            kind: Some(Kind::StringValue("x".repeat(len))),
+                        },
+                    )]
+                    .into_iter()
+                    .collect(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn oversize_boundary_is_exactly_ten_million_bytes() {
+        let p = publisher();
+        let Translation::Publish(small) =
+            translate(&p, &event_with_private_string(0), MAX_MESSAGE_BYTES).unwrap()
+        else {
+            panic!("small event dropped")
+        };
+        let overhead = small.data.len();
+        let just_under = event_with_private_string(MAX_MESSAGE_BYTES - 1 - overhead);
+        match translate(&p, &just_under, MAX_MESSAGE_BYTES).unwrap() {
+            Translation::Publish(m) => assert_eq!(m.data.len(), MAX_MESSAGE_BYTES - 1),
+            other => panic!("9,999,999 bytes must publish, got {other:?}"),
+        }
+        let at_limit = event_with_private_string(MAX_MESSAGE_BYTES - overhead);
+        assert_eq!(
+            translate(&p, &at_limit, MAX_MESSAGE_BYTES).unwrap(),
+            Translation::Oversized {
+                size: MAX_MESSAGE_BYTES
+            }
+        );
+    }
+
+    #[test]
+    fn unmarshalable_events_are_errors() {
+        let p = publisher();
+        let mut nan = event_with_private_string(1);
+        nan.parameters
+            .as_mut()
+            .unwrap()
+            .private_metadata
+            .as_mut()
+            .unwrap()
+            .fields
+            .insert(
+                "n".into(),
+                Value {
+                    kind: Some(Kind::NumberValue(f64::NAN)),
+                },
+            );
+        assert_eq!(
+            translate(&p, &nan, MAX_MESSAGE_BYTES)
+                .unwrap_err()
+                .to_string(),
+            "marshalling event: google.protobuf.Value at parameters.privateMetadata.n: invalid number value NaN"
+        );
+        let mut unset = event_with_private_string(1);
+        unset
+            .parameters
+            .as_mut()
+            .unwrap()
+            .private_metadata
+            .as_mut()
+            .unwrap()
+            .fields
+            .insert("u".into(), Value { kind: None });
+        assert!(
+            translate(&p, &unset, MAX_MESSAGE_BYTES)
+                .unwrap_err()
+                .to_string()
+                .contains("none of the oneof fields is set")
+        );
+        let mut old = event_with_private_string(1);
+        old.timestamp = Some(Timestamp {
+            seconds: -62_135_596_801,
+            nanos: 0,
+        });
+        assert_eq!(
+            crate::validate_event(&old).unwrap_err().to_string(),
+            "marshalling event: google.protobuf.Timestamp: seconds -62135596801 out of range"
+        );
+    }
+}
