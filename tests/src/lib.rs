@@ -1,9 +1,8 @@
 //! The native conformance runner: reads corpus directories and checks every case against the
 //! core's `ffi` entry points (the same ones the WASM build exposes).
 
-use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
-use telemetry_core::ffi::conformance::{CaseReport, cases_of, check_case, describe_failure};
+use telemetry_core::ffi::conformance::{CaseReport, check_file};
 
 /// The corpus directory in this repository.
 pub fn default_corpus_dir() -> PathBuf {
@@ -89,32 +88,23 @@ pub fn run(dirs: &[PathBuf]) -> Summary {
         files.sort();
         for file in files {
             let shown = file.display().to_string();
-            let document: Json = match std::fs::read_to_string(&file)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-            {
-                Ok(d) => d,
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
                 Err(e) => {
                     summary.failed += 1;
-                    summary.failures.push(format!("ERROR {shown}: {e}"));
+                    summary
+                        .failures
+                        .push(format!("ERROR {shown}: cannot read: {e}"));
                     continue;
                 }
             };
-            for case in cases_of(&document) {
-                let name = telemetry_core::ffi::conformance::case_name(&case);
-                let report = if !seen_names.insert(name.clone()) {
-                    CaseReport::Invalid(format!("duplicate case name {name:?}"))
-                } else {
-                    check_case(&case, "native")
-                };
-                match &report {
+            for checked in check_file(&shown, &text, "native", &mut seen_names) {
+                match checked.report {
                     CaseReport::Passed => summary.passed += 1,
                     CaseReport::Skipped => summary.skipped += 1,
                     _ => {
                         summary.failed += 1;
-                        if let Some(line) = describe_failure(&shown, &case, &report) {
-                            summary.failures.push(line);
-                        }
+                        summary.failures.extend(checked.message);
                     }
                 }
             }

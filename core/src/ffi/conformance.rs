@@ -135,6 +135,55 @@ pub fn describe_failure(file: &str, case: &Json, report: &CaseReport) -> Option<
     }
 }
 
+/// One case of a corpus file, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedCase {
+    /// The case name (`<unnamed>` if it has none).
+    pub name: String,
+    /// The outcome.
+    pub report: CaseReport,
+    /// For a failed or invalid case: the runner's failure block.
+    pub message: Option<String>,
+}
+
+/// Checks every case of one corpus file from its text, for `target`. A name already in `seen`
+/// is a failure (names are unique across a run); every name is added to `seen`. A file that is
+/// not JSON yields one invalid entry named after the file. Both runners (native, WASM) use this.
+pub fn check_file(
+    file: &str,
+    text: &str,
+    target: &str,
+    seen: &mut std::collections::HashSet<String>,
+) -> Vec<CheckedCase> {
+    let document: Json = match serde_json::from_str(text) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![CheckedCase {
+                name: file.to_string(),
+                report: CaseReport::Invalid(format!("not valid JSON: {e}")),
+                message: Some(format!("ERROR {file}: not valid JSON: {e}")),
+            }];
+        }
+    };
+    cases_of(&document)
+        .into_iter()
+        .map(|case| {
+            let name = case_name(&case);
+            let report = if seen.insert(name.clone()) {
+                check_case(&case, target)
+            } else {
+                CaseReport::Invalid(format!("duplicate case name {name:?}"))
+            };
+            let message = describe_failure(file, &case, &report);
+            CheckedCase {
+                name,
+                report,
+                message,
+            }
+        })
+        .collect()
+}
+
 /// Splits a corpus file's JSON into its cases (`{"cases": [...]}` or a single case object).
 pub fn cases_of(document: &Json) -> Vec<Json> {
     match document.get("cases") {

@@ -98,7 +98,8 @@ pub fn run_op(op: &str, input: &str) -> Result<String, FfiError> {
     run_op_value(op, &input).map(|v| v.to_string())
 }
 
-fn parse_input(text: &str) -> Result<Json, FfiError> {
+/// Parses a JSON text input, refusing documents over [`json::MAX_JSON_INPUT_BYTES`].
+pub fn parse_input(text: &str) -> Result<Json, FfiError> {
     if text.len() > json::MAX_JSON_INPUT_BYTES {
         return Err(FfiError::MalformedInput(format!(
             "input is {} bytes, more than the limit of {}",

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// Builds the package into dist/:
+//   1. cargo build of the `telemetry-core-wasm` crate for wasm32-unknown-unknown (profile
+//      `wasm-release`; honours CARGO_TARGET_DIR, default: the workspace's target/),
+//   2. wasm-bindgen (the exact pinned CLI) twice: `--target web` (ESM glue with init()/initSync(),
+//      for browsers and bundlers) and `--target nodejs` (CommonJS glue for Node),
+//   3. binaryen's wasm-opt (the npm package's, version pinned in package-lock.json) on the one
+//      .wasm both glues share,
+//   4. the JS API layer (src/) copied, and converted to CommonJS for `require`.
+//
+// Options: --features objects  (adds the benchmark-only JS-object boundary; writes to
+//          bench/build-objects/ instead of dist/).
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const pkgDir = resolve(here, "..");
+const repo = resolve(pkgDir, "..");
+const args = process.argv.slice(2);
+const featureIndex = args.indexOf("--features");
+const features = featureIndex >= 0 ? args[featureIndex + 1] : "";
+const outDir = features ? join(pkgDir, "bench", `build-${features}`) : join(pkgDir, "dist");
+const targetDir = process.env.CARGO_TARGET_DIR
+  ? resolve(process.env.CARGO_TARGET_DIR)
+  : join(repo, "target");
+const WASM_BINDGEN_VERSION = "0.2.130";
+
+function run(cmd, argv, opts = {}) {
+  console.log(`[build] ${cmd} ${argv.join(" ")}`);
+  execFileSync(cmd, argv, { stdio: "inherit", ...opts });
+}
+
+const bindgenVersion = execFileSync("wasm-bindgen", ["--version"], { encoding: "utf8" }).trim();
+if (bindgenVersion !== `wasm-bindgen ${WASM_BINDGEN_VERSION}`) {
+  throw new Error(
+    `need wasm-bindgen ${WASM_BINDGEN_VERSION} (the crate's exact pin), found "${bindgenVersion}"; run scripts/setup`,
+  );
+}
+
+// 1. cargo, with the root Cargo.toml's `wasm-release` profile (opt-level "z", LTO, one codegen
+// unit, panic abort; BENCHMARKS.md records the size measurements).
+const cargoArgs = [
+  "build",
+  "--target",
+  "wasm32-unknown-unknown",
+  "--profile",
+  "wasm-release",
+  "-p",
+  "telemetry-core-wasm",
+];
+if (features) cargoArgs.push("--features", features);
+run("cargo", cargoArgs, {
+  cwd: repo,
+  env: {
+    ...process.env,
+    CARGO_TARGET_DIR: targetDir,
+  },
+});
+const rawWasm = join(targetDir, "wasm32-unknown-unknown", "wasm-release", "telemetry_core_wasm.wasm");
+
+// 2. wasm-bindgen, into a scratch folder.
+const scratch = join(outDir, ".bindgen");
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(scratch, { recursive: true });
+// Same --out-name for both, so the module's import namespace ("./core_bg.js") is the same and
+// one .wasm serves both glues.
+for (const target of ["web", "nodejs"]) {
+  run("wasm-bindgen", [
+    "--target",
+    target,
+    "--out-name",
+    "core",
+    "--out-dir",
+    join(scratch, target),
+    "--no-typescript",
+    "--experimental-reset-state-function",
+    rawWasm,
+  ]);
+}
+const webWasm = readFileSync(join(scratch, "web", "core_bg.wasm"));
+const nodeWasm = readFileSync(join(scratch, "nodejs", "core_bg.wasm"));
+if (!webWasm.equals(nodeWasm)) {
+  throw new Error("wasm-bindgen produced different modules for web and nodejs; cannot share one .wasm");
+}
+
+// 3. wasm-opt. The features are those rustc enables by default for wasm32-unknown-unknown.
+const wasmOpt = join(pkgDir, "node_modules", ".bin", "wasm-opt");
+if (!existsSync(wasmOpt)) throw new Error(`missing ${wasmOpt}: run npm ci in npm/`);
+run(wasmOpt, [
+  "-Oz",
+  "--converge",
+  "--enable-bulk-memory",
+  "--enable-mutable-globals",
+  "--enable-nontrapping-float-to-int",
+  "--enable-sign-ext",
+  "--enable-reference-types",
+  "--enable-multivalue",
+  "--strip-debug",
+  "--strip-producers",
+  "--strip-target-features",
+  join(scratch, "web", "core_bg.wasm"),
+  "-o",
+  join(outDir, "core_bg.wasm"),
+]);
+
+// Both glues load the one shared module, core_bg.wasm next to them.
+const webGlue = readFileSync(join(scratch, "web", "core.js"), "utf8");
+const nodeGlue = readFileSync(join(scratch, "nodejs", "core.js"), "utf8");
+if (!webGlue.includes("new URL('core_bg.wasm', import.meta.url)") || !nodeGlue.includes("/core_bg.wasm`")) {
+  throw new Error("the wasm-bindgen glue no longer names its module as expected; update scripts/build.mjs");
+}
+const selfTypes = /^\/\* @ts-self-types="[^"]*" \*\/\n/;
+writeFileSync(join(outDir, "core_web.js"), webGlue.replace(selfTypes, ""));
+writeFileSync(join(outDir, "core_node.cjs"), nodeGlue.replace(selfTypes, ""));
+rmSync(scratch, { recursive: true, force: true });
+
+// 4. The JS layer: ESM sources as they are, and a CommonJS build of the shared API for require.
+for (const f of ["api.js", "web.js", "node.mjs", "node.cjs", "index.d.ts"]) {
+  cpSync(join(pkgDir, "src", f), join(outDir, f));
+}
+cpSync(join(pkgDir, "src", "index.d.ts"), join(outDir, "index.d.cts"));
+run(join(pkgDir, "node_modules", ".bin", "esbuild"), [
+  join(pkgDir, "src", "api.js"),
+  "--format=cjs",
+  "--platform=neutral",
+  "--log-level=warning",
+  `--outfile=${join(outDir, "api.cjs")}`,
+]);
+
+const size = readFileSync(join(outDir, "core_bg.wasm")).length;
+console.log(`[build] ${join(outDir, "core_bg.wasm")}: ${size} bytes`);

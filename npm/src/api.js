@@ -1,0 +1,226 @@
+// The JavaScript API over the WASM module, shared by every entry point (node.cjs, node.mjs,
+// web.js). No telemetry rule lives here: each function marshals its arguments to JSON text,
+// calls the core through wasm-bindgen, and parses the answer.
+//
+// Boundary encoding: JSON strings (see README "Boundary encoding" and bench/). Objects are
+// serialized with JSON.stringify (a BigInt is written as its decimal string); a string argument
+// is taken as JSON text as it is, so callers can pass int64 values and doubles exactly.
+// Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
+// decimal string, as in proto3 JSON, so no precision is ever lost.
+
+/** A context for checks that only need a syntactically complete `record`. */
+const CHECK_CONTEXT = Object.freeze({
+  id: "00000000-0000-7000-8000-000000000000",
+  now: "1970-01-01T00:00:00Z",
+  serverVersion: "0.0.0",
+});
+
+const textEncoder = new TextEncoder();
+
+function bigintReplacer(_key, value) {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+function stringify(value) {
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    // BigInt values (int64 user ids, legacy metadata) are written as decimal strings.
+    if (e instanceof TypeError) return JSON.stringify(value, bigintReplacer);
+    throw e;
+  }
+}
+
+/** JSON text of an argument: a string is taken as JSON text already. */
+function jsonText(value) {
+  return typeof value === "string" ? value : stringify(value === undefined ? null : value);
+}
+
+/** The error thrown when the module trapped (a bug in the core); the module was re-instantiated. */
+export class TelemetryCoreTrap extends Error {
+  constructor(cause) {
+    super(
+      `telemetry core trapped (${cause && cause.message ? cause.message : cause}); the WASM module was re-instantiated and is usable again`,
+      { cause },
+    );
+    this.name = "TelemetryCoreTrap";
+  }
+}
+
+/** Thrown by the processors when an event would be rejected. */
+export class TelemetryEventValidationError extends Error {
+  constructor(message, event) {
+    super(message);
+    this.name = "TelemetryEventValidationError";
+    this.event = event;
+  }
+}
+
+/**
+ * Builds the API over a wasm-bindgen glue module.
+ * @param {{ glue: () => any, reset: () => void }} host
+ */
+export function createApi(host) {
+  /** Calls into the module; a trap re-instantiates it and is rethrown as TelemetryCoreTrap. */
+  function call(fn) {
+    const glue = host.glue();
+    try {
+      return fn(glue);
+    } catch (e) {
+      // A trap (RuntimeError), or a stack overflow inside WASM (V8 raises RangeError), may leave
+      // the instance's memory inconsistent: start a fresh one.
+      if (e instanceof WebAssembly.RuntimeError || e instanceof RangeError) {
+        host.reset();
+        throw new TelemetryCoreTrap(e);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Runs `op` on an input given as named fields; undefined fields are left out. `fields` are
+   * data arguments (an object, or a string holding its JSON text); `options` are plain values
+   * (a string option is a string, never JSON text).
+   */
+  function runFields(op, fields, options = {}, fill = false) {
+    const names = [];
+    const values = [];
+    let allObjects = true;
+    for (const [name, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      names.push(name);
+      values.push(value);
+      if (typeof value === "string") allObjects = false;
+    }
+    for (const [name, value] of Object.entries(options)) {
+      if (value === undefined) continue;
+      names.push(name);
+      values.push(allObjects ? value : stringify(value));
+    }
+    let answer;
+    if (allObjects) {
+      const input = {};
+      for (let i = 0; i < names.length; i++) input[names[i]] = values[i];
+      const text = stringify(input);
+      answer = call((g) => (fill ? g.recordNow(text) : g.runOp(op, text)));
+    } else {
+      const texts = values.map((v) => (typeof v === "string" ? v : stringify(v)));
+      answer = call((g) => g.runOpFields(op, names, texts, fill));
+    }
+    return JSON.parse(answer);
+  }
+
+  function runOp(op, input) {
+    return JSON.parse(call((g) => g.runOp(op, jsonText(input))));
+  }
+
+  function validate(event) {
+    return runFields("validate", { event });
+  }
+
+  function redact(event, policy = {}) {
+    return runFields("redact", { event, policy });
+  }
+
+  function translate(metadata, event, options = {}) {
+    const answer = runFields("translate", { metadata, event }, { maxMessageBytes: options.maxMessageBytes });
+    if (typeof answer.payload === "string") answer.data = textEncoder.encode(answer.payload);
+    return answer;
+  }
+
+  function ingest(metadata, events, options = {}) {
+    return runFields("ingest", { metadata, events }, { rpc: options.rpc, maxMessageBytes: options.maxMessageBytes });
+  }
+
+  function record(event, context = {}) {
+    return runFields("record", { event, context }, {}, true);
+  }
+
+  function checkEventInput(event, context = CHECK_CONTEXT) {
+    const answer = record(event, { ...CHECK_CONTEXT, ...context });
+    return "error" in answer ? { error: answer.error } : { ok: true };
+  }
+
+  function redactEventInput(event, policy = {}) {
+    const recorded = record(event, CHECK_CONTEXT);
+    if ("error" in recorded) return { error: recorded.error };
+    const redacted = redact(recorded.event, policy);
+    if ("error" in redacted) return { error: redacted.error };
+    const input = typeof event === "string" ? JSON.parse(event) : event;
+    const out = { ...input };
+    if (input.parameters) out.parameters = { ...input.parameters };
+    if (!("marketingTracking" in redacted.event)) delete out.marketingTracking;
+    const privateMetadata = redacted.event.parameters && redacted.event.parameters.privateMetadata;
+    if (out.parameters) {
+      if (privateMetadata === undefined) delete out.parameters.privateMetadata;
+      else out.parameters.privateMetadata = privateMetadata;
+    }
+    return { event: out };
+  }
+
+  class ValidationProcessor {
+    constructor(options = {}) {
+      this.context = { ...CHECK_CONTEXT, ...(options.context || {}) };
+    }
+    processEvent(event) {
+      const answer = checkEventInput(event, this.context);
+      if ("error" in answer) throw new TelemetryEventValidationError(answer.error, event);
+    }
+  }
+
+  class RedactionProcessor {
+    constructor(policy = {}) {
+      // A policy that cannot be parsed fails here, not on the first event.
+      const probe = redact({ id: "x", feature: "x.x", action: "xx" }, policy);
+      if ("error" in probe) throw new Error(probe.error);
+      this.policy = policy;
+    }
+    processEvent(event) {
+      const answer = redactEventInput(event, this.policy);
+      if ("error" in answer) throw new TelemetryEventValidationError(answer.error, event);
+      if ("marketingTracking" in event && !("marketingTracking" in answer.event)) {
+        delete event.marketingTracking;
+      }
+      if (event.parameters) {
+        if (answer.event.parameters && "privateMetadata" in answer.event.parameters) {
+          event.parameters.privateMetadata = answer.event.parameters.privateMetadata;
+        } else {
+          delete event.parameters.privateMetadata;
+        }
+      }
+    }
+  }
+
+  const encoder = (name) => (value) => call((g) => g[name](jsonText(value)));
+  const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
+
+  return {
+    runOp,
+    validate,
+    redact,
+    translate,
+    ingest,
+    record,
+    checkEventInput,
+    redactEventInput,
+    uuidV7: () => call((g) => g.uuidV7()),
+    encodeRecordEventsRequest: encoder("encodeRecordEventsRequest"),
+    decodeRecordEventsRequest: decoder("decodeRecordEventsRequest"),
+    encodeRecordEventsResponse: encoder("encodeRecordEventsResponse"),
+    decodeRecordEventsResponse: decoder("decodeRecordEventsResponse"),
+    encodeRecordEventRequest: encoder("encodeRecordEventRequest"),
+    decodeRecordEventRequest: decoder("decodeRecordEventRequest"),
+    encodeEvent: encoder("encodeEvent"),
+    decodeEvent: decoder("decodeEvent"),
+    ValidationProcessor,
+    RedactionProcessor,
+    TelemetryEventValidationError,
+    TelemetryCoreTrap,
+    conformance: {
+      checkFile: (file, text, target, seenNames = []) =>
+        JSON.parse(call((g) => g.checkCorpusFile(file, text, target, JSON.stringify(seenNames)))),
+      answerMatches: (expect, actual) => call((g) => g.answerMatches(jsonText(expect), jsonText(actual))),
+    },
+    __trapForTests: () => call((g) => g.__trapForTests()),
+  };
+}

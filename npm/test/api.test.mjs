@@ -1,0 +1,183 @@
+// Unit tests of the JS layer: answers as values, thrown Errors, int64 handling, the protobuf
+// codecs, the SDK processors, the redaction helper and trap recovery.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import * as api from "@telemetry-gateway/core";
+
+const require = createRequire(import.meta.url);
+
+const event = {
+  id: "evt-1",
+  timestamp: "2024-07-01T12:34:56.789Z",
+  feature: "cody.completion",
+  action: "accepted",
+  source: { server: { version: "5.5.0" }, client: { name: "VSCode.Cody", version: "1.24.0" } },
+  parameters: { version: 1, metadata: { count: 3 }, privateMetadata: { secret: "s" } },
+  marketingTracking: { url: "https://example.com" },
+};
+const metadata = { requestId: "req-1", identifier: { unlicensedInstance: { instanceId: "inst-1" } } };
+const sdkEvent = () => ({
+  feature: "cody.chat",
+  action: "submitted",
+  source: { client: "VSCode.Cody", clientVersion: "1.2.3" },
+  parameters: {
+    version: 0,
+    metadata: [{ key: "count", value: 2 }],
+    privateMetadata: { prompt: "hello" },
+  },
+  marketingTracking: { url: "https://example.com/x" },
+});
+
+test("require and import share one instance and one API", () => {
+  const cjs = require("@telemetry-gateway/core");
+  assert.equal(cjs.validate, api.validate);
+  assert.equal(typeof api.init, "function");
+  assert.equal(typeof api.initSync, "function");
+});
+
+test("operations answer values; malformed requests throw Errors with the core's message", async () => {
+  await api.init(); // a no-op in Node
+  assert.deepEqual(api.validate(event), { ok: true });
+  assert.deepEqual(api.validate({ ...event, id: "" }), { error: "event ID is required" });
+  assert.match(api.validate({ ...event, feature: "Bad" }).error, /^invalid event 'feature' or 'action': /);
+  assert.match(api.redact(event, { additionalAllowedEventTypes: "nope" }).error, /^cannot parse/);
+  assert.throws(() => api.runOp("frobnicate", {}), { name: "Error", message: 'unknown op "frobnicate"' });
+  assert.throws(() => api.validate("{not json"), /^Error: malformed input: event: not valid JSON/);
+  assert.throws(() => api.runOp("validate", {}), { message: 'malformed input: input has no "event"' });
+  assert.throws(() => api.ingest(metadata, [], { rpc: "Other" }), /rpc must be/);
+});
+
+test("redact, translate and ingest", () => {
+  const other = { ...event, feature: "other.thing" };
+  const redacted = api.redact(other, {});
+  assert.equal(redacted.event.marketingTracking, undefined);
+  assert.equal(redacted.event.parameters.privateMetadata, undefined);
+  assert.deepEqual(api.redact(event, { dotcom: true }).event.marketingTracking, event.marketingTracking);
+  const allow = api.redact(other, { additionalAllowedEventTypes: "other.thing::accepted::secret" });
+  assert.deepEqual(allow.event.parameters.privateMetadata, { secret: "s" });
+
+  const t = api.translate(metadata, event);
+  assert.ok(t.payload.startsWith('{"event":{"id":"evt-1"'));
+  assert.deepEqual(t.data, new TextEncoder().encode(t.payload));
+  assert.equal(t.attributes["publisher.source"], "unlicensed_instance");
+  assert.deepEqual(api.translate(metadata, event, { maxMessageBytes: 10 }), { dropped: "oversized" });
+
+  const i = api.ingest(metadata, [event, { ...event, id: "evt-2", feature: "" }]);
+  assert.deepEqual(i.results.map((r) => r.outcome), ["publish", "reject"]);
+  assert.deepEqual(i.succeededEvents, ["evt-1", "evt-2"]);
+});
+
+test("JSON text arguments are parsed exactly", () => {
+  const text = JSON.stringify(event);
+  assert.deepEqual(api.validate(text), { ok: true });
+  // A double JS cannot hold survives as text.
+  const withBig = text.replace('"count":3', '"count":12345678901234567890123');
+  const t = api.translate(JSON.stringify(metadata), withBig);
+  assert.match(t.payload, /"count":1\.2345678901234568e\+22/);
+  assert.deepEqual(api.runOp("validate", `{"event":${text}}`), { ok: true });
+});
+
+test("int64 values never lose precision: answers hold decimal strings", () => {
+  const context = { id: "e", now: "2024-07-01T12:00:00Z", serverVersion: "5.5.0" };
+  const beyond = "9007199254740993"; // 2^53 + 1
+  for (const userId of [beyond, 9007199254740993n]) {
+    const r = api.record(sdkEvent(), { ...context, user: { userId } });
+    assert.equal(r.event.user.userId, beyond);
+  }
+  assert.equal(api.record(sdkEvent(), { ...context, user: { userId: 42 } }).event.user.userId, "42");
+  // legacyMetadata (int64 map) in ingest input and output.
+  const legacy = { ...event, parameters: { legacyMetadata: { big: "9223372036854775807" } } };
+  const out = api.ingest(metadata, [legacy], { rpc: "RecordEvent" });
+  assert.match(out.results[0].payload, /"legacyMetadata":\{"big":"9223372036854775807"\}/);
+  const decoded = api.decodeEvent(api.encodeEvent(legacy));
+  assert.deepEqual(decoded.parameters.legacyMetadata, { big: "9223372036854775807" });
+});
+
+test("record fills id (UUID v7) and now when the context leaves them out", () => {
+  const before = Date.now();
+  const r = api.record(sdkEvent(), { serverVersion: "5.5.0" });
+  assert.match(r.event.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const ms = parseInt(r.event.id.replaceAll("-", "").slice(0, 12), 16);
+  assert.ok(ms >= before && ms <= Date.now());
+  const t = Date.parse(r.event.timestamp);
+  assert.ok(t >= before - 1 && t <= Date.now());
+  assert.notEqual(api.uuidV7(), api.uuidV7());
+  const pinned = api.record(sdkEvent(), { id: "x", now: "2024-01-01T00:00:00Z" });
+  assert.equal(pinned.event.id, "x");
+  assert.equal(pinned.event.timestamp, "2024-01-01T00:00:00Z");
+  assert.match(api.record({ ...sdkEvent(), feature: "Bad" }).error, /^'feature' must start/);
+});
+
+test("protobuf encode/decode round trips", () => {
+  const req = { metadata };
+  assert.deepEqual(api.decodeRecordEventsRequest(api.encodeRecordEventsRequest(req)), req);
+  const events = { events: { events: [event] } };
+  const back = api.decodeRecordEventsRequest(api.encodeRecordEventsRequest(events));
+  assert.equal(back.events.events[0].id, "evt-1");
+  assert.deepEqual(back.events.events[0].parameters.metadata, { count: 3 });
+  const resp = { succeededEvents: ["a", "b"] };
+  const bytes = api.encodeRecordEventsResponse(resp);
+  assert.ok(bytes instanceof Uint8Array);
+  assert.deepEqual(api.decodeRecordEventsResponse(bytes), resp);
+  const one = api.decodeRecordEventRequest(api.encodeRecordEventRequest({ metadata, event }));
+  assert.deepEqual(one.metadata, metadata);
+  assert.equal(one.event.feature, "cody.completion");
+  assert.deepEqual(api.decodeEvent(api.encodeEvent(event)).marketingTracking, event.marketingTracking);
+  assert.throws(() => api.decodeRecordEventsResponse(new Uint8Array([0xff, 0xff])), /^Error: protobuf decode error/);
+  assert.throws(() => api.encodeRecordEventsRequest({}), /exactly one of/);
+});
+
+test("ValidationProcessor rejects invalid events before they are sent (JS SDK contract)", () => {
+  const p = new api.ValidationProcessor();
+  const good = sdkEvent();
+  p.processEvent(good); // no throw, no change
+  assert.deepEqual(good, sdkEvent());
+  assert.throws(() => p.processEvent({ ...sdkEvent(), feature: "Nope" }), (e) => {
+    assert.ok(e instanceof api.TelemetryEventValidationError);
+    assert.match(e.message, /^'feature' must start with a lowercase letter/);
+    return true;
+  });
+  const badMeta = sdkEvent();
+  badMeta.parameters.metadata = [{ key: "k", value: "str" }];
+  assert.throws(() => p.processEvent(badMeta), /metadata "k" has invalid value type string/);
+  assert.throws(() => p.processEvent({ ...sdkEvent(), timestamp: "yesterday" }), /^TelemetryEventValidationError: invalid timestamp/);
+  assert.deepEqual(api.checkEventInput(good), { ok: true });
+});
+
+test("RedactionProcessor and redactEventInput strip what the policy would redact", () => {
+  const e = sdkEvent();
+  new api.RedactionProcessor({}).processEvent(e);
+  assert.equal("marketingTracking" in e, false);
+  assert.equal("privateMetadata" in e.parameters, false);
+  assert.deepEqual(e.parameters.metadata, [{ key: "count", value: 2 }]);
+
+  const allowed = sdkEvent();
+  new api.RedactionProcessor({ additionalAllowedEventTypes: "cody.chat::submitted::prompt" }).processEvent(allowed);
+  assert.deepEqual(allowed.parameters.privateMetadata, { prompt: "hello" });
+  assert.equal("marketingTracking" in allowed, false);
+
+  const dotcom = sdkEvent();
+  new api.RedactionProcessor({ dotcom: true }).processEvent(dotcom);
+  assert.deepEqual(dotcom, sdkEvent());
+
+  const original = sdkEvent();
+  const copy = api.redactEventInput(original, {});
+  assert.deepEqual(original, sdkEvent()); // the helper does not mutate
+  assert.equal(copy.event.parameters.privateMetadata, undefined);
+  assert.throws(() => new api.RedactionProcessor({ additionalAllowedEventTypes: "bad" }), /^Error: cannot parse/);
+  assert.match(api.redactEventInput({ ...sdkEvent(), action: "" }, {}).error, /action/);
+});
+
+test("a trap re-instantiates the module, which stays usable", () => {
+  const before = api.uuidV7();
+  assert.throws(() => api.__trapForTests(), (e) => {
+    assert.ok(e instanceof api.TelemetryCoreTrap);
+    assert.ok(e.cause instanceof WebAssembly.RuntimeError);
+    return true;
+  });
+  assert.deepEqual(api.validate(event), { ok: true });
+  for (let i = 0; i < 3; i++) assert.throws(() => api.__trapForTests(), api.TelemetryCoreTrap);
+  assert.equal(api.translate(metadata, event).attributes["publisher.source"], "unlicensed_instance");
+  assert.notEqual(api.uuidV7(), before);
+});

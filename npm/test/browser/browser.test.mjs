@@ -1,0 +1,136 @@
+// Browser: headless Chromium (Debian `chromium`, driven by playwright-core) loads the packed
+// package's browser entry from a page served on 127.0.0.1, initialises it with init() (fetch)
+// and with initSync(bytes), and runs a representative subset of the conformance corpus (the
+// first cases of every corpus file, checked inside WASM by the core's rules) plus the public
+// functions and the trap recovery.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { extname, join, normalize, resolve } from "node:path";
+import { chromium } from "playwright-core";
+import { pack, pkgDir } from "../package/pack.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CASES_PER_FILE = 4;
+const corpus = resolve(pkgDir, "..", "tests", "conformance");
+
+function corpusSubset() {
+  const out = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir).sort()) {
+      const p = join(dir, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (e.endsWith(".json")) {
+        const doc = JSON.parse(readFileSync(p, "utf8"));
+        // Re-serialised per case; cases whose numbers JSON.parse cannot hold exactly are skipped.
+        for (const c of doc.cases.slice(0, CASES_PER_FILE)) {
+          const text = JSON.stringify(c);
+          if (/-0[,}\]]|\d{16,}/.test(text)) continue;
+          out.push({ file: p.slice(corpus.length + 1), text: JSON.stringify({ cases: [c] }) });
+        }
+      }
+    }
+  };
+  walk(corpus);
+  return out;
+}
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>telemetry core</title>
+<script type="module">
+const mode = new URLSearchParams(location.search).get("mode");
+const core = await import("/pkg/dist/web.js");
+const result = { mode };
+try {
+  try { core.validate({}); } catch (e) { result.beforeInit = e.message; }
+  if (mode === "sync") {
+    const bytes = new Uint8Array(await (await fetch("/pkg/dist/core_bg.wasm")).arrayBuffer());
+    core.initSync(bytes);
+  } else {
+    await core.init();
+  }
+  const files = await (await fetch("/cases.json")).json();
+  let passed = 0, failed = 0, seen = [];
+  const failures = [];
+  for (const f of files) {
+    for (const r of core.conformance.checkFile(f.file, f.text, "wasm", seen)) {
+      if (r.name) seen.push(r.name);
+      if (r.status === "passed") passed++;
+      else if (r.status === "failed") { failed++; failures.push(r.message); }
+    }
+  }
+  result.corpus = { passed, failed, failures };
+  const event = { id: "1", feature: "a.b", action: "cd", timestamp: "2024-01-01T00:00:00Z" };
+  result.validate = core.validate(event);
+  const rec = core.record({ feature: "a.b", action: "cd", source: { client: "web" }, parameters: { version: 0 } },
+    { serverVersion: "5.5.0", user: { userId: 9007199254740993n } });
+  result.record = { id: rec.event.id, userId: rec.event.user.userId, timestamp: rec.event.timestamp };
+  result.roundTrip = core.decodeRecordEventsResponse(core.encodeRecordEventsResponse({ succeededEvents: ["x"] }));
+  try { core.__trapForTests(); } catch (e) { result.trap = e.name; }
+  result.afterTrap = core.validate(event);
+  try { new core.ValidationProcessor().processEvent({ feature: "X", action: "cd", source: { client: "c" }, parameters: { version: 0 } }); }
+  catch (e) { result.processor = e.name + ": " + e.message; }
+} catch (e) {
+  result.error = String(e && e.stack || e);
+}
+window.__result = result;
+</script>`;
+
+const TYPES = { ".js": "text/javascript", ".cjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+function serve(root, cases) {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    if (url.pathname === "/") {
+      res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
+    } else if (url.pathname === "/cases.json") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(cases));
+    } else if (url.pathname.startsWith("/pkg/")) {
+      const path = normalize(join(root, url.pathname.slice(5)));
+      if (!path.startsWith(root) || !existsSync(path)) return res.writeHead(404).end();
+      res.writeHead(200, { "content-type": TYPES[extname(path)] || "application/octet-stream" }).end(readFileSync(path));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
+}
+
+test("the packed browser entry runs in headless Chromium", { timeout: 120_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/setup installs Debian's chromium)`);
+  const { extracted } = pack();
+  const cases = corpusSubset();
+  assert.ok(cases.length >= 80, `subset has ${cases.length} cases`);
+  const server = await serve(extracted, cases);
+  t.after(() => server.close());
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 30_000,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  t.after(() => browser.close());
+  const { port } = server.address();
+  for (const mode of ["async", "sync"]) {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`http://127.0.0.1:${port}/?mode=${mode}`, { timeout: 30_000 });
+    await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
+    const r = await page.evaluate(() => window.__result);
+    await page.close();
+    assert.deepEqual(errors, []);
+    assert.equal(r.error, undefined, r.error);
+    console.log(`browser (${mode} init): ${r.corpus.passed} passed, ${r.corpus.failed} failed`);
+    assert.deepEqual(r.corpus.failures, []);
+    assert.equal(r.corpus.passed, cases.length);
+    assert.match(r.beforeInit, /call init\(\) or initSync\(bytes\)/);
+    assert.deepEqual(r.validate, { ok: true });
+    assert.match(r.record.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    assert.equal(r.record.userId, "9007199254740993");
+    assert.ok(Math.abs(Date.parse(r.record.timestamp) - Date.now()) < 60_000);
+    assert.deepEqual(r.roundTrip, { succeededEvents: ["x"] });
+    assert.equal(r.trap, "TelemetryCoreTrap");
+    assert.deepEqual(r.afterTrap, { ok: true });
+    assert.match(r.processor, /^TelemetryEventValidationError: 'feature' must start/);
+  }
+});

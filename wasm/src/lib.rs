@@ -1,0 +1,328 @@
+//! WASM bindings over `telemetry-core`: a thin `wasm-bindgen` layer, no rule lives here.
+//!
+//! Every operation crosses the boundary as a JSON **string** in and a JSON string out (the
+//! encoding the benchmark in `npm/bench/` measured as fastest and the only one that keeps int64
+//! values and doubles exact). Answers are values (`{"error": …}` for an operation that fails);
+//! a malformed *request* is thrown as a JS `Error` carrying the core's message.
+//!
+//! The only things this layer adds are what the pure core must not have: the current time
+//! (`Date.now()`) and randomness (`crypto.getRandomValues`), used to fill `context.id` (a UUID v7)
+//! and `context.now` of a `record` request that leaves them out.
+
+use serde_json::{Map, Value as Json};
+use telemetry_core::ffi::{self, FfiError, conformance};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+fn js_error(e: FfiError) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+use ffi::parse_input;
+
+/// Runs one operation (`validate`, `redact`, `translate`, `ingest`, `record`) on the JSON text
+/// of its input and returns the JSON text of its answer. `record` is run as given: its context
+/// must carry `id` and `now` (see [`record`] for the variant that fills them).
+#[wasm_bindgen(js_name = runOp)]
+pub fn run_op(op: &str, input: &str) -> Result<String, JsError> {
+    ffi::run_op(op, input).map_err(js_error)
+}
+
+/// `record`, with `context.id` (a fresh UUID v7) and `context.now` (the current time) filled
+/// in when the caller leaves them out.
+#[wasm_bindgen(js_name = recordNow)]
+pub fn record(input: &str) -> Result<String, JsError> {
+    let mut value = parse_input(input).map_err(js_error)?;
+    fill_context(&mut value);
+    ffi::record_value(&value)
+        .map(|v| v.to_string())
+        .map_err(js_error)
+}
+
+/// Runs one operation on an input object assembled from named fields, each given as its own
+/// JSON text (so a caller can pass some fields as exact JSON text and others serialized, with
+/// no string splicing). With `fill_context`, a `record` context gets `id` and `now` filled in
+/// as by [`record`].
+#[wasm_bindgen(js_name = runOpFields)]
+pub fn run_op_fields(
+    op: &str,
+    names: Vec<String>,
+    values: Vec<String>,
+    fill: bool,
+) -> Result<String, JsError> {
+    if names.len() != values.len() {
+        return Err(js_error(FfiError::MalformedInput(
+            "names and values differ in length".into(),
+        )));
+    }
+    let mut fields = Map::new();
+    for (name, text) in names.into_iter().zip(values) {
+        let value = parse_input(&text)
+            .map_err(|e| js_error(FfiError::MalformedInput(format!("{name}: {}", detail(&e)))))?;
+        fields.insert(name, value);
+    }
+    let mut value = Json::Object(fields);
+    if fill {
+        fill_context(&mut value);
+    }
+    ffi::run_op_value(op, &value)
+        .map(|v| v.to_string())
+        .map_err(js_error)
+}
+
+fn detail(e: &FfiError) -> String {
+    match e {
+        FfiError::MalformedInput(m) | FfiError::Decode(m) | FfiError::UnknownOp(m) => m.clone(),
+    }
+}
+
+/// Fills `context.id` and `context.now` of a `record` input when they are absent.
+fn fill_context(value: &mut Json) {
+    let Json::Object(fields) = value else {
+        return;
+    };
+    let context = fields
+        .entry("context")
+        .or_insert_with(|| Json::Object(Map::new()));
+    if let Json::Object(ctx) = context {
+        if !ctx.contains_key("id") {
+            ctx.insert("id".into(), Json::String(new_uuid_v7()));
+        }
+        if !ctx.contains_key("now") {
+            ctx.insert("now".into(), Json::String(now_rfc3339()));
+        }
+    }
+}
+
+/// A fresh UUID v7 (RFC 9562) from `Date.now()` and `crypto.getRandomValues`.
+#[wasm_bindgen(js_name = uuidV7)]
+pub fn new_uuid_v7() -> String {
+    let mut random = [0u8; 10];
+    get_random_values(&mut random);
+    uuid_v7(unix_millis(), random)
+}
+
+/// The current time as protojson writes a timestamp (UTC, `Z`, millisecond precision).
+#[wasm_bindgen(js_name = nowRfc3339)]
+pub fn now_rfc3339() -> String {
+    rfc3339_from_millis(unix_millis())
+}
+
+fn unix_millis() -> i64 {
+    let now = date_now();
+    if now.is_finite() && now >= 0.0 {
+        // Date.now() is an integral number of milliseconds well inside i64.
+        now as i64
+    } else {
+        0
+    }
+}
+
+/// Formats milliseconds since the Unix epoch with the core's timestamp writer.
+pub fn rfc3339_from_millis(ms: i64) -> String {
+    let ts = prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    };
+    let mut out = Vec::with_capacity(24);
+    match telemetry_core::json::format_timestamp(&mut out, &ts) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => "1970-01-01T00:00:00Z".to_string(),
+    }
+}
+
+/// Lays out a UUID v7: 48-bit big-endian Unix milliseconds, version 7, 12 random bits, the
+/// RFC 4122 variant, 62 random bits.
+pub fn uuid_v7(unix_ms: i64, random: [u8; 10]) -> String {
+    let ms = u64::try_from(unix_ms).unwrap_or(0).to_be_bytes();
+    let [_, _, t0, t1, t2, t3, t4, t5] = ms;
+    let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9] = random;
+    let bytes = [
+        t0,
+        t1,
+        t2,
+        t3,
+        t4,
+        t5,
+        0x70 | (r0 & 0x0f),
+        r1,
+        0x80 | (r2 & 0x3f),
+        r3,
+        r4,
+        r5,
+        r6,
+        r7,
+        r8,
+        r9,
+    ];
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf wire encoding of the gateway's messages, for JS transports.
+
+/// Encodes a `RecordEventsRequest` from `{"metadata": …}` or `{"events": {"events": […]}}`.
+#[wasm_bindgen(js_name = encodeRecordEventsRequest)]
+pub fn encode_record_events_request(input: &str) -> Result<Vec<u8>, JsError> {
+    ffi::encode_record_events_request(input).map_err(js_error)
+}
+
+/// Decodes a `RecordEventsRequest` to proto3 JSON text.
+#[wasm_bindgen(js_name = decodeRecordEventsRequest)]
+pub fn decode_record_events_request(bytes: &[u8]) -> Result<String, JsError> {
+    ffi::decode_record_events_request(bytes).map_err(js_error)
+}
+
+/// Encodes a `RecordEventsResponse` from `{"succeededEvents": […]}`.
+#[wasm_bindgen(js_name = encodeRecordEventsResponse)]
+pub fn encode_record_events_response(input: &str) -> Result<Vec<u8>, JsError> {
+    ffi::encode_record_events_response(input).map_err(js_error)
+}
+
+/// Decodes a `RecordEventsResponse` to `{"succeededEvents": […]}` text.
+#[wasm_bindgen(js_name = decodeRecordEventsResponse)]
+pub fn decode_record_events_response(bytes: &[u8]) -> Result<String, JsError> {
+    ffi::decode_record_events_response(bytes).map_err(js_error)
+}
+
+/// Encodes a `RecordEventRequest` from `{"metadata": …, "event": …}`.
+#[wasm_bindgen(js_name = encodeRecordEventRequest)]
+pub fn encode_record_event_request(input: &str) -> Result<Vec<u8>, JsError> {
+    ffi::encode_record_event_request(input).map_err(js_error)
+}
+
+/// Decodes a `RecordEventRequest` to proto3 JSON text.
+#[wasm_bindgen(js_name = decodeRecordEventRequest)]
+pub fn decode_record_event_request(bytes: &[u8]) -> Result<String, JsError> {
+    ffi::decode_record_event_request(bytes).map_err(js_error)
+}
+
+/// Encodes one `Event` from proto3 JSON.
+#[wasm_bindgen(js_name = encodeEvent)]
+pub fn encode_event(input: &str) -> Result<Vec<u8>, JsError> {
+    ffi::encode_event(input).map_err(js_error)
+}
+
+/// Decodes one `Event` to proto3 JSON text.
+#[wasm_bindgen(js_name = decodeEvent)]
+pub fn decode_event(bytes: &[u8]) -> Result<String, JsError> {
+    ffi::decode_event(bytes).map_err(js_error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conformance: the Node runner checks each corpus file with the core's own rules, inside WASM.
+
+/// Checks every case of one corpus file (its JSON text) for `target`, with the core's
+/// comparison rules. `seen_names` is the JSON array of case names already run (a repeated name
+/// is a failure, as in the native runner). Returns a JSON array of
+/// `{"name", "status": "passed" | "skipped" | "failed", "message"?}`.
+#[wasm_bindgen(js_name = checkCorpusFile)]
+pub fn check_corpus_file(file: &str, text: &str, target: &str, seen_names: &str) -> String {
+    let mut seen: std::collections::HashSet<String> =
+        serde_json::from_str::<Vec<String>>(seen_names)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+    let results: Vec<Json> = conformance::check_file(file, text, target, &mut seen)
+        .into_iter()
+        .map(|checked| {
+            let status = match checked.report {
+                conformance::CaseReport::Passed => "passed",
+                conformance::CaseReport::Skipped => "skipped",
+                _ => "failed",
+            };
+            let mut entry = serde_json::json!({ "name": checked.name, "status": status });
+            if let (Some(message), Json::Object(map)) = (checked.message, &mut entry) {
+                map.insert("message".into(), Json::String(message));
+            }
+            entry
+        })
+        .collect();
+    Json::Array(results).to_string()
+}
+
+/// Whether an answer (JSON text) satisfies an expectation (JSON text), by the corpus rules.
+#[wasm_bindgen(js_name = answerMatches)]
+pub fn answer_matches(expect: &str, actual: &str) -> Result<bool, JsError> {
+    let expect = parse_input(expect).map_err(js_error)?;
+    let actual = parse_input(actual).map_err(js_error)?;
+    Ok(conformance::answer_matches(&expect, &actual))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test and benchmark hooks.
+
+/// Traps the module on purpose (an `unreachable` instruction, what a panic becomes under
+/// `panic = "abort"`), so the JS layer's recovery can be tested. Not part of the API.
+#[wasm_bindgen(js_name = __trapForTests)]
+pub fn trap_for_tests() {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+}
+
+/// The benchmark's second boundary encoding: JS objects in and out through
+/// `serde-wasm-bindgen` (built only with the `objects` feature; not shipped). Numbers cross as
+/// JS numbers, so int64 values above 2^53 would lose precision: one reason the API uses JSON
+/// strings.
+#[cfg(feature = "objects")]
+#[wasm_bindgen(js_name = runOpObject)]
+pub fn run_op_object(op: &str, input: JsValue) -> Result<JsValue, JsError> {
+    let input: Json = serde_wasm_bindgen::from_value(input)
+        .map_err(|e| JsError::new(&format!("malformed input: {e}")))?;
+    let answer = ffi::run_op_value(op, &input).map_err(js_error)?;
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    serde::Serialize::serialize(&answer, &serializer)
+        .map_err(|e| JsError::new(&format!("answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_v7_layout() {
+        let id = uuid_v7(0x0190_f6b4_8c2e, [0xff; 10]);
+        assert_eq!(id, "0190f6b4-8c2e-7fff-bfff-ffffffffffff");
+        let id = uuid_v7(1, [0; 10]);
+        assert_eq!(id, "00000000-0001-7000-8000-000000000000");
+    }
+
+    #[test]
+    fn rfc3339_millis() {
+        assert_eq!(rfc3339_from_millis(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_from_millis(1_719_837_296_789),
+            "2024-07-01T12:34:56.789Z"
+        );
+    }
+
+    #[test]
+    fn corpus_file_reports() {
+        let text = r#"{"cases":[
+            {"name":"v/ok","op":"validate","input":{"event":{"id":"1","feature":"a.b","action":"cd","timestamp":"2024-01-01T00:00:00Z"}},"expect":{"ok":true}},
+            {"name":"v/ok","op":"validate","input":{"event":{}},"expect":{"ok":true}},
+            {"name":"v/gw","op":"validate","input":{"event":{}},"expect":{"ok":true},"targets":["gateway"]}
+        ]}"#;
+        let out: Json = serde_json::from_str(&check_corpus_file("f.json", text, "wasm", "[]"))
+            .unwrap_or(Json::Null);
+        let statuses: Vec<&str> = out
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r["status"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(statuses, ["passed", "failed", "skipped"]);
+    }
+}
