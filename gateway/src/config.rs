@@ -1,0 +1,263 @@
+//! `telemetry-gateway serve` options: flags with environment-variable fallbacks (the reference's
+//! variable names where they exist, `TELEMETRY_GATEWAY_*` otherwise).
+
+use crate::sink::SinkSpec;
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The default gRPC listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10080";
+/// The default sink.
+pub const DEFAULT_SINK: &str = "file:./telemetry-events.ndjson";
+/// The default publish concurrency per payload.
+pub const DEFAULT_PUBLISH_CONCURRENCY: usize = 250;
+/// The default largest accepted gRPC message (90 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 90 * 1024 * 1024;
+/// The smallest accepted override of the message size (4 MB).
+pub const MIN_MAX_MESSAGE_SIZE: usize = 4 * 1000 * 1000;
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One compact human-readable line per record.
+    Compact,
+    /// One JSON object per record.
+    Json,
+}
+
+/// Options of `telemetry-gateway serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// gRPC (and gRPC-Web) listen address, HOST:PORT (port 0 picks a free port).
+    #[arg(long, env = "TELEMETRY_GATEWAY_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Where published events go: `file:PATH` (NDJSON, one `{"data","attributes"}` line per
+    /// message), `stdout`, or `pubsub:projects/P/topics/T`. Default `file:./telemetry-events.ndjson`,
+    /// or the Pub/Sub topic when TELEMETRY_GATEWAY_EVENTS_PUBSUB_PROJECT_ID and _TOPIC_ID are set
+    /// (and _ENABLED is not false). `fault:RATE:SPEC` wraps SPEC and fails a share RATE of
+    /// publishes: FOR TESTING ONLY.
+    #[arg(long, env = "TELEMETRY_GATEWAY_SINK")]
+    pub sink: Option<SinkSpec>,
+
+    /// Pub/Sub project (used when --sink is not given).
+    #[arg(long, env = "TELEMETRY_GATEWAY_EVENTS_PUBSUB_PROJECT_ID")]
+    pub pubsub_project_id: Option<String>,
+
+    /// Pub/Sub topic (used when --sink is not given).
+    #[arg(long, env = "TELEMETRY_GATEWAY_EVENTS_PUBSUB_TOPIC_ID")]
+    pub pubsub_topic_id: Option<String>,
+
+    /// Whether the project/topic variables select the Pub/Sub sink.
+    #[arg(long, env = "TELEMETRY_GATEWAY_EVENTS_PUBSUB_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pubsub_enabled: bool,
+
+    /// Pub/Sub endpoint override, e.g. `http://127.0.0.1:8085` for the emulator (implies
+    /// anonymous credentials). PUBSUB_EMULATOR_HOST=HOST:PORT is honoured too.
+    #[arg(long, env = "TELEMETRY_GATEWAY_PUBSUB_ENDPOINT")]
+    pub pubsub_endpoint: Option<String>,
+
+    /// Optional dead-letter sink (same SPEC syntax) receiving every rejected event with a
+    /// machine-readable reason.
+    #[arg(long, env = "TELEMETRY_GATEWAY_DEAD_LETTER_SINK")]
+    pub dead_letter_sink: Option<SinkSpec>,
+
+    /// Publishes in flight per payload; 0 or less means 250.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_EVENTS_STREAM_PUBLISH_CONCURRENCY",
+        default_value_t = 250,
+        allow_negative_numbers = true
+    )]
+    pub publish_concurrency: i64,
+
+    /// Seconds after which a publish counts as failed (the event is not acknowledged).
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_PUBLISH_TIMEOUT_SECONDS",
+        default_value_t = 30.0
+    )]
+    pub publish_timeout_seconds: f64,
+
+    /// Largest accepted gRPC message, in bytes (suffixes KB, MB, GB, KiB, MiB, GiB accepted;
+    /// at least 4 MB). Default 90 MiB.
+    #[arg(long, env = "SRC_GRPC_SERVER_MAX_MESSAGE_SIZE")]
+    pub max_message_size: Option<String>,
+
+    /// File of trusted license-signing SSH public keys (`ssh-rsa` or `ssh-ed25519`,
+    /// authorized_keys format); repeatable. Without any, licensed instances are refused.
+    #[arg(
+        long = "license-public-keys",
+        env = "TELEMETRY_GATEWAY_LICENSE_PUBLIC_KEYS_FILE",
+        value_delimiter = ','
+    )]
+    pub license_public_keys: Vec<PathBuf>,
+
+    /// TESTING ONLY: accept licensed instances without verifying their license key.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_INSECURE_ACCEPT_UNVERIFIED_LICENSE_KEYS"
+    )]
+    pub insecure_accept_unverified_license_keys: bool,
+
+    /// Refuse unlicensed instances (PermissionDenied). By default they are accepted without
+    /// authentication, as the reference gateway does.
+    #[arg(long, env = "TELEMETRY_GATEWAY_REFUSE_UNLICENSED_INSTANCES")]
+    pub refuse_unlicensed_instances: bool,
+
+    /// SAMS external URL.
+    #[arg(
+        long,
+        env = "SAMS_URL",
+        default_value = "https://accounts.sourcegraph.com"
+    )]
+    pub sams_url: String,
+
+    /// SAMS API URL override (token introspection goes to {this or --sams-url}/oauth/introspect).
+    #[arg(long, env = "TELEMETRY_GATEWAY_SAMS_SERVER_URL")]
+    pub sams_server_url: Option<String>,
+
+    /// The gateway's SAMS client id (for token introspection).
+    #[arg(long, env = "TELEMETRY_GATEWAY_SAMS_CLIENT_ID", default_value = "")]
+    pub sams_client_id: String,
+
+    /// The gateway's SAMS client secret.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_SAMS_CLIENT_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub sams_client_secret: String,
+
+    /// Seconds a token introspection result is reused (0 disables the cache).
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_SAMS_CACHE_TTL_SECONDS",
+        default_value_t = 30
+    )]
+    pub sams_cache_ttl_seconds: u64,
+
+    /// Diagnostics HTTP listen address (`/metrics`, `/healthz`); `off` disables it.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_DIAGNOSTICS_LISTEN",
+        default_value = "127.0.0.1:10081"
+    )]
+    pub diagnostics_listen: String,
+
+    /// Origins allowed to call over gRPC-Web from browsers (comma-separated, or `*`). Empty: no
+    /// CORS headers (gRPC-Web still works for non-browser clients).
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_LOG_FORMAT",
+        value_enum,
+        default_value = "compact"
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing `EnvFilter` syntax); RUST_LOG overrides it.
+    #[arg(long, env = "TELEMETRY_GATEWAY_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// TESTING ONLY: the message-size threshold at or above which an event is dropped (and
+    /// acknowledged) instead of published. Default: Pub/Sub's limit, 10,000,000 bytes.
+    #[arg(long, hide = true, default_value_t = telemetry_core::MAX_MESSAGE_BYTES)]
+    pub testing_max_event_message_bytes: usize,
+
+    /// Benchmark baseline: decode and acknowledge every event without checks or publishing.
+    #[arg(long, hide = true)]
+    pub baseline: bool,
+}
+
+impl ServeArgs {
+    /// The sink to use, applying the Pub/Sub environment fallback.
+    pub fn sink_spec(&self) -> Result<SinkSpec, String> {
+        if let Some(s) = &self.sink {
+            return Ok(s.clone());
+        }
+        if let (true, Some(p), Some(t)) = (
+            self.pubsub_enabled,
+            &self.pubsub_project_id,
+            &self.pubsub_topic_id,
+        ) && !p.is_empty()
+            && !t.is_empty()
+        {
+            return format!("pubsub:projects/{p}/topics/{t}").parse();
+        }
+        DEFAULT_SINK.parse()
+    }
+
+    /// The Pub/Sub endpoint override, if any.
+    pub fn pubsub_endpoint(&self) -> Option<String> {
+        self.pubsub_endpoint.clone().or_else(|| {
+            std::env::var("PUBSUB_EMULATOR_HOST")
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("http://{h}"))
+        })
+    }
+
+    /// The effective publish concurrency.
+    pub fn publish_concurrency(&self) -> usize {
+        if self.publish_concurrency <= 0 {
+            DEFAULT_PUBLISH_CONCURRENCY
+        } else {
+            usize::try_from(self.publish_concurrency).unwrap_or(DEFAULT_PUBLISH_CONCURRENCY)
+        }
+    }
+
+    /// The effective largest accepted message.
+    pub fn max_message_size(&self) -> Result<usize, String> {
+        match &self.max_message_size {
+            None => Ok(DEFAULT_MAX_MESSAGE_SIZE),
+            Some(s) if s.trim().is_empty() => Ok(DEFAULT_MAX_MESSAGE_SIZE),
+            Some(s) => {
+                let n = parse_size(s)?;
+                if n < MIN_MAX_MESSAGE_SIZE {
+                    return Err(format!(
+                        "max message size {s:?} is below the minimum of 4 MB"
+                    ));
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// The SAMS root used for introspection.
+    pub fn sams_server(&self) -> String {
+        self.sams_server_url
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.sams_url.clone())
+    }
+}
+
+/// Parses `123`, `4MB`, `90MiB`, `1 GB`…
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|e| format!("size {s:?}: {e}"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1000,
+        "kib" => 1024,
+        "mb" | "m" => 1000 * 1000,
+        "mib" => 1024 * 1024,
+        "gb" | "g" => 1000 * 1000 * 1000,
+        "gib" => 1024 * 1024 * 1024,
+        other => return Err(format!("size {s:?}: unknown unit {other:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}

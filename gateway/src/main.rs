@@ -1,0 +1,93 @@
+//! The `telemetry-gateway` command line: `serve`, `license`, `bench`.
+
+use clap::{Parser, Subcommand};
+use telemetry_gateway::{bench, config::ServeArgs};
+
+mod license_cmd;
+
+/// A Telemetry Gateway wire-compatible with Sourcegraph's.
+#[derive(Parser)]
+#[command(name = "telemetry-gateway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default when no subcommand is given).
+    Serve(Box<ServeArgs>),
+    /// Issue and inspect license keys.
+    #[command(subcommand)]
+    License(license_cmd::LicenseCommand),
+    /// Loopback load generator: the real server (file sink) against a no-publish baseline.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve(Box::new(
+            match Cli::try_parse_from(["telemetry-gateway", "serve"]) {
+                Ok(Cli {
+                    command: Some(Command::Serve(a)),
+                }) => *a,
+                _ => unreachable_serve(),
+            },
+        )),
+    };
+    let result = match command {
+        Command::Serve(args) => serve(*args),
+        Command::License(cmd) => license_cmd::run(cmd),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("telemetry-gateway: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn unreachable_serve() -> ServeArgs {
+    eprintln!("telemetry-gateway: invalid default options");
+    std::process::exit(2)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry_gateway::init_logging(args.log_format, &args.log_level);
+    runtime()?.block_on(async {
+        let running = telemetry_gateway::start(&args).await?;
+        running.run_until(shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

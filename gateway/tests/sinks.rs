@@ -1,0 +1,89 @@
+//! Sinks: the NDJSON line format, group-committed writes, spec parsing, fault injection.
+
+use std::collections::BTreeMap;
+use telemetry_core::Message;
+use telemetry_gateway::sink::{self, SinkOptions, SinkSpec};
+
+fn message(i: usize) -> Message {
+    let mut attributes = BTreeMap::new();
+    attributes.insert("event.feature".to_string(), "a.b".to_string());
+    Message {
+        data: format!(r#"{{"event":{{"id":"{i}","x":"<\u2028>"}},"metadata":{{}}}}"#).into_bytes(),
+        attributes,
+    }
+}
+
+#[tokio::test]
+async fn file_sink_writes_one_exact_line_per_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("out.ndjson");
+    let spec: SinkSpec = format!("file:{}", path.display()).parse().expect("spec");
+    let s = sink::build(&spec, &SinkOptions::default())
+        .await
+        .expect("sink");
+    let publishes = (0..500).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move { s.publish(&message(i)).await })
+    });
+    for p in publishes {
+        p.await.expect("join").expect("published");
+    }
+    s.flush().await.expect("flush");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 500);
+    let mut datas: Vec<String> = lines
+        .iter()
+        .map(|l| l["data"].as_str().expect("data string").to_string())
+        .collect();
+    datas.sort();
+    let mut expected: Vec<String> = (0..500)
+        .map(|i| String::from_utf8(message(i).data).expect("utf8"))
+        .collect();
+    expected.sort();
+    assert_eq!(datas, expected);
+    assert_eq!(lines[0]["attributes"]["event.feature"], "a.b");
+}
+
+#[tokio::test]
+async fn fault_sink_fails_about_the_requested_share() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec: SinkSpec = format!("fault:0.25:file:{}", dir.path().join("f").display())
+        .parse()
+        .expect("spec");
+    let s = sink::build(&spec, &SinkOptions::default())
+        .await
+        .expect("sink");
+    let mut failed = 0;
+    for i in 0..1000 {
+        if s.publish(&message(i)).await.is_err() {
+            failed += 1;
+        }
+    }
+    assert!((150..350).contains(&failed), "failed {failed}");
+    assert!(s.describe().contains("testing only"));
+}
+
+#[test]
+fn sink_specs() {
+    assert_eq!("stdout".parse::<SinkSpec>(), Ok(SinkSpec::Stdout));
+    assert_eq!(
+        "pubsub:projects/p/topics/t".parse::<SinkSpec>(),
+        Ok(SinkSpec::PubSub {
+            topic: "projects/p/topics/t".into()
+        })
+    );
+    for bad in [
+        "",
+        "file:",
+        "pubsub:p/t",
+        "pubsub:projects//topics/t",
+        "fault:2:stdout",
+        "kafka:x",
+    ] {
+        assert!(bad.parse::<SinkSpec>().is_err(), "{bad}");
+    }
+}
