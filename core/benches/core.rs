@@ -11,28 +11,9 @@ use telemetry_core::{
 };
 
 /// A realistic Cody completion event, as an instance exports it (reference §3.4).
-const EVENT: &str = r#"{
-  "id": "0190f6b4-8c2e-7a3b-9d1e-2f4a5b6c7d8e",
-  "timestamp": "2024-07-01T12:34:56.789Z",
-  "feature": "cody.completion",
-  "action": "accepted",
-  "source": {"server": {"version": "5.5.0"}, "client": {"name": "VSCode.Cody", "version": "1.24.0"}},
-  "parameters": {
-    "version": 1,
-    "metadata": {"latencyMs": 123.5, "multiline": 0, "recordsPrivateMetadataTranscript": 1,
-                 "contextItems": 7, "charsInserted": 312, "tokenCount": 96.25},
-    "privateMetadata": {"languageId": "go", "model": "anthropic/claude-3-5-sonnet", "prompt": "func main() { <cursor> }",
-                        "contextFiles": ["main.go", "util.go"], "truncated": false},
-    "billingMetadata": {"product": "cody", "category": "core"}
-  },
-  "user": {"userId": "42", "anonymousUserId": "0c5d1e2a-1111-4222-8333-944445555666"},
-  "featureFlags": {"flags": {"cody-autocomplete-x": "true", "search-ranking": "false"}},
-  "marketingTracking": {"url": "https://sourcegraph.example.com/search?q=x", "referrer": "https://example.com"},
-  "interaction": {"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "interactionId": "e7a1c2d3",
-                  "geolocation": {"countryCode": "US"}}
-}"#;
-
-const METADATA: &str = r#"{"requestId":"4bf92f3577b34da6a3ce929d0e0e4736","identifier":{"licensedInstance":{"licenseKey":"eyJzaWciOnsiRm9ybWF0Ijoi","instanceId":"7d1b6f5e-0000-4000-8000-0123456789ab","externalUrl":"https://sourcegraph.example.com"}}}"#;
+const EVENT: &str = include_str!("event.json");
+/// Licensed-instance stream metadata.
+const METADATA: &str = include_str!("metadata.json");
 
 fn fixtures() -> (
     Event,

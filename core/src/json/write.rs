@@ -66,53 +66,56 @@ const ESCAPE: [bool; 256] = {
     t
 };
 
+#[inline(always)]
+#[allow(clippy::indexing_slicing)] // a u8 index into a 256-entry table cannot be out of bounds
+fn needs_escape(b: u8) -> bool {
+    ESCAPE[usize::from(b)]
+}
+
 /// Appends protojson's string form of `s`, with Go `json.Marshal`'s HTML escaping applied.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        // `get` on a 256-entry table with a u8 index never misses; the check compiles away.
-        if !ESCAPE.get(usize::from(b)).copied().unwrap_or(true) {
-            i += 1;
-            continue;
-        }
-        let (escape, width): (&[u8], usize) = match b {
-            b'"' => (b"\\\"", 1),
-            b'\\' => (b"\\\\", 1),
-            b'\n' => (b"\\n", 1),
-            b'\r' => (b"\\r", 1),
-            b'\t' => (b"\\t", 1),
-            0x08 => (b"\\b", 1),
-            0x0c => (b"\\f", 1),
-            b'<' => (b"\\u003c", 1),
-            b'>' => (b"\\u003e", 1),
-            b'&' => (b"\\u0026", 1),
-            0xE2 => match (bytes.get(i + 1), bytes.get(i + 2)) {
-                (Some(0x80), Some(0xA8)) => (b"\\u2028", 3),
-                (Some(0x80), Some(0xA9)) => (b"\\u2029", 3),
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            },
-            _ => (b"", 1), // other control characters: \u00XX below
+    let mut rest = s.as_bytes();
+    while let Some(pos) = rest.iter().position(|&b| needs_escape(b)) {
+        let (clean, tail) = rest.split_at(pos);
+        out.extend_from_slice(clean);
+        let Some((&b, after)) = tail.split_first() else {
+            break;
         };
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        if escape.is_empty() {
-            // protojson writes other control characters as \u00XX with lowercase hex.
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
-            out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
-        } else {
-            out.extend_from_slice(escape);
+        rest = after;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'<' => out.extend_from_slice(b"\\u003c"),
+            b'>' => out.extend_from_slice(b"\\u003e"),
+            b'&' => out.extend_from_slice(b"\\u0026"),
+            0xE2 => match after {
+                [0x80, 0xA8, more @ ..] => {
+                    out.extend_from_slice(b"\\u2028");
+                    rest = more;
+                }
+                [0x80, 0xA9, more @ ..] => {
+                    out.extend_from_slice(b"\\u2029");
+                    rest = more;
+                }
+                // Another character starting with 0xE2: copied as is.
+                _ => out.push(b),
+            },
+            _ => {
+                // protojson writes other control characters as \u00XX with lowercase hex.
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+                out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
+            }
         }
-        i += width;
-        start = i;
     }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -143,6 +146,15 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     // d.ddd × 10^exponent and then laid out the way Go does.
     let mut ryu_buf = ryu::Buffer::new();
     let text = ryu_buf.format_finite(v.abs()).as_bytes();
+    // Fast path: ryu's positional output ("123.5", "0.25") is already Go's 'f' form whenever it
+    // has no exponent and no ".0" suffix (integral values took the itoa path above).
+    if !text.contains(&b'e') && !text.ends_with(b".0") {
+        if v.is_sign_negative() {
+            out.push(b'-');
+        }
+        out.extend_from_slice(text);
+        return;
+    }
     let (mantissa, exp_part) = match text.iter().position(|&b| b == b'e') {
         Some(pos) => (
             text.get(..pos).unwrap_or_default(),
@@ -228,6 +240,13 @@ fn write_i64_string(out: &mut Vec<u8>, v: i64) {
     out.push(b'"');
 }
 
+/// The `,"name":` form of a field key, for [`Writer::key`].
+macro_rules! k {
+    ($name:literal) => {
+        concat!(",\"", $name, "\":").as_bytes()
+    };
+}
+
 /// A compact JSON object writer that tracks whether a comma is due.
 struct Writer {
     out: Vec<u8>,
@@ -253,18 +272,20 @@ impl Writer {
         self.out.push(b'}');
     }
 
-    fn key(&mut self, obj: &mut Obj, name: &str) {
-        if !obj.first {
-            self.out.push(b',');
-        }
+    /// Writes a field key given as its static `,"name":` form (the comma is skipped for the
+    /// first field): one copy per key instead of four.
+    fn key(&mut self, obj: &mut Obj, comma_quoted_key: &'static [u8]) {
+        let bytes = if obj.first {
+            comma_quoted_key.get(1..).unwrap_or_default()
+        } else {
+            comma_quoted_key
+        };
         obj.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        self.out.extend_from_slice(bytes);
     }
 
     /// A singular string without presence: omitted when empty.
-    fn str_field(&mut self, obj: &mut Obj, name: &str, v: &str) {
+    fn str_field(&mut self, obj: &mut Obj, name: &'static [u8], v: &str) {
         if !v.is_empty() {
             self.key(obj, name);
             write_string(&mut self.out, v);
@@ -272,14 +293,14 @@ impl Writer {
     }
 
     /// A proto3 `optional` string: emitted whenever set, even if empty.
-    fn opt_str_field(&mut self, obj: &mut Obj, name: &str, v: Option<&String>) {
+    fn opt_str_field(&mut self, obj: &mut Obj, name: &'static [u8], v: Option<&String>) {
         if let Some(v) = v {
             self.key(obj, name);
             write_string(&mut self.out, v);
         }
     }
 
-    fn string_map(&mut self, obj: &mut Obj, name: &str, map: &BTreeMap<String, String>) {
+    fn string_map(&mut self, obj: &mut Obj, name: &'static [u8], map: &BTreeMap<String, String>) {
         if map.is_empty() {
             return;
         }
@@ -303,39 +324,39 @@ impl Writer {
 
     fn event(&mut self, e: &Event) -> Result<(), MarshalError> {
         let mut o = self.begin();
-        self.str_field(&mut o, "id", &e.id);
+        self.str_field(&mut o, k!("id"), &e.id);
         if let Some(ts) = &e.timestamp {
-            self.key(&mut o, "timestamp");
+            self.key(&mut o, k!("timestamp"));
             self.out.push(b'"');
             format_timestamp(&mut self.out, ts)?;
             self.out.push(b'"');
         }
-        self.str_field(&mut o, "feature", &e.feature);
-        self.str_field(&mut o, "action", &e.action);
+        self.str_field(&mut o, k!("feature"), &e.feature);
+        self.str_field(&mut o, k!("action"), &e.action);
         if let Some(source) = &e.source {
-            self.key(&mut o, "source");
+            self.key(&mut o, k!("source"));
             self.source(source);
         }
         if let Some(p) = &e.parameters {
-            self.key(&mut o, "parameters");
+            self.key(&mut o, k!("parameters"));
             self.parameters(p)?;
         }
         if let Some(user) = &e.user {
-            self.key(&mut o, "user");
+            self.key(&mut o, k!("user"));
             self.user(user);
         }
         if let Some(flags) = &e.feature_flags {
-            self.key(&mut o, "featureFlags");
+            self.key(&mut o, k!("featureFlags"));
             let mut f = self.begin();
-            self.string_map(&mut f, "flags", &flags.flags);
+            self.string_map(&mut f, k!("flags"), &flags.flags);
             self.end(f);
         }
         if let Some(m) = &e.marketing_tracking {
-            self.key(&mut o, "marketingTracking");
+            self.key(&mut o, k!("marketingTracking"));
             self.marketing(m);
         }
         if let Some(i) = &e.interaction {
-            self.key(&mut o, "interaction");
+            self.key(&mut o, k!("interaction"));
             self.interaction(i);
         }
         self.end(o);
@@ -345,16 +366,16 @@ impl Writer {
     fn source(&mut self, s: &EventSource) {
         let mut o = self.begin();
         if let Some(server) = &s.server {
-            self.key(&mut o, "server");
+            self.key(&mut o, k!("server"));
             let mut so = self.begin();
-            self.str_field(&mut so, "version", &server.version);
+            self.str_field(&mut so, k!("version"), &server.version);
             self.end(so);
         }
         if let Some(client) = &s.client {
-            self.key(&mut o, "client");
+            self.key(&mut o, k!("client"));
             let mut co = self.begin();
-            self.str_field(&mut co, "name", &client.name);
-            self.opt_str_field(&mut co, "version", client.version.as_ref());
+            self.str_field(&mut co, k!("name"), &client.name);
+            self.opt_str_field(&mut co, k!("version"), client.version.as_ref());
             self.end(co);
         }
         self.end(o);
@@ -363,12 +384,12 @@ impl Writer {
     fn parameters(&mut self, p: &EventParameters) -> Result<(), MarshalError> {
         let mut o = self.begin();
         if p.version != 0 {
-            self.key(&mut o, "version");
+            self.key(&mut o, k!("version"));
             self.out
                 .extend_from_slice(itoa::Buffer::new().format(p.version).as_bytes());
         }
         if !p.legacy_metadata.is_empty() {
-            self.key(&mut o, "legacyMetadata");
+            self.key(&mut o, k!("legacyMetadata"));
             let mut m = self.begin();
             for (k, v) in &p.legacy_metadata {
                 self.map_key(&mut m, k);
@@ -377,7 +398,7 @@ impl Writer {
             self.end(m);
         }
         if !p.metadata.is_empty() {
-            self.key(&mut o, "metadata");
+            self.key(&mut o, k!("metadata"));
             let mut m = self.begin();
             for (k, v) in &p.metadata {
                 self.map_key(&mut m, k);
@@ -386,15 +407,15 @@ impl Writer {
             self.end(m);
         }
         if let Some(s) = &p.private_metadata {
-            self.key(&mut o, "privateMetadata");
+            self.key(&mut o, k!("privateMetadata"));
             self.structure(s, 0)
                 .map_err(|e| e.at("parameters.privateMetadata"))?;
         }
         if let Some(b) = &p.billing_metadata {
-            self.key(&mut o, "billingMetadata");
+            self.key(&mut o, k!("billingMetadata"));
             let mut bo = self.begin();
-            self.str_field(&mut bo, "product", &b.product);
-            self.str_field(&mut bo, "category", &b.category);
+            self.str_field(&mut bo, k!("product"), &b.product);
+            self.str_field(&mut bo, k!("category"), &b.category);
             self.end(bo);
         }
         self.end(o);
@@ -404,35 +425,35 @@ impl Writer {
     fn user(&mut self, u: &EventUser) {
         let mut o = self.begin();
         if let Some(id) = u.user_id {
-            self.key(&mut o, "userId");
+            self.key(&mut o, k!("userId"));
             write_i64_string(&mut self.out, id);
         }
-        self.opt_str_field(&mut o, "anonymousUserId", u.anonymous_user_id.as_ref());
-        self.opt_str_field(&mut o, "samsExternalId", u.sams_external_id.as_ref());
+        self.opt_str_field(&mut o, k!("anonymousUserId"), u.anonymous_user_id.as_ref());
+        self.opt_str_field(&mut o, k!("samsExternalId"), u.sams_external_id.as_ref());
         self.end(o);
     }
 
     fn marketing(&mut self, m: &EventMarketingTracking) {
         let mut o = self.begin();
-        self.opt_str_field(&mut o, "url", m.url.as_ref());
-        self.opt_str_field(&mut o, "firstSourceUrl", m.first_source_url.as_ref());
-        self.opt_str_field(&mut o, "cohortId", m.cohort_id.as_ref());
-        self.opt_str_field(&mut o, "referrer", m.referrer.as_ref());
-        self.opt_str_field(&mut o, "lastSourceUrl", m.last_source_url.as_ref());
-        self.opt_str_field(&mut o, "deviceSessionId", m.device_session_id.as_ref());
-        self.opt_str_field(&mut o, "sessionReferrer", m.session_referrer.as_ref());
-        self.opt_str_field(&mut o, "sessionFirstUrl", m.session_first_url.as_ref());
+        self.opt_str_field(&mut o, k!("url"), m.url.as_ref());
+        self.opt_str_field(&mut o, k!("firstSourceUrl"), m.first_source_url.as_ref());
+        self.opt_str_field(&mut o, k!("cohortId"), m.cohort_id.as_ref());
+        self.opt_str_field(&mut o, k!("referrer"), m.referrer.as_ref());
+        self.opt_str_field(&mut o, k!("lastSourceUrl"), m.last_source_url.as_ref());
+        self.opt_str_field(&mut o, k!("deviceSessionId"), m.device_session_id.as_ref());
+        self.opt_str_field(&mut o, k!("sessionReferrer"), m.session_referrer.as_ref());
+        self.opt_str_field(&mut o, k!("sessionFirstUrl"), m.session_first_url.as_ref());
         self.end(o);
     }
 
     fn interaction(&mut self, i: &EventInteraction) {
         let mut o = self.begin();
-        self.opt_str_field(&mut o, "traceId", i.trace_id.as_ref());
-        self.opt_str_field(&mut o, "interactionId", i.interaction_id.as_ref());
+        self.opt_str_field(&mut o, k!("traceId"), i.trace_id.as_ref());
+        self.opt_str_field(&mut o, k!("interactionId"), i.interaction_id.as_ref());
         if let Some(g) = &i.geolocation {
-            self.key(&mut o, "geolocation");
+            self.key(&mut o, k!("geolocation"));
             let mut go = self.begin();
-            self.str_field(&mut go, "countryCode", &g.country_code);
+            self.str_field(&mut go, k!("countryCode"), &g.country_code);
             self.end(go);
         }
         self.end(o);
@@ -440,9 +461,9 @@ impl Writer {
 
     fn metadata(&mut self, m: &RecordEventsRequestMetadata) {
         let mut o = self.begin();
-        self.str_field(&mut o, "requestId", &m.request_id);
+        self.str_field(&mut o, k!("requestId"), &m.request_id);
         if let Some(id) = &m.identifier {
-            self.key(&mut o, "identifier");
+            self.key(&mut o, k!("identifier"));
             self.identifier(id);
         }
         self.end(o);
@@ -452,27 +473,27 @@ impl Writer {
         let mut o = self.begin();
         match &id.identifier {
             Some(identifier::Identifier::LicensedInstance(l)) => {
-                self.key(&mut o, "licensedInstance");
+                self.key(&mut o, k!("licensedInstance"));
                 let mut lo = self.begin();
-                self.str_field(&mut lo, "licenseKey", &l.license_key);
-                self.str_field(&mut lo, "instanceId", &l.instance_id);
-                self.str_field(&mut lo, "externalUrl", &l.external_url);
+                self.str_field(&mut lo, k!("licenseKey"), &l.license_key);
+                self.str_field(&mut lo, k!("instanceId"), &l.instance_id);
+                self.str_field(&mut lo, k!("externalUrl"), &l.external_url);
                 self.end(lo);
             }
             Some(identifier::Identifier::UnlicensedInstance(u)) => {
-                self.key(&mut o, "unlicensedInstance");
+                self.key(&mut o, k!("unlicensedInstance"));
                 let mut uo = self.begin();
-                self.str_field(&mut uo, "instanceId", &u.instance_id);
-                self.str_field(&mut uo, "externalUrl", &u.external_url);
+                self.str_field(&mut uo, k!("instanceId"), &u.instance_id);
+                self.str_field(&mut uo, k!("externalUrl"), &u.external_url);
                 self.end(uo);
             }
             Some(identifier::Identifier::ManagedService(s)) => {
-                self.key(&mut o, "managedService");
+                self.key(&mut o, k!("managedService"));
                 let mut so = self.begin();
-                self.str_field(&mut so, "serviceId", &s.service_id);
+                self.str_field(&mut so, k!("serviceId"), &s.service_id);
                 self.opt_str_field(
                     &mut so,
-                    "serviceEnvironment",
+                    k!("serviceEnvironment"),
                     s.service_environment.as_ref(),
                 );
                 self.end(so);

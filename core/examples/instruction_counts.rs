@@ -1,0 +1,54 @@
+//! Runs one operation of the benchmark N times, for instruction counting under callgrind
+//! (deterministic, unlike wall-clock time on a shared machine). BENCHMARKS.md explains.
+//!
+//! `cargo build --release -p telemetry-core --example instruction_counts`, then
+//! `valgrind --tool=callgrind target/release/examples/instruction_counts OP N` for OP in
+//! `noop prost_decode serde_json_to_vec_value validate redact translate ingest_1000`.
+
+use prost::Message as _;
+use std::hint::black_box;
+use telemetry_core::proto::Event;
+use telemetry_core::{
+    MAX_MESSAGE_BYTES, Publisher, RedactionPolicy, Rpc, ingest, json, translate, validate_event,
+};
+
+const EVENT: &str = include_str!("../benches/event.json");
+const METADATA: &str = include_str!("../benches/metadata.json");
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().unwrap_or_else(|| "noop".into());
+    let n: usize = args.next().unwrap_or_else(|| "1000".into()).parse()?;
+    let event = json::parse_event(EVENT)?;
+    let metadata = json::parse_metadata(METADATA)?;
+    let publisher = Publisher::new(&metadata)?;
+    let policy = RedactionPolicy::default();
+    let wire = event.encode_to_vec();
+    let value: serde_json::Value = serde_json::from_str(EVENT)?;
+    let payload: Vec<Event> = (0..1000).map(|_| event.clone()).collect();
+    for _ in 0..n {
+        match op.as_str() {
+            "noop" => {}
+            "prost_decode" => drop(black_box(Event::decode(black_box(wire.as_slice()))?)),
+            "serde_json_to_vec_value" => drop(black_box(serde_json::to_vec(black_box(&value))?)),
+            "validate" => black_box(validate_event(black_box(&event)))?,
+            "redact" => {
+                let mut e = event.clone();
+                black_box(policy.redact(black_box(&mut e)));
+            }
+            "translate" => drop(black_box(translate(
+                &publisher,
+                black_box(&event),
+                MAX_MESSAGE_BYTES,
+            )?)),
+            "ingest_1000" => drop(black_box(ingest(
+                &publisher,
+                payload.clone(),
+                Rpc::RecordEvents,
+                MAX_MESSAGE_BYTES,
+            ))),
+            other => return Err(format!("unknown op {other}").into()),
+        }
+    }
+    Ok(())
+}
