@@ -3,7 +3,8 @@
 //!
 //! `cargo build --release -p telemetry-core --example instruction_counts`, then
 //! `valgrind --tool=callgrind target/release/examples/instruction_counts OP N` for OP in
-//! `noop prost_decode serde_json_to_vec_value validate redact translate ingest_1000`.
+//! `noop prost_decode serde_json_to_vec_value validate redact translate ingest_1000`, and
+//! `clone_event`/`clone_payload_1000` (the copies `redact`/`ingest_1000` include, to subtract).
 
 use prost::Message as _;
 use std::hint::black_box;
@@ -29,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..n {
         match op.as_str() {
             "noop" => {}
+            "clone_event" => drop(black_box(event.clone())),
+            "clone_payload_1000" => drop(black_box(payload.clone())),
             "prost_decode" => drop(black_box(Event::decode(black_box(wire.as_slice()))?)),
             "serde_json_to_vec_value" => drop(black_box(serde_json::to_vec(black_box(&value))?)),
             "validate" => black_box(validate_event(black_box(&event)))?,
