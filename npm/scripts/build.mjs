@@ -116,13 +116,27 @@ writeFileSync(join(outDir, "core_web.js"), webGlue.replace(selfTypes, ""));
 writeFileSync(join(outDir, "core_node.cjs"), nodeGlue.replace(selfTypes, ""));
 rmSync(scratch, { recursive: true, force: true });
 
-// 4. The JS layer: ESM sources as they are, and a CommonJS build of the shared API for require.
-for (const f of ["api.js", "web.js", "node.mjs", "node.cjs", "index.d.ts"]) {
+// 4. The JS layer: ESM sources as they are, and a CommonJS build of the shared API (with the
+// exporter, bundled in) for require. The Node-only gRPC transport (exporter-node, the only file
+// that loads @grpc/grpc-js) is CommonJS with an ESM wrapper.
+for (const f of [
+  "api.js",
+  "exporter.js",
+  "web.js",
+  "node.mjs",
+  "node.cjs",
+  "index.d.ts",
+  "exporter-node.cjs",
+  "exporter-node.mjs",
+  "exporter-node.d.ts",
+]) {
   cpSync(join(pkgDir, "src", f), join(outDir, f));
 }
 cpSync(join(pkgDir, "src", "index.d.ts"), join(outDir, "index.d.cts"));
+cpSync(join(pkgDir, "src", "exporter-node.d.ts"), join(outDir, "exporter-node.d.cts"));
 run(join(pkgDir, "node_modules", ".bin", "esbuild"), [
   join(pkgDir, "src", "api.js"),
+  "--bundle",
   "--format=cjs",
   "--platform=neutral",
   "--log-level=warning",

@@ -7,6 +7,7 @@
 // is taken as JSON text as it is, so callers can pass int64 values and doubles exactly.
 // Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
 // decimal string, as in proto3 JSON, so no precision is ever lost.
+import { createExporter } from "./exporter.js";
 
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
@@ -194,7 +195,23 @@ export function createApi(host) {
   const encoder = (name) => (value) => call((g) => g[name](jsonText(value)));
   const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
 
-  return {
+  /** The core's chunk plan: index ranges `[start, end)` of events whose sizes stay under `limit`. */
+  function planChunks(sizes, limit) {
+    const input = limit === undefined ? { sizes } : { sizes, limit };
+    return JSON.parse(call((g) => g.planChunks(JSON.stringify(input)))).chunks;
+  }
+
+  /** The core's retry back-off for `attempt` (from 0); `sample` uniform in [0, 1). */
+  function backoffDelayMs(attempt, baseMs, maxMs, sample = Math.random()) {
+    return call((g) => g.backoffDelayMs(attempt, baseMs, maxMs, sample));
+  }
+
+  /** The ids of `sent` the gateway acknowledged in `succeeded`, by the core's rule. */
+  function acknowledged(sent, succeeded) {
+    return JSON.parse(call((g) => g.acknowledged(JSON.stringify({ sent, succeeded }))));
+  }
+
+  const core = {
     runOp,
     validate,
     redact,
@@ -222,5 +239,10 @@ export function createApi(host) {
       answerMatches: (expect, actual) => call((g) => g.answerMatches(jsonText(expect), jsonText(actual))),
     },
     __trapForTests: () => call((g) => g.__trapForTests()),
+    planChunks,
+    backoffDelayMs,
+    acknowledged,
   };
+  Object.assign(core, createExporter(core));
+  return core;
 }

@@ -230,6 +230,120 @@ export declare class TelemetryEventValidationError extends Error {
 export declare class TelemetryCoreTrap extends Error {}
 
 // ---------------------------------------------------------------------------------------------
+// Exporter rules (from the core) and the gateway exporter.
+
+/** The core's chunk plan: half-open index ranges of events whose sizes stay under `limit` (default 1 MiB). */
+export function planChunks(sizes: number[], limit?: number): [number, number][];
+/** The core's retry delay (ms) for `attempt` (from 0): full jitter over `min(maxMs, baseMs × 2^attempt)`. */
+export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, sample?: number): number;
+/** The ids of `sent` acknowledged in `succeeded` (in `sent` order, without duplicates), by the core's rule. */
+export function acknowledged(sent: string[], succeeded: string[]): string[];
+
+/** Options a transport call gets from the exporter. */
+export interface RecordEventsCallOptions {
+  /** Called with each encoded `RecordEventsResponse` as it arrives. */
+  onResponse(response: Uint8Array): void;
+  /** Aborted on the call's deadline or when the exporter closes. */
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+/** Carries one `RecordEvents` call: `requests` are encoded `RecordEventsRequest`s (metadata first). */
+export interface RecordEventsTransport {
+  /** Resolves when the call ended with status OK; rejects otherwise (acks already delivered still count). */
+  recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions): Promise<void>;
+  close?(): void;
+}
+
+/** What happens to an event recorded while the queue is full. */
+export type OverflowPolicy = "reject-new" | "drop-oldest";
+
+export interface GatewayExporterOptions {
+  transport: RecordEventsTransport;
+  /** The `RecordEventsRequestMetadata` (an `identifier` is required); `requestId` is a fresh UUID per call when absent. */
+  metadata: RequestMetadata;
+  /** The instance's redaction policy, applied to every event before it is queued. */
+  policy?: RedactionPolicyInput;
+  /** The recording context (server version, user, …), or a function giving it per recording. */
+  context?: RecordContextInput | ((input: TelemetryEventInput) => RecordContextInput);
+  /** Queue bound, in events. Default 10000. */
+  maxQueueEvents?: number;
+  /** Default `"reject-new"`: queued events leave only when acknowledged; refused ones are reported. */
+  overflow?: OverflowPolicy;
+  /** Events per RecordEvents call. Default 10000. */
+  maxBatchEvents?: number;
+  /** Payload size bound passed to the core's chunk plan. Default 1 MiB. */
+  maxChunkBytes?: number;
+  /** Deadline of one call. Default 30000. */
+  requestTimeoutMs?: number;
+  /** Back-off: full jitter over `min(maxMs, baseMs × 2^failures)`; default 500 ms, 60 s, unlimited attempts. */
+  retry?: { baseMs?: number; maxMs?: number; maxAttempts?: number };
+  /** Receives every problem (default: console.error); never called with anything but a TelemetryExportError. */
+  onError?: (error: TelemetryExportError) => void;
+}
+
+export interface GatewayExporterStats {
+  queued: number;
+  acknowledged: number;
+  invalid: number;
+  droppedOverflow: number;
+  droppedRetries: number;
+  requests: number;
+  failedRequests: number;
+  sentEvents: number;
+}
+
+/** `@sourcegraph/telemetry`'s `TelemetryExporter`, exporting to a gateway with `RecordEvents`. */
+export declare class GatewayExporter {
+  constructor(options: GatewayExporterOptions);
+  /** Records, redacts and queues; resolves once queued. Refused recordings go to `onError`. */
+  exportEvents(events: TelemetryEventInput[]): Promise<void>;
+  /** Resolves when every queued event was acknowledged; rejects (`flush_timeout`) after `timeoutMs` (default 30 s). */
+  flush(options?: { timeoutMs?: number }): Promise<void>;
+  /** Refuses new events, flushes, stops timers and the transport; rejects if events were left. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+  /** Events waiting for an acknowledgement. */
+  readonly pending: number;
+  /** The queued events, oldest first, as they will be sent. */
+  pendingEvents(): Event[];
+  readonly stats: GatewayExporterStats;
+}
+
+/** gRPC-Web over fetch (browsers): one call carries the metadata and every payload in one body. */
+export declare class GrpcWebTransport implements RecordEventsTransport {
+  constructor(options: { url: string; headers?: Record<string, string>; fetch?: typeof fetch });
+  readonly url: string;
+  recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions): Promise<void>;
+  close(): void;
+}
+
+export type TelemetryExportErrorCode =
+  | "invalid_event"
+  | "queue_overflow"
+  | "export_failed"
+  | "retries_exhausted"
+  | "flush_timeout"
+  | "closed";
+/** What the exporter reports through `onError`. */
+export declare class TelemetryExportError extends Error {
+  readonly code: TelemetryExportErrorCode;
+  /** The refused recording (`invalid_event`). */
+  readonly event?: unknown;
+  /** Events dropped (`queue_overflow`, `retries_exhausted`, `closed`). */
+  readonly dropped?: number;
+  /** Events still queued (`flush_timeout`, `closed`). */
+  readonly pending?: number;
+  /** For `export_failed`. */
+  readonly sent?: number;
+  readonly acknowledged?: number;
+  readonly unacknowledged?: number;
+}
+/** A non-OK gRPC status (gRPC-Web transport). */
+export declare class GrpcStatusError extends Error {
+  readonly code: number;
+  readonly details: string;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Conformance runners.
 
 export interface CaseResult {

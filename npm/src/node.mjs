@@ -26,6 +26,13 @@ export const {
   RedactionProcessor,
   TelemetryEventValidationError,
   TelemetryCoreTrap,
+  planChunks,
+  backoffDelayMs,
+  acknowledged,
+  GatewayExporter,
+  GrpcWebTransport,
+  TelemetryExportError,
+  GrpcStatusError,
   conformance,
   __trapForTests,
 } = api;

@@ -50,6 +50,13 @@ export const {
   RedactionProcessor,
   TelemetryEventValidationError,
   TelemetryCoreTrap,
+  planChunks,
+  backoffDelayMs,
+  acknowledged,
+  GatewayExporter,
+  GrpcWebTransport,
+  TelemetryExportError,
+  GrpcStatusError,
   conformance,
   __trapForTests,
 } = api;

@@ -224,6 +224,62 @@ pub fn decode_event(bytes: &[u8]) -> Result<String, JsError> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Exporter rules (`telemetry_core::export`), for the JS exporter: the chunk plan and the retry
+// back-off come from the core; the JS side only does IO and bookkeeping.
+
+/// The chunk plan: `{"sizes": [n, …], "limit"?: bytes}` (default limit 1 MiB) to
+/// `{"chunks": [[start, end], …]}`, half-open index ranges, by `telemetry_core::export::plan_chunks`.
+#[wasm_bindgen(js_name = planChunks)]
+pub fn plan_chunks(input: &str) -> Result<String, JsError> {
+    ffi::plan_chunks(input).map_err(js_error)
+}
+
+/// The retry delay in milliseconds for `attempt` (from 0): full jitter over an exponential
+/// ceiling from `base_ms` capped at `max_ms`; `sample` is a uniform random number in `[0, 1)`
+/// (from `Math.random()`), by `telemetry_core::export::backoff_delay_ms`.
+#[wasm_bindgen(js_name = backoffDelayMs)]
+pub fn backoff_delay_ms(attempt: u32, base_ms: f64, max_ms: f64, sample: f64) -> f64 {
+    let to_u64 = |v: f64| {
+        if v.is_finite() && v > 0.0 {
+            // Clamped: a JS number of milliseconds well inside u64.
+            v.min(9_007_199_254_740_991.0) as u64
+        } else {
+            0
+        }
+    };
+    telemetry_core::export::backoff_delay_ms(attempt, to_u64(base_ms), to_u64(max_ms), sample)
+        as f64
+}
+
+/// The ids of `sent` the gateway acknowledged (`{"sent": [...], "succeeded": [...]}` to a JSON
+/// array), in `sent` order without duplicates, by `telemetry_core::export::acknowledged`.
+#[wasm_bindgen(js_name = acknowledged)]
+pub fn acknowledged(input: &str) -> Result<String, JsError> {
+    let v = parse_input(input).map_err(js_error)?;
+    let list = |name: &str| -> Result<Vec<String>, JsError> {
+        match v.get(name) {
+            Some(Json::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str().map(str::to_owned).ok_or_else(|| {
+                        js_error(FfiError::MalformedInput(format!(
+                            "{name} must hold strings"
+                        )))
+                    })
+                })
+                .collect(),
+            _ => Err(js_error(FfiError::MalformedInput(format!(
+                "{name} must be an array of ids"
+            )))),
+        }
+    };
+    let sent = list("sent")?;
+    let succeeded = list("succeeded")?;
+    let acked = telemetry_core::export::acknowledged(&sent, &succeeded);
+    Ok(Json::from(acked).to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Conformance: the Node runner checks each corpus file with the core's own rules, inside WASM.
 
 /// Checks every case of one corpus file (its JSON text) for `target`, with the core's
@@ -308,6 +364,13 @@ mod tests {
             rfc3339_from_millis(1_719_837_296_789),
             "2024-07-01T12:34:56.789Z"
         );
+    }
+
+    #[test]
+    fn backoff_from_js_numbers() {
+        assert_eq!(backoff_delay_ms(3, 100.0, 10_000.0, 0.5), 400.0);
+        assert_eq!(backoff_delay_ms(40, 100.0, 10_000.0, 0.5), 5_000.0);
+        assert_eq!(backoff_delay_ms(1, -5.0, f64::NAN, 0.5), 0.0);
     }
 
     #[test]

@@ -1,0 +1,429 @@
+// The gateway exporter against fake transports (and an in-test @grpc/grpc-js server): recording
+// and redaction by the core, the core's chunk plan, retry of every unacknowledged id with the
+// core's back-off, the overflow policies, flush/close, errors through onError, the gRPC-Web
+// framing, and the JS SDK's TelemetryRecorderProvider driving the exporter.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import * as core from "../../dist/node.mjs";
+import { GrpcTransport } from "../../dist/exporter-node.mjs";
+
+const require = createRequire(import.meta.url);
+const grpc = require("@grpc/grpc-js");
+const { TelemetryRecorderProvider } = require("@sourcegraph/telemetry");
+
+const { GatewayExporter, GrpcWebTransport, TelemetryExportError, GrpcStatusError } = core;
+const METADATA = { identifier: { unlicensedInstance: { instanceId: "unit-test" } } };
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+function recording(i, extra = {}) {
+  return {
+    feature: "cody.chat",
+    action: "submitted",
+    source: { client: "VSCode.Cody", clientVersion: "1.2.3" },
+    parameters: { version: 1, metadata: [{ key: "n", value: i }], privateMetadata: { prompt: `secret ${i}` } },
+    marketingTracking: { url: "https://example.com/?q=1" },
+    ...extra,
+  };
+}
+
+/**
+ * A fake gateway transport: decodes every call with the core, answers each payload with the ids
+ * `ack(events, call)` returns, and records the calls.
+ */
+function fakeGateway({ ack = (events) => events.map((e) => e.id), fail, delayMs = 0 } = {}) {
+  const calls = [];
+  return {
+    calls,
+    closed: false,
+    close() {
+      this.closed = true;
+    },
+    async recordEvents(requests, { onResponse, signal }) {
+      const decoded = requests.map((r) => core.decodeRecordEventsRequest(r));
+      const call = { at: Date.now(), requests, metadata: decoded[0].metadata, payloads: decoded.slice(1).map((d) => d.events.events) };
+      calls.push(call);
+      assert.ok(call.metadata, "the first message is the metadata");
+      if (delayMs) {
+        await new Promise((ok, no) => {
+          const t = setTimeout(ok, delayMs);
+          signal.addEventListener("abort", () => (clearTimeout(t), no(signal.reason)), { once: true });
+        });
+      }
+      for (const events of call.payloads) {
+        if (fail && fail(call, events)) throw new Error("connection reset (fake)");
+        onResponse(core.encodeRecordEventsResponse({ succeededEvents: ack(events, call) }));
+      }
+    },
+  };
+}
+
+function collect() {
+  const errors = [];
+  return { errors, onError: (e) => errors.push(e) };
+}
+
+test("exportEvents records with the core, redacts by the policy, and sends metadata then payloads", async () => {
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  let n = 0;
+  const context = () => ({ serverVersion: "5.5.0", id: `0190f6b4-8c2e-7000-8000-00000000000${n++}`, now: "2024-07-01T12:00:00Z", user: { userId: 42 } });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context, onError });
+  await ex.exportEvents([recording(1), recording(2)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.deepEqual(errors, []);
+  assert.equal(gw.calls.length, 1);
+  const [call] = gw.calls;
+  assert.deepEqual(call.metadata.identifier, METADATA.identifier);
+  assert.match(call.metadata.requestId, UUID_V7);
+  const sent = call.payloads.flat();
+  // Exactly what the core makes of the recording: record, then redact (default policy).
+  const expected = [recording(1), recording(2)].map((r, i) => {
+    const rec = core.record(r, { serverVersion: "5.5.0", id: `0190f6b4-8c2e-7000-8000-00000000000${i}`, now: "2024-07-01T12:00:00Z", user: { userId: 42 } });
+    return core.redact(rec.event, {}).event;
+  });
+  assert.deepEqual(sent, expected);
+  assert.equal(sent[0].parameters.privateMetadata, undefined, "privateMetadata redacted");
+  assert.equal(sent[0].marketingTracking, undefined, "marketingTracking redacted");
+  assert.equal(sent[0].user.userId, "42");
+  assert.equal(ex.pending, 0);
+  assert.equal(ex.stats.acknowledged, 2);
+});
+
+test("fresh UUID v7 ids and timestamps by default; the dotcom policy keeps everything", async () => {
+  const gw = fakeGateway();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, policy: { dotcom: true }, context: { serverVersion: "1" } });
+  await ex.exportEvents([recording(1), recording(2)]);
+  await ex.flush({ timeoutMs: 2000 });
+  const sent = gw.calls[0].payloads.flat();
+  assert.match(sent[0].id, UUID_V7);
+  assert.notEqual(sent[0].id, sent[1].id);
+  assert.ok(Math.abs(Date.parse(sent[0].timestamp) - Date.now()) < 60_000);
+  assert.deepEqual(sent[0].parameters.privateMetadata, { prompt: "secret 1" });
+  assert.equal(sent[0].marketingTracking.url, "https://example.com/?q=1");
+});
+
+test("invalid recordings go to onError with the core's message; the rest of the batch is exported", async () => {
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError });
+  const bad = recording(0, { feature: "Bad Feature" });
+  await ex.exportEvents([recording(1), bad, recording(2)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof TelemetryExportError);
+  assert.equal(errors[0].code, "invalid_event");
+  assert.equal(errors[0].message, core.checkEventInput(bad).error);
+  assert.equal(errors[0].event, bad);
+  assert.equal(gw.calls[0].payloads.flat().length, 2);
+});
+
+test("payloads follow the core's chunk plan and stay under 1 MiB", async () => {
+  const gw = fakeGateway();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, policy: { dotcom: true } });
+  const big = (i) => recording(i, { parameters: { version: 1, privateMetadata: { blob: "x".repeat(200_000 + i * 1000) } } });
+  const recs = Array.from({ length: 12 }, (_, i) => big(i));
+  await ex.exportEvents(recs);
+  await ex.flush({ timeoutMs: 5000 });
+  const [call] = gw.calls;
+  const queued = call.payloads.flat();
+  assert.equal(queued.length, 12);
+  // Each event's share of an EventsPayload: tag + length + body.
+  const sizes = queued.map((e) => {
+    const n = core.encodeEvent(e).length;
+    return 1 + (n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4) + n;
+  });
+  const plan = core.planChunks(sizes);
+  assert.deepEqual(call.payloads.map((p) => p.length), plan.map(([s, e]) => e - s));
+  assert.ok(call.payloads.length > 1);
+  for (const r of call.requests.slice(1)) assert.ok(r.length < 1024 * 1024 + 16, `payload of ${r.length} bytes`);
+
+  // A smaller limit: the same rule, more chunks.
+  const gw2 = fakeGateway();
+  const ex2 = new GatewayExporter({ transport: gw2, metadata: METADATA, maxChunkBytes: 1000 });
+  await ex2.exportEvents(Array.from({ length: 20 }, (_, i) => recording(i)));
+  await ex2.flush({ timeoutMs: 2000 });
+  const q2 = gw2.calls[0].payloads.flat();
+  assert.equal(q2.length, 20);
+  const sizes2 = q2.map((e) => core.encodeEvent(e).length + 2);
+  assert.deepEqual(gw2.calls[0].payloads.map((p) => p.length), core.planChunks(sizes2, 1000).map(([s, e]) => e - s));
+});
+
+test("every id not in succeeded_events is retried, and only those", async () => {
+  let round = 0;
+  const gw = fakeGateway({
+    // First call: acknowledge every other event (and an id never sent); later calls: all.
+    ack: (events, call) => (gw.calls.indexOf(call) === 0 ? [...events.filter((_, i) => i % 2 === 0).map((e) => e.id), "not-sent"] : events.map((e) => e.id)),
+  });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 10, maxMs: 20 }, onError });
+  await ex.exportEvents(Array.from({ length: 10 }, (_, i) => recording(i)));
+  await ex.flush({ timeoutMs: 3000 });
+  round = gw.calls.length;
+  assert.equal(round, 2);
+  const first = gw.calls[0].payloads.flat().map((e) => e.id);
+  const second = gw.calls[1].payloads.flat().map((e) => e.id);
+  assert.deepEqual(second, first.filter((_, i) => i % 2 === 1));
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "export_failed");
+  assert.equal(errors[0].unacknowledged, 5);
+  assert.equal(errors[0].acknowledged, 5);
+  assert.equal(ex.stats.acknowledged, 10);
+});
+
+test("acknowledgements received before a broken stream count; the rest is retried", async () => {
+  const gw = fakeGateway({ fail: (call, events) => gw.calls.length === 1 && call.payloads.indexOf(events) === 1 });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, maxChunkBytes: 600, retry: { baseMs: 5, maxMs: 10 }, onError });
+  await ex.exportEvents(Array.from({ length: 9 }, (_, i) => recording(i)));
+  await ex.flush({ timeoutMs: 3000 });
+  const firstChunk = gw.calls[0].payloads[0].map((e) => e.id);
+  const retried = gw.calls[1].payloads.flat().map((e) => e.id);
+  assert.ok(firstChunk.length > 0 && firstChunk.length < 9);
+  assert.deepEqual(retried, gw.calls[0].payloads.flat().map((e) => e.id).filter((id) => !firstChunk.includes(id)));
+  assert.match(errors[0].message, /connection reset \(fake\)/);
+  assert.equal(errors[0].cause.message, "connection reset (fake)");
+});
+
+test("the back-off between failed calls is the core's (exponential, full jitter from Math.random)", async (t) => {
+  t.mock.method(Math, "random", () => 0.5);
+  let calls = 0;
+  const gw = fakeGateway({ ack: (events) => (++calls < 5 ? [] : events.map((e) => e.id)) });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 40, maxMs: 100 }, onError: () => {} });
+  await ex.exportEvents([recording(1)]);
+  // flush() would cut the first wait short; wait for the queue by polling instead.
+  for (let i = 0; i < 300 && ex.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
+  assert.equal(ex.pending, 0);
+  const gaps = gw.calls.slice(1).map((c, i) => c.at - gw.calls[i].at);
+  const expected = [0, 1, 2, 3].map((a) => core.backoffDelayMs(a, 40, 100, 0.5));
+  assert.deepEqual(expected, [20, 40, 50, 50]);
+  gaps.forEach((g, i) => assert.ok(g >= expected[i] - 2 && g < expected[i] + 200, `gap ${i}: ${g} ms, expected ${expected[i]}`));
+});
+
+test("overflow 'reject-new' (the default) refuses new events and reports them", async () => {
+  const gw = fakeGateway({ delayMs: 200 });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, maxQueueEvents: 5, onError });
+  await ex.exportEvents(Array.from({ length: 8 }, (_, i) => recording(i)));
+  assert.equal(ex.pending, 5);
+  assert.deepEqual(ex.pendingEvents().map((e) => e.parameters.metadata.n), [0, 1, 2, 3, 4]);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "queue_overflow");
+  assert.equal(errors[0].dropped, 3);
+  assert.equal(errors[0].policy, "reject-new");
+  await ex.flush({ timeoutMs: 3000 });
+  assert.equal(ex.stats.droppedOverflow, 3);
+});
+
+test("overflow 'drop-oldest' keeps the newest events and reports the dropped ones", async () => {
+  const gw = fakeGateway({ ack: () => [] });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, maxQueueEvents: 5, overflow: "drop-oldest", retry: { baseMs: 10_000, maxMs: 10_000 }, onError });
+  await ex.exportEvents(Array.from({ length: 8 }, (_, i) => recording(i)));
+  assert.deepEqual(ex.pendingEvents().map((e) => e.parameters.metadata.n), [3, 4, 5, 6, 7]);
+  assert.equal(errors[0].code, "queue_overflow");
+  assert.equal(errors[0].dropped, 3);
+  await assert.rejects(ex.close({ timeoutMs: 50 }), (e) => e.code === "flush_timeout" && e.pending === 5);
+});
+
+test("flush() rejects after its bound with the pending count; the events stay queued", async () => {
+  const gw = fakeGateway({ ack: () => [] });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 5, maxMs: 20 }, onError: () => {} });
+  await ex.exportEvents([recording(1), recording(2)]);
+  await assert.rejects(ex.flush({ timeoutMs: 100 }), (e) => e instanceof TelemetryExportError && e.code === "flush_timeout" && e.pending === 2);
+  assert.equal(ex.pending, 2);
+  assert.ok(gw.calls.length >= 2);
+  await ex.close({ timeoutMs: 10 }).catch(() => {});
+});
+
+test("flush() cuts a back-off wait short", async () => {
+  let ok = false;
+  const gw = fakeGateway({ ack: (events) => (ok ? events.map((e) => e.id) : []) });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 60_000, maxMs: 60_000 }, onError: () => {} });
+  t0: {
+    await ex.exportEvents([recording(1)]);
+    for (let i = 0; i < 100 && gw.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  ok = true;
+  const start = Date.now();
+  await ex.flush({ timeoutMs: 2000 });
+  assert.ok(Date.now() - start < 1000);
+  assert.equal(gw.calls.length, 2);
+  await ex.close();
+  assert.equal(gw.closed, true);
+});
+
+test("close() flushes, stops, closes the transport, and refuses later events through onError", async () => {
+  const gw = fakeGateway({ delayMs: 20 });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError });
+  await ex.exportEvents([recording(1)]);
+  await ex.close({ timeoutMs: 2000 });
+  assert.equal(gw.calls.length, 1);
+  assert.equal(ex.pending, 0);
+  assert.equal(gw.closed, true);
+  await ex.exportEvents([recording(2)]);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "closed");
+  assert.equal(errors[0].dropped, 1);
+  assert.equal(gw.calls.length, 1);
+});
+
+test("close() with an unreachable gateway: bounded, aborts the call in flight, no timers left", async () => {
+  const gw = fakeGateway({ delayMs: 60_000 });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError: () => {} });
+  await ex.exportEvents([recording(1)]);
+  const start = Date.now();
+  await assert.rejects(ex.close({ timeoutMs: 100 }), (e) => e.code === "flush_timeout");
+  assert.ok(Date.now() - start < 2000);
+  assert.equal(ex.pendingEvents().length, 1);
+  // The test runner would hang here on a leftover timer.
+});
+
+test("retry.maxAttempts drops an event after that many unacknowledged sends, reported", async () => {
+  const gw = fakeGateway({ ack: () => [] });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 1, maxMs: 2, maxAttempts: 3 }, onError });
+  await ex.exportEvents([recording(1)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.equal(gw.calls.length, 3);
+  const exhausted = errors.filter((e) => e.code === "retries_exhausted");
+  assert.equal(exhausted.length, 1);
+  assert.equal(exhausted[0].dropped, 1);
+  assert.equal(ex.stats.droppedRetries, 1);
+});
+
+test("an onError that throws does not break the exporter", async () => {
+  const gw = fakeGateway();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError: () => { throw new Error("boom"); } });
+  await ex.exportEvents([recording(0, { action: "" }), recording(1)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.equal(gw.calls[0].payloads.flat().length, 1);
+});
+
+test("constructor checks: transport, metadata, overflow policy, redaction policy", () => {
+  const transport = fakeGateway();
+  assert.throws(() => new GatewayExporter({ metadata: METADATA }), /transport/);
+  assert.throws(() => new GatewayExporter({ transport }), /metadata/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, overflow: "drop-all" }), /overflow/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, policy: { additionalAllowedEventTypes: "a::b" } }));
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, maxChunkBytes: 0 }), /limit/);
+});
+
+test("plugs into @sourcegraph/telemetry's TelemetryRecorderProvider", async () => {
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: { serverVersion: "5.5.0" }, onError });
+  const provider = new TelemetryRecorderProvider({ client: "VSCode.Cody", clientVersion: "1.0.0" }, ex, [], { bufferTimeMs: 0, bufferMaxSize: 0 });
+  const recorder = provider.getRecorder();
+  recorder.recordEvent("cody.chat", "submitted", { version: 2, metadata: { tokens: 12 }, privateMetadata: { prompt: "p" } });
+  recorder.recordEvent("cody.chat", "copied");
+  await new Promise((r) => setTimeout(r, 10));
+  await ex.flush({ timeoutMs: 2000 });
+  provider.unsubscribe();
+  assert.deepEqual(errors, []);
+  const sent = gw.calls.flatMap((c) => c.payloads.flat());
+  assert.deepEqual(sent.map((e) => e.action).sort(), ["copied", "submitted"]);
+  const submitted = sent.find((e) => e.action === "submitted");
+  assert.deepEqual(submitted.source, { server: { version: "5.5.0" }, client: { name: "VSCode.Cody", version: "1.0.0" } });
+  assert.deepEqual(submitted.parameters.metadata, { tokens: 12 });
+  assert.equal(submitted.parameters.privateMetadata, undefined);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Transports.
+
+function grpcWebBody(frames) {
+  const parts = frames.map(([flag, bytes]) => {
+    const out = new Uint8Array(5 + bytes.length);
+    out[0] = flag;
+    new DataView(out.buffer).setUint32(1, bytes.length);
+    out.set(bytes, 5);
+    return out;
+  });
+  return Buffer.concat(parts);
+}
+
+test("GrpcWebTransport: request framing, responses split across reads, trailers status", async () => {
+  const seen = {};
+  const r1 = core.encodeRecordEventsResponse({ succeededEvents: ["a", "b"] });
+  const r2 = core.encodeRecordEventsResponse({ succeededEvents: ["c"] });
+  const trailer = new TextEncoder().encode("grpc-status:0\r\ngrpc-message:\r\n");
+  const body = grpcWebBody([[0, r1], [0, r2], [0x80, trailer]]);
+  const fetch = async (url, init) => {
+    seen.url = url;
+    seen.init = init;
+    // deliver in 3-byte pieces
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < body.length; i += 3) c.enqueue(new Uint8Array(body.subarray(i, i + 3)));
+        c.close();
+      },
+    });
+    return new Response(stream, { status: 200, headers: { "content-type": "application/grpc-web+proto" } });
+  };
+  const t = new GrpcWebTransport({ url: "http://gw.example/", headers: { authorization: "Bearer t" }, fetch });
+  const reqs = [core.encodeRecordEventsRequest({ metadata: METADATA }), core.encodeRecordEventsRequest({ events: { events: [] } })];
+  const got = [];
+  await t.recordEvents(reqs, { onResponse: (b) => got.push(core.decodeRecordEventsResponse(b).succeededEvents), signal: new AbortController().signal });
+  assert.deepEqual(got, [["a", "b"], ["c"]]);
+  assert.equal(seen.url, "http://gw.example/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents");
+  assert.equal(seen.init.headers["content-type"], "application/grpc-web+proto");
+  assert.equal(seen.init.headers.authorization, "Bearer t");
+  assert.deepEqual(Buffer.from(seen.init.body), grpcWebBody(reqs.map((r) => [0, r])));
+
+  // A non-OK status in the trailers, and a trailers-only answer in the headers.
+  const bad = grpcWebBody([[0x80, new TextEncoder().encode("grpc-status: 3\r\ngrpc-message: instance_id%20is%20required\r\n")]]);
+  const t2 = new GrpcWebTransport({ url: "http://gw.example", fetch: async () => new Response(bad, { status: 200 }) });
+  await assert.rejects(t2.recordEvents(reqs, {}), (e) => e instanceof GrpcStatusError && e.code === 3 && e.details === "instance_id is required");
+  const t3 = new GrpcWebTransport({ url: "http://gw.example", fetch: async () => new Response(null, { status: 200, headers: { "grpc-status": "16", "grpc-message": "no" } }) });
+  await assert.rejects(t3.recordEvents(reqs, {}), (e) => e.code === 16);
+  const t4 = new GrpcWebTransport({ url: "http://gw.example", fetch: async () => new Response("nope", { status: 503 }) });
+  await assert.rejects(t4.recordEvents(reqs, {}), /HTTP 503/);
+});
+
+test("GrpcTransport against an in-test @grpc/grpc-js server (messages coded by the core)", async (t) => {
+  const server = new grpc.Server();
+  const received = [];
+  server.addService(
+    {
+      RecordEvents: {
+        path: "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents",
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (x) => x,
+        requestDeserialize: (b) => core.decodeRecordEventsRequest(new Uint8Array(b)),
+        responseSerialize: (x) => Buffer.from(core.encodeRecordEventsResponse(x)),
+        responseDeserialize: (b) => b,
+      },
+    },
+    {
+      RecordEvents(call) {
+        let first = true;
+        call.on("data", (req) => {
+          received.push(req);
+          if (first) {
+            first = false;
+            if (!req.metadata) return call.destroy(Object.assign(new Error("metadata first"), { code: grpc.status.INVALID_ARGUMENT }));
+            return;
+          }
+          // acknowledge every other event
+          call.write({ succeededEvents: req.events.events.filter((_, i) => i % 2 === 0).map((e) => e.id) });
+        });
+        call.on("end", () => call.end());
+      },
+    },
+  );
+  const port = await new Promise((ok, no) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? no(e) : ok(p))));
+  t.after(() => server.forceShutdown());
+  const transport = new GrpcTransport({ address: `127.0.0.1:${port}`, credentials: grpc.credentials.createInsecure(), headers: { "x-test": "1" } });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport, metadata: METADATA, retry: { baseMs: 5, maxMs: 10 }, onError });
+  await ex.exportEvents(Array.from({ length: 6 }, (_, i) => recording(i)));
+  await ex.flush({ timeoutMs: 5000 });
+  await ex.close();
+  assert.ok(received[0].metadata);
+  assert.ok(errors.length >= 1 && errors.every((e) => e.code === "export_failed"));
+  assert.equal(ex.stats.acknowledged, 6);
+});
