@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod bench;
 pub mod config;
+pub mod export;
 pub mod metrics;
 pub mod server;
 pub mod sink;

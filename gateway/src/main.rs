@@ -1,7 +1,7 @@
-//! The `telemetry-gateway` command line: `serve`, `license`, `bench`.
+//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`.
 
 use clap::{Parser, Subcommand};
-use telemetry_gateway::{bench, config::ServeArgs};
+use telemetry_gateway::{bench, config::ServeArgs, export};
 
 mod license_cmd;
 
@@ -22,6 +22,8 @@ enum Command {
     License(license_cmd::LicenseCommand),
     /// Loopback load generator: the real server (file sink) against a no-publish baseline.
     Bench(bench::BenchArgs),
+    /// Instance-side exporter: queue events (redacted) in SQLite and deliver them to a gateway.
+    Export(Box<export::ExportArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +43,10 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(*args),
         Command::License(cmd) => license_cmd::run(cmd),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::Export(args) => {
+            telemetry_gateway::init_logging(telemetry_gateway::config::LogFormat::Compact, "warn");
+            runtime().and_then(|rt| rt.block_on(export::run(*args)))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
