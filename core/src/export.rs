@@ -8,15 +8,29 @@ use std::ops::Range;
 /// Payloads are kept under this many bytes of encoded events (upstream: 1 MiB).
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Splits events of the given encoded sizes into consecutive chunks whose total stays under
-/// `limit` bytes: a chunk is closed when adding the next event would reach `limit`. An event
-/// that alone reaches `limit` travels in a chunk of its own. Never yields an empty chunk
+/// The bytes one event of `encoded_len` bytes takes inside an `EventsPayload` message: the
+/// field tag, the length varint, and the event itself.
+pub fn framed_len(encoded_len: usize) -> usize {
+    let mut varint = 1;
+    let mut v = encoded_len;
+    while v >= 0x80 {
+        v >>= 7;
+        varint += 1;
+    }
+    encoded_len.saturating_add(1 + varint)
+}
+
+/// Splits events of the given encoded sizes (each event's own protobuf length) into
+/// consecutive chunks whose `EventsPayload` encoding stays under `limit` bytes: a chunk is
+/// closed when adding the next event (with its framing, [`framed_len`]) would reach `limit`. An
+/// event that alone reaches `limit` travels in a chunk of its own. Never yields an empty chunk
 /// (upstream's chunker sends an empty payload before such an event; we do not).
-pub fn plan_chunks(sizes: &[usize], limit: usize) -> Vec<Range<usize>> {
+pub fn plan_chunks(encoded_lens: &[usize], limit: usize) -> Vec<Range<usize>> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut total = 0usize;
-    for (i, &size) in sizes.iter().enumerate() {
+    for (i, &len) in encoded_lens.iter().enumerate() {
+        let size = framed_len(len);
         if i > start && total.saturating_add(size) >= limit {
             chunks.push(start..i);
             start = i;
@@ -24,8 +38,8 @@ pub fn plan_chunks(sizes: &[usize], limit: usize) -> Vec<Range<usize>> {
         }
         total = total.saturating_add(size);
     }
-    if start < sizes.len() {
-        chunks.push(start..sizes.len());
+    if start < encoded_lens.len() {
+        chunks.push(start..encoded_lens.len());
     }
     chunks
 }
@@ -62,13 +76,42 @@ mod tests {
 
     #[test]
     fn chunks_stay_under_the_limit() {
+        assert_eq!(framed_len(1), 3);
+        assert_eq!(framed_len(127), 129);
+        assert_eq!(framed_len(128), 131);
         assert_eq!(plan_chunks(&[], 10), Vec::<Range<usize>>::new());
-        assert_eq!(plan_chunks(&[3, 3, 3], 10), vec![0..3]);
-        // 3+3+3+1 = 10 reaches the limit: the fourth starts a new chunk.
-        assert_eq!(plan_chunks(&[3, 3, 3, 1], 10), vec![0..3, 3..4]);
+        // each event of 1 byte takes 3 inside the payload
+        assert_eq!(plan_chunks(&[1, 1, 1], 10), vec![0..3]);
+        // 3+3+3+3 = 12 would reach the limit: the fourth starts a new chunk.
+        assert_eq!(plan_chunks(&[1, 1, 1, 1], 10), vec![0..3, 3..4]);
         // an oversized event travels alone, and no empty chunk precedes it
         assert_eq!(plan_chunks(&[12, 1, 12], 10), vec![0..1, 1..2, 2..3]);
-        assert_eq!(plan_chunks(&[9, 9], 10), vec![0..1, 1..2]);
+        assert_eq!(plan_chunks(&[5, 5], 10), vec![0..1, 1..2]);
+    }
+
+    #[test]
+    fn planned_payloads_encode_under_the_limit() {
+        use crate::proto::{Event, record_events_request::EventsPayload};
+        use prost::Message;
+        let events: Vec<Event> = (0..500)
+            .map(|i| Event {
+                id: "x".repeat(i * 7 % 300),
+                ..Default::default()
+            })
+            .collect();
+        let lens: Vec<usize> = events.iter().map(Message::encoded_len).collect();
+        for limit in [64, 1000, 4096] {
+            for range in plan_chunks(&lens, limit) {
+                let payload = EventsPayload {
+                    events: events[range.clone()].to_vec(),
+                };
+                assert!(
+                    payload.encoded_len() < limit || range.len() == 1,
+                    "chunk {range:?} encodes to {} >= {limit}",
+                    payload.encoded_len()
+                );
+            }
+        }
     }
 
     #[test]

@@ -31,13 +31,6 @@ export class GrpcStatusError extends Error {
   }
 }
 
-/** Bytes a length-delimited field of `n` bytes adds to its parent message (tag + length + body). */
-function framedSize(n) {
-  let varint = 1;
-  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) varint++;
-  return 1 + varint + n;
-}
-
 const OVERFLOW_POLICIES = ["reject-new", "drop-oldest"];
 
 /** A wait of `ms` milliseconds whose `wake()` ends it early. */
@@ -211,7 +204,7 @@ export function createExporter(core) {
           const oldest = this._queue.keys().next().value;
           this._queue.delete(oldest);
         }
-        const size = framedSize(core.encodeEvent(event).length);
+        const size = core.encodeEvent(event).length;
         // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
         if (this._queue.has(event.id)) continue;
         this._queue.set(event.id, { id: event.id, event, size, attempts: 0 });
