@@ -35,9 +35,9 @@
 //! | [`json`] | proto3 JSON parsing, and the Go-identical protojson writer |
 //! | [`validate`] | feature/action rules and the gateway's per-event checks |
 //! | [`policy`] | the sensitive-attribute allowlist, redaction modes and export mode |
-//! | [`translate`] | the Pub/Sub message body, attributes and the oversize rule |
-//! | [`ingest`] | identifier checks, legacy-metadata migration, per-event outcomes, acknowledgement |
-//! | [`record`] | a client recording (`TelemetryEventInput`) to a full `Event` |
+//! | [`mod@translate`] | the Pub/Sub message body, attributes and the oversize rule |
+//! | [`mod@ingest`] | identifier checks, legacy-metadata migration, per-event outcomes, acknowledgement |
+//! | [`mod@record`] | a client recording (`TelemetryEventInput`) to a full `Event` |
 //! | [`export`] | exporter rules: chunking under 1 MiB, which ids to mark exported, back-off |
 //! | `ffi` (feature `ffi`) | JSON-string entry points shared by the WASM build and the conformance runners |
 

@@ -32,7 +32,7 @@ pub enum LicensePolicy {
     InsecureAcceptAny,
 }
 
-/// What the service needs; built by [`crate::serve`].
+/// What the service needs; built by [`crate::start`].
 #[derive(Clone)]
 pub struct GatewayState {
     /// Where messages go.

@@ -1,6 +1,6 @@
 //! The instance-side exporter (the reference's `telemetrygatewayexporter` worker) as a library
 //! and as `telemetry-gateway export`: a durable SQLite queue of redacted events ([`queue`]),
-//! export runs over gRPC that mark exactly the acknowledged ids ([`run`], [`client`]), and
+//! export runs over gRPC that mark exactly the acknowledged ids ([`mod@run`], [`client`]), and
 //! NDJSON input of recordings or events ([`input`]).
 
 pub mod client;
