@@ -1,10 +1,13 @@
-"""The conformance corpus's `ingest` cases sent over the wire (tests/conformance/ingest/*.json):
-metadata + events as one EventsPayload (or RecordEvent), then the NDJSON sink is read back and
-every published message compared with the expected payload byte-for-byte, and the response
-with the expected succeededEvents."""
+"""The conformance corpus's `ingest` cases sent over the wire, as the corpus contract's
+`gateway` target: every `*.json` below tests/conformance and below each directory in
+TELEMETRY_CONFORMANCE_DIR (':'-separated), in sorted path order, cases with op `ingest` whose
+`targets` (if any) include `gateway`. Metadata + events go as one EventsPayload (or
+RecordEvent); the NDJSON sink is read back and every published message compared with the
+expected payload byte-for-byte, and the response with the expected succeededEvents."""
 
-import glob
 import json
+import os
+from pathlib import Path
 
 import grpc
 import pytest
@@ -12,11 +15,21 @@ from google.protobuf import json_format
 
 from conftest import GOOD_TOKEN, REPO, pb, sams_args, stream
 
-CASES = [
-    c
-    for f in sorted(glob.glob(str(REPO / "tests/conformance/ingest/*.json")))
-    for c in json.load(open(f))["cases"]
-]
+def corpus_cases():
+    dirs = [REPO / "tests/conformance"]
+    dirs += [Path(d) for d in os.environ.get("TELEMETRY_CONFORMANCE_DIR", "").split(":") if d]
+    cases = []
+    for d in dirs:
+        for f in sorted(Path(d).rglob("*.json"), key=lambda p: str(p).encode()):
+            doc = json.loads(f.read_text())
+            for c in doc["cases"] if "cases" in doc else [doc]:
+                if c.get("op") == "ingest" and "gateway" in c.get("targets", ["gateway"]):
+                    cases.append(c)
+    return cases
+
+
+CASES = corpus_cases()
+assert CASES, "no ingest case found in the corpus"
 
 
 @pytest.fixture(scope="module")
