@@ -41,9 +41,7 @@ pub fn run_op(op: &str, input: &str) -> Result<String, JsError> {
 pub fn record(input: &str) -> Result<String, JsError> {
     let mut value = parse_input(input).map_err(js_error)?;
     fill_context(&mut value);
-    ffi::record_value(&value)
-        .map(|v| v.to_string())
-        .map_err(js_error)
+    ffi::record_value(&value).map_err(js_error)
 }
 
 /// Runs one operation on an input object assembled from named fields, each given as its own
@@ -72,9 +70,7 @@ pub fn run_op_fields(
     if fill {
         fill_context(&mut value);
     }
-    ffi::run_op_value(op, &value)
-        .map(|v| v.to_string())
-        .map_err(js_error)
+    ffi::run_op_text(op, &value).map_err(js_error)
 }
 
 fn detail(e: &FfiError) -> String {

@@ -42,18 +42,28 @@ fn field<'a>(input: &'a Json, name: &str) -> Result<&'a Json, FfiError> {
         .ok_or_else(|| FfiError::MalformedInput(format!("input has no {name:?}")))
 }
 
-fn error_answer(e: impl std::fmt::Display) -> Json {
-    json!({ "error": e.to_string() })
+/// An operation's answer as JSON text: the form every target hands back, built directly (an
+/// event answer embeds the writer's bytes instead of re-parsing and re-serializing them).
+type Answer = String;
+
+fn error_answer(e: impl std::fmt::Display) -> Answer {
+    json!({ "error": e.to_string() }).to_string()
 }
 
-/// Parses the JSON the writer produced back into a value (it is always valid JSON).
+/// Parses JSON the writer produced (always valid) into a value.
 fn written_json(bytes: &[u8]) -> Json {
     serde_json::from_slice(bytes).unwrap_or(Json::Null)
 }
 
-fn event_answer(event: &Event) -> Json {
-    match event_to_json(event) {
-        Ok(bytes) => json!({ "event": written_json(&bytes) }),
+/// `{"event": <the writer's bytes>}`.
+fn event_answer(event: &Event) -> Answer {
+    let mut out = Vec::with_capacity(2048);
+    out.extend_from_slice(br#"{"event":"#);
+    match json::append_event_json(&mut out, event) {
+        Ok(()) => {
+            out.push(b'}');
+            String::from_utf8(out).unwrap_or_else(error_answer)
+        }
         Err(e) => error_answer(format!("marshalling event: {e}")),
     }
 }
@@ -70,15 +80,25 @@ fn max_bytes(input: &Json) -> Result<usize, FfiError> {
     }
 }
 
-fn message_answer(m: &Message) -> Json {
-    json!({
-        "payload": String::from_utf8_lossy(&m.data),
-        "attributes": m.attributes,
-    })
+/// The fields of a published message: `"payload":…,"attributes":{…}` (without braces).
+fn message_fields(out: &mut String, m: &Message) {
+    out.push_str(r#""payload":"#);
+    // The body is UTF-8 JSON written by the core; serde_json escapes it as a JSON string.
+    out.push_str(&Json::String(String::from_utf8_lossy(&m.data).into_owned()).to_string());
+    out.push_str(r#","attributes":"#);
+    out.push_str(&json!(m.attributes).to_string());
 }
 
-/// Runs one operation on a parsed input.
-pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
+fn message_answer(m: &Message) -> Answer {
+    let mut out = String::with_capacity(m.data.len() * 2 + 256);
+    out.push('{');
+    message_fields(&mut out, m);
+    out.push('}');
+    out
+}
+
+/// Runs one operation on a parsed input and returns its answer as JSON text.
+pub fn run_op_text(op: &str, input: &Json) -> Result<String, FfiError> {
     if !input.is_object() {
         return Err(FfiError::MalformedInput("input must be an object".into()));
     }
@@ -92,10 +112,15 @@ pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
     }
 }
 
+/// Runs one operation on a parsed input and returns its answer as a parsed value (what the
+/// conformance comparison needs).
+pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
+    run_op_text(op, input).map(|text| written_json(text.as_bytes()))
+}
+
 /// Runs one operation on a JSON text input and returns the JSON text answer.
 pub fn run_op(op: &str, input: &str) -> Result<String, FfiError> {
-    let input = parse_input(input)?;
-    run_op_value(op, &input).map(|v| v.to_string())
+    run_op_text(op, &parse_input(input)?)
 }
 
 /// Parses a JSON text input, refusing documents over [`json::MAX_JSON_INPUT_BYTES`].
@@ -110,19 +135,19 @@ pub fn parse_input(text: &str) -> Result<Json, FfiError> {
     serde_json::from_str(text).map_err(|e| FfiError::MalformedInput(format!("not valid JSON: {e}")))
 }
 
-/// `{"event"}` → `{"ok": true}` or `{"error"}`.
-pub fn validate_value(input: &Json) -> Result<Json, FfiError> {
+/// `{"event"}` → `{"ok": true}` or `{"error"}` (JSON text).
+pub fn validate_value(input: &Json) -> Result<Answer, FfiError> {
     let event = match json::parse_event_value(field(input, "event")?) {
         Ok(e) => e,
         Err(e) => return Ok(error_answer(e)),
     };
     Ok(match validate_event(&event) {
-        Ok(()) => json!({ "ok": true }),
+        Ok(()) => r#"{"ok":true}"#.to_string(),
         Err(e) => error_answer(e),
     })
 }
 
-fn policy_from(input: &Json) -> Result<Result<RedactionPolicy, Json>, FfiError> {
+fn policy_from(input: &Json) -> Result<Result<RedactionPolicy, Answer>, FfiError> {
     let policy = input.get("policy").unwrap_or(&Json::Null);
     let dotcom = match policy.get("dotcom") {
         None | Some(Json::Null) => false,
@@ -145,8 +170,8 @@ fn policy_from(input: &Json) -> Result<Result<RedactionPolicy, Json>, FfiError> 
     Ok(RedactionPolicy::new(dotcom, additional).map_err(error_answer))
 }
 
-/// `{"event", "policy"}` → `{"event"}` (redacted) or `{"error"}`.
-pub fn redact_value(input: &Json) -> Result<Json, FfiError> {
+/// `{"event", "policy"}` → `{"event"}` (redacted) or `{"error"}` (JSON text).
+pub fn redact_value(input: &Json) -> Result<Answer, FfiError> {
     let policy = match policy_from(input)? {
         Ok(p) => p,
         Err(answer) => return Ok(answer),
@@ -160,8 +185,8 @@ pub fn redact_value(input: &Json) -> Result<Json, FfiError> {
 }
 
 /// `{"metadata", "event", "maxMessageBytes"?}` → `{"payload", "attributes"}`,
-/// `{"dropped": "oversized"}` or `{"error"}`.
-pub fn translate_value(input: &Json) -> Result<Json, FfiError> {
+/// `{"dropped": "oversized"}` or `{"error"}` (JSON text).
+pub fn translate_value(input: &Json) -> Result<Answer, FfiError> {
     let limit = max_bytes(input)?;
     let metadata = match json::parse_metadata_value(field(input, "metadata")?) {
         Ok(m) => m,
@@ -177,13 +202,14 @@ pub fn translate_value(input: &Json) -> Result<Json, FfiError> {
     };
     Ok(match translate(&publisher, &event, limit) {
         Ok(Translation::Publish(m)) => message_answer(&m),
-        Ok(Translation::Oversized { .. }) => json!({ "dropped": "oversized" }),
+        Ok(Translation::Oversized { .. }) => r#"{"dropped":"oversized"}"#.to_string(),
         Err(e) => error_answer(e),
     })
 }
 
-/// `{"metadata", "events", "rpc"?, "maxMessageBytes"?}` → `{"results", "succeededEvents"}`.
-pub fn ingest_value(input: &Json) -> Result<Json, FfiError> {
+/// `{"metadata", "events", "rpc"?, "maxMessageBytes"?}` → `{"results", "succeededEvents"}`
+/// (JSON text).
+pub fn ingest_value(input: &Json) -> Result<Answer, FfiError> {
     let limit = max_bytes(input)?;
     let rpc = match input.get("rpc") {
         None | Some(Json::Null) => Rpc::RecordEvents,
@@ -214,25 +240,30 @@ pub fn ingest_value(input: &Json) -> Result<Json, FfiError> {
         Err(e) => return Ok(error_answer(e)),
     };
     let outcomes = ingest(&publisher, events, rpc, limit);
-    let results: Vec<Json> = outcomes
-        .iter()
-        .map(|o| match &o.outcome {
+    let mut out = String::with_capacity(1024 * outcomes.len().max(1));
+    out.push_str(r#"{"results":["#);
+    for (i, o) in outcomes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let head = json!({ "id": o.id }).to_string();
+        // `{"id":…` without its closing brace, then this outcome's fields.
+        out.push_str(head.strip_suffix('}').unwrap_or(&head));
+        match &o.outcome {
             Outcome::Publish(m) => {
-                let mut v = message_answer(m);
-                if let Json::Object(map) = &mut v {
-                    map.insert("id".into(), json!(o.id));
-                    map.insert("outcome".into(), json!("publish"));
-                }
-                v
+                out.push_str(r#","outcome":"publish","#);
+                message_fields(&mut out, m);
             }
-            Outcome::Reject(e) => json!({
-                "id": o.id, "outcome": "reject", "retryable": false, "error": e.to_string()
-            }),
-            Outcome::DropOversized { .. } => json!({
-                "id": o.id, "outcome": "drop", "error": "discarding oversized event"
-            }),
-        })
-        .collect();
+            Outcome::Reject(e) => {
+                out.push_str(r#","outcome":"reject","retryable":false,"error":"#);
+                out.push_str(&Json::String(e.to_string()).to_string());
+            }
+            Outcome::DropOversized { .. } => {
+                out.push_str(r#","outcome":"drop","error":"discarding oversized event""#);
+            }
+        }
+        out.push('}');
+    }
     let acked = succeeded_events(
         publisher.kind,
         outcomes.iter().map(|o| {
@@ -242,11 +273,14 @@ pub fn ingest_value(input: &Json) -> Result<Json, FfiError> {
             )
         }),
     );
-    Ok(json!({ "results": results, "succeededEvents": acked }))
+    out.push_str(r#"],"succeededEvents":"#);
+    out.push_str(&json!(acked).to_string());
+    out.push('}');
+    Ok(out)
 }
 
-/// `{"event": TelemetryEventInput, "context"}` → `{"event"}` or `{"error"}`.
-pub fn record_value(input: &Json) -> Result<Json, FfiError> {
+/// `{"event": TelemetryEventInput, "context"}` → `{"event"}` or `{"error"}` (JSON text).
+pub fn record_value(input: &Json) -> Result<Answer, FfiError> {
     let ctx = match RecordContext::from_json(field(input, "context")?) {
         Ok(c) => c,
         Err(e) => return Ok(error_answer(e)),
