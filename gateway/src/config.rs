@@ -156,6 +156,15 @@ pub struct ServeArgs {
     )]
     pub cors_allowed_origins: Vec<String>,
 
+    /// Serve gRPC (and gRPC-Web) over TLS with this PEM certificate chain (needs --tls-key).
+    /// Without it the gateway speaks plaintext HTTP/2, for loopback or behind a TLS proxy.
+    #[arg(long, env = "TELEMETRY_GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TELEMETRY_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Log format.
     #[arg(
         long,

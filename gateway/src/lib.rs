@@ -102,8 +102,17 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer>
         .max_age(Duration::from_secs(24 * 60 * 60)))
 }
 
+/// Selects rustls's process-wide crypto provider (ring). Both of rustls's backends are in the
+/// dependency tree, so rustls cannot pick one itself and would panic at the first TLS use.
+/// Idempotent; called before anything here uses TLS.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Builds everything the options describe, binds the ports, and starts serving.
 pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
+    install_crypto_provider();
     let spec = args.sink_spec().map_err(anyhow::Error::msg)?;
     let sink_options = SinkOptions {
         pubsub_endpoint: args.pubsub_endpoint(),
@@ -186,7 +195,24 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     };
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read(cert)
+                .with_context(|| format!("reading --tls-cert {}", cert.display()))?;
+            let key_pem = std::fs::read(key)
+                .with_context(|| format!("reading --tls-key {}", key.display()))?;
+            builder = builder
+                .tls_config(
+                    tonic::transport::ServerTlsConfig::new()
+                        .identity(tonic::transport::Identity::from_pem(cert_pem, key_pem)),
+                )
+                .context("configuring TLS")?;
+            true
+        }
+        _ => false,
+    };
+    let router = builder
         .accept_http1(true)
         .layer(cors_layer(&args.cors_allowed_origins)?)
         .layer(tonic_web::GrpcWebLayer::new())
@@ -202,6 +228,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         dead_letter_sink = %dead_letters.as_ref().map(|d| d.sink().describe()).unwrap_or_else(|| "none".into()),
         publish_concurrency = args.publish_concurrency(),
         max_message_size,
+        tls,
         "telemetry-gateway listening; events go to {sink_description}"
     );
     let handle = tokio::spawn(async move {

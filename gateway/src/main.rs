@@ -27,6 +27,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    telemetry_gateway::install_crypto_provider();
     let cli = Cli::parse();
     let command = match cli.command {
         Some(c) => c,

@@ -79,6 +79,7 @@ async fn exported_events_are_redacted_and_published_as_the_core_translates_them(
         gateway: format!("http://{}", gateway.addr),
         identifier: identifier.clone(),
         token: None,
+        ca_cert_pem: None,
     };
     let opts = RunOptions {
         batch_size: 100,

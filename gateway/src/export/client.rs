@@ -24,6 +24,9 @@ pub struct ExportTarget {
     pub identifier: Identifier,
     /// A bearer token for managed services (`authorization: Bearer …`).
     pub token: Option<String>,
+    /// Extra trusted root certificates (PEM) for `https://` gateways with a private CA, on top
+    /// of the Mozilla root store.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 /// A connected exporter client.
@@ -46,13 +49,16 @@ pub struct SendOutcome {
 impl ExportClient {
     /// Connects to the gateway.
     pub async fn connect(target: &ExportTarget) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
         let mut endpoint = Endpoint::from_shared(target.gateway.clone())
             .with_context(|| format!("invalid gateway URL {:?}", target.gateway))?;
         match endpoint.uri().scheme_str() {
             Some("https") => {
-                endpoint = endpoint
-                    .tls_config(ClientTlsConfig::new().with_webpki_roots())
-                    .context("configuring TLS")?;
+                let mut tls = ClientTlsConfig::new().with_webpki_roots();
+                if let Some(pem) = &target.ca_cert_pem {
+                    tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+                }
+                endpoint = endpoint.tls_config(tls).context("configuring TLS")?;
             }
             Some("http") => {}
             _ => anyhow::bail!(

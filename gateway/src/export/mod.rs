@@ -115,6 +115,11 @@ pub struct ExportArgs {
     #[arg(long, env = "TELEMETRY_GATEWAY_EXPORT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// PEM file of extra root certificates to trust for an `https://` gateway (a private CA),
+    /// on top of the Mozilla root store.
+    #[arg(long, env = "TELEMETRY_GATEWAY_EXPORT_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+
     /// Sourcegraph.com mode: nothing is redacted.
     #[arg(long)]
     pub dotcom: bool,
@@ -235,10 +240,18 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             .gateway
             .clone()
             .context("--gateway URL is required (or --enqueue-only)")?;
+        let ca_cert_pem = match &args.ca_cert {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("reading --ca-cert {}", path.display()))?,
+            ),
+            None => None,
+        };
         Some(ExportTarget {
             gateway,
             identifier: args.identifier()?,
             token: args.token.clone().filter(|t| !t.is_empty()),
+            ca_cert_pem,
         })
     };
     let mut queue = Queue::open(&args.queue)
