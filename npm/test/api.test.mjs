@@ -181,3 +181,15 @@ test("a trap re-instantiates the module, which stays usable", () => {
   assert.equal(api.translate(metadata, event).attributes["publisher.source"], "unlicensed_instance");
   assert.notEqual(api.uuidV7(), before);
 });
+
+test("every entry point exposes the same names (Node ESM, Node CJS, browser)", async () => {
+  const esm = Object.keys(api).filter((k) => k !== "default").sort();
+  const cjs = Object.keys(require("@telemetry-gateway/core")).sort();
+  // The browser entry's names, without instantiating it (it needs init() first).
+  const web = Object.keys(await import("../dist/web.js")).sort();
+  assert.deepEqual(cjs, esm);
+  assert.deepEqual(web, esm);
+  for (const name of ["init", "initSync", "validate", "redact", "translate", "ingest", "record", "GatewayExporter"]) {
+    assert.ok(esm.includes(name), `missing export ${name}`);
+  }
+});
