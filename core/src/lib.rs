@@ -59,14 +59,17 @@
 pub mod export;
 #[cfg(feature = "ffi")]
 pub mod ffi;
+#[cfg(feature = "ingest")]
 pub mod ingest;
 pub mod json;
 pub mod policy;
 pub mod proto;
 pub mod record;
+#[cfg(feature = "translate")]
 pub mod translate;
 pub mod validate;
 
+#[cfg(feature = "ingest")]
 pub use ingest::{
     Acknowledgement, EventOutcome, Identity, MetadataError, Outcome, PublisherKind, Rpc, identify,
     ingest, migrate_legacy_metadata, succeeded_events,
@@ -77,6 +80,7 @@ pub use policy::{
     RedactionMode, RedactionPolicy, export_mode,
 };
 pub use record::{RecordContext, RecordError, TelemetryEventInput, record};
+#[cfg(feature = "translate")]
 pub use translate::{
     MAX_MESSAGE_BYTES, Message, Publisher, TranslateError, Translation, translate,
 };

@@ -6,10 +6,13 @@
 //      for browsers and bundlers) and `--target nodejs` (CommonJS glue for Node),
 //   3. binaryen's wasm-opt (the npm package's, version pinned in package-lock.json) on the one
 //      .wasm both glues share,
+//   (steps 1-3 twice: the full module core_bg.wasm, and the slim client module client_bg.wasm
+//   from --no-default-features),
 //   4. the JS API layer (src/) copied, and converted to CommonJS for `require`.
 //
 // Options: --features objects  (adds the benchmark-only JS-object boundary; writes to
-//          bench/build-objects/ instead of dist/).
+//          bench/build-objects/ instead of dist/);
+//          --js-only  (development: redo only step 4 when dist/ holds both modules).
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -39,100 +42,120 @@ if (bindgenVersion !== `wasm-bindgen ${WASM_BINDGEN_VERSION}`) {
   );
 }
 
-// 1. cargo, with the root Cargo.toml's `wasm-release` profile (opt-level "z", LTO, one codegen
-// unit, panic abort; BENCHMARKS.md records the size measurements).
-const cargoArgs = [
-  "build",
-  "--target",
-  "wasm32-unknown-unknown",
-  "--profile",
-  "wasm-release",
-  "-p",
-  "telemetry-core-wasm",
-];
-if (features) cargoArgs.push("--features", features);
-run("cargo", cargoArgs, {
-  cwd: repo,
-  env: {
-    ...process.env,
-    CARGO_TARGET_DIR: targetDir,
-  },
-});
-const rawWasm = join(targetDir, "wasm32-unknown-unknown", "wasm-release", "telemetry_core_wasm.wasm");
+// Two modules from one crate: the full build (cargo's default features: everything, including
+// the gateway's translate/ingest and the conformance comparison) and the slim client build
+// (--no-default-features: record, validate, redact, protobuf codecs, exporter rules). Each gets
+// its own .wasm shared by a web and a Node glue.
+const variants = features
+  ? [{ name: "core", cargo: ["--features", features] }]
+  : [
+      { name: "core", cargo: [] },
+      { name: "client", cargo: ["--no-default-features"] },
+    ];
+// --js-only (development): keep the modules and glue already in dist/, redo step 4.
+const jsOnly = args.includes("--js-only") && variants.every(({ name }) => existsSync(join(outDir, `${name}_bg.wasm`)));
+if (!jsOnly) rmSync(outDir, { recursive: true, force: true });
+const sizes = [];
+if (!jsOnly) for (const variant of variants) buildModule(variant);
 
-// 2. wasm-bindgen, into a scratch folder.
-const scratch = join(outDir, ".bindgen");
-rmSync(outDir, { recursive: true, force: true });
-mkdirSync(scratch, { recursive: true });
-// Same --out-name for both, so the module's import namespace ("./core_bg.js") is the same and
-// one .wasm serves both glues.
-for (const target of ["web", "nodejs"]) {
-  run("wasm-bindgen", [
-    "--target",
-    target,
-    "--out-name",
-    "core",
-    "--out-dir",
-    join(scratch, target),
-    "--no-typescript",
-    "--experimental-reset-state-function",
-    rawWasm,
+function buildModule({ name, cargo }) {
+  // 1. cargo, with the root Cargo.toml's `wasm-release` profile (opt-level "z", LTO, one
+  // codegen unit, panic abort; BENCHMARKS.md records the size measurements).
+  run(
+    "cargo",
+    ["build", "--target", "wasm32-unknown-unknown", "--profile", "wasm-release", "-p", "telemetry-core-wasm", ...cargo],
+    { cwd: repo, env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
+  );
+  const rawWasm = join(targetDir, "wasm32-unknown-unknown", "wasm-release", "telemetry_core_wasm.wasm");
+
+  // 2. wasm-bindgen, into a scratch folder. Same --out-name for both glues, so the module's
+  // import namespace ("./<name>_bg.js") is the same and one .wasm serves both.
+  const scratch = join(outDir, `.bindgen-${name}`);
+  mkdirSync(scratch, { recursive: true });
+  for (const target of ["web", "nodejs"]) {
+    run("wasm-bindgen", [
+      "--target",
+      target,
+      "--out-name",
+      name,
+      "--out-dir",
+      join(scratch, target),
+      "--no-typescript",
+      "--experimental-reset-state-function",
+      rawWasm,
+    ]);
+  }
+  const webWasm = readFileSync(join(scratch, "web", `${name}_bg.wasm`));
+  const nodeWasm = readFileSync(join(scratch, "nodejs", `${name}_bg.wasm`));
+  if (!webWasm.equals(nodeWasm)) {
+    throw new Error(`wasm-bindgen produced different ${name} modules for web and nodejs; cannot share one .wasm`);
+  }
+
+  // 3. wasm-opt. The features are those rustc enables by default for wasm32-unknown-unknown.
+  const wasmOpt = join(pkgDir, "node_modules", ".bin", "wasm-opt");
+  if (!existsSync(wasmOpt)) throw new Error(`missing ${wasmOpt}: run npm ci in npm/`);
+  run(wasmOpt, [
+    "-Oz",
+    "--converge",
+    "--enable-bulk-memory",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-reference-types",
+    "--enable-multivalue",
+    "--strip-debug",
+    "--strip-producers",
+    "--strip-target-features",
+    join(scratch, "web", `${name}_bg.wasm`),
+    "-o",
+    join(outDir, `${name}_bg.wasm`),
   ]);
-}
-const webWasm = readFileSync(join(scratch, "web", "core_bg.wasm"));
-const nodeWasm = readFileSync(join(scratch, "nodejs", "core_bg.wasm"));
-if (!webWasm.equals(nodeWasm)) {
-  throw new Error("wasm-bindgen produced different modules for web and nodejs; cannot share one .wasm");
-}
 
-// 3. wasm-opt. The features are those rustc enables by default for wasm32-unknown-unknown.
-const wasmOpt = join(pkgDir, "node_modules", ".bin", "wasm-opt");
-if (!existsSync(wasmOpt)) throw new Error(`missing ${wasmOpt}: run npm ci in npm/`);
-run(wasmOpt, [
-  "-Oz",
-  "--converge",
-  "--enable-bulk-memory",
-  "--enable-mutable-globals",
-  "--enable-nontrapping-float-to-int",
-  "--enable-sign-ext",
-  "--enable-reference-types",
-  "--enable-multivalue",
-  "--strip-debug",
-  "--strip-producers",
-  "--strip-target-features",
-  join(scratch, "web", "core_bg.wasm"),
-  "-o",
-  join(outDir, "core_bg.wasm"),
-]);
-
-// Both glues load the one shared module, core_bg.wasm next to them.
-const webGlue = readFileSync(join(scratch, "web", "core.js"), "utf8");
-const nodeGlue = readFileSync(join(scratch, "nodejs", "core.js"), "utf8");
-if (!webGlue.includes("new URL('core_bg.wasm', import.meta.url)") || !nodeGlue.includes("/core_bg.wasm`")) {
-  throw new Error("the wasm-bindgen glue no longer names its module as expected; update scripts/build.mjs");
+  // Both glues load the one shared module, <name>_bg.wasm next to them.
+  const webGlue = readFileSync(join(scratch, "web", `${name}.js`), "utf8");
+  const nodeGlue = readFileSync(join(scratch, "nodejs", `${name}.js`), "utf8");
+  if (!webGlue.includes(`new URL('${name}_bg.wasm', import.meta.url)`) || !nodeGlue.includes(`/${name}_bg.wasm\``)) {
+    throw new Error("the wasm-bindgen glue no longer names its module as expected; update scripts/build.mjs");
+  }
+  const selfTypes = /^\/\* @ts-self-types="[^"]*" \*\/\n/;
+  writeFileSync(join(outDir, `${name}_web.js`), webGlue.replace(selfTypes, ""));
+  writeFileSync(join(outDir, `${name}_node.cjs`), nodeGlue.replace(selfTypes, ""));
+  rmSync(scratch, { recursive: true, force: true });
+  sizes.push(`${join(outDir, `${name}_bg.wasm`)}: ${readFileSync(join(outDir, `${name}_bg.wasm`)).length} bytes`);
 }
-const selfTypes = /^\/\* @ts-self-types="[^"]*" \*\/\n/;
-writeFileSync(join(outDir, "core_web.js"), webGlue.replace(selfTypes, ""));
-writeFileSync(join(outDir, "core_node.cjs"), nodeGlue.replace(selfTypes, ""));
-rmSync(scratch, { recursive: true, force: true });
 
 // 4. The JS layer: ESM sources as they are, and a CommonJS build of the shared API (with the
-// exporter, bundled in) for require. The Node-only gRPC transport (exporter-node, the only file
-// that loads @grpc/grpc-js) is CommonJS with an ESM wrapper.
+// exporter, bundled in) for require. The Node-only gRPC transport and file store
+// (exporter-node, the only entry that loads @grpc/grpc-js) are CommonJS with an ESM wrapper.
 for (const f of [
   "api.js",
   "exporter.js",
+  "errors.js",
+  "grpc-web.js",
+  "store-indexeddb.js",
+  "js-values.js",
+  "web-entry.js",
   "web.js",
+  "client.js",
   "node.mjs",
   "node.cjs",
+  "client.mjs",
+  "client.cjs",
   "index.d.ts",
+  "client.d.ts",
   "exporter-node.cjs",
   "exporter-node.mjs",
   "exporter-node.d.ts",
+  "store-file.cjs",
 ]) {
   cpSync(join(pkgDir, "src", f), join(outDir, f));
 }
+// The CommonJS views of the declarations (`require`): the same text, resolved as CommonJS.
 cpSync(join(pkgDir, "src", "index.d.ts"), join(outDir, "index.d.cts"));
+writeFileSync(
+  join(outDir, "client.d.cts"),
+  readFileSync(join(pkgDir, "src", "client.d.ts"), "utf8").replaceAll('from "./index.js"', 'from "./index.cjs"'),
+);
 cpSync(join(pkgDir, "src", "exporter-node.d.ts"), join(outDir, "exporter-node.d.cts"));
 run(join(pkgDir, "node_modules", ".bin", "esbuild"), [
   join(pkgDir, "src", "api.js"),
@@ -143,5 +166,4 @@ run(join(pkgDir, "node_modules", ".bin", "esbuild"), [
   `--outfile=${join(outDir, "api.cjs")}`,
 ]);
 
-const size = readFileSync(join(outDir, "core_bg.wasm")).length;
-console.log(`[build] ${join(outDir, "core_bg.wasm")}: ${size} bytes`);
+for (const line of sizes) console.log(`[build] ${line}`);

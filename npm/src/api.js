@@ -8,6 +8,7 @@
 // Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
 // decimal string, as in proto3 JSON, so no precision is ever lost.
 import { createExporter } from "./exporter.js";
+import { metadataValueProblem } from "./js-values.js";
 
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
@@ -17,6 +18,15 @@ const CHECK_CONTEXT = Object.freeze({
 });
 
 const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+/** Console warnings given once per process (a missing serverVersion, …). */
+const warned = new Set();
+function warnOnce(key, message) {
+  if (warned.has(key)) return;
+  warned.add(key);
+  if (typeof console !== "undefined" && console.warn) console.warn(`@telemetry-gateway/core: ${message}`);
+}
 
 function bigintReplacer(_key, value) {
   return typeof value === "bigint" ? value.toString() : value;
@@ -58,10 +68,12 @@ export class TelemetryEventValidationError extends Error {
 }
 
 /**
- * Builds the API over a wasm-bindgen glue module.
- * @param {{ glue: () => any, reset: () => void }} host
+ * Builds the API over a wasm-bindgen glue module. `full: false` (the slim client build) leaves
+ * out what that module does not hold: `translate`, `ingest` and the conformance comparison.
+ * @param {{ glue: () => any, reset: () => void, full?: boolean }} host
  */
 export function createApi(host) {
+  const full = host.full !== false;
   /** Calls into the module; a trap re-instantiates it and is rethrown as TelemetryCoreTrap. */
   function call(fn) {
     const glue = host.glue();
@@ -134,7 +146,105 @@ export function createApi(host) {
   }
 
   function record(event, context = {}) {
+    const problem = typeof event === "object" && event !== null ? metadataValueProblem(event) : null;
+    if (problem) return { error: problem };
+    if (typeof context === "object" && context !== null && context.serverVersion === undefined) {
+      warnOnce(
+        "record-server-version",
+        "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
+      );
+    }
     return runFields("record", { event, context }, {}, true);
+  }
+
+  /**
+   * The batch path (one boundary crossing): records, validates, redacts and encodes every
+   * recording. `context` is one context or an array with one per recording; `policy` the
+   * redaction policy. Answers one result per recording: `{ id, bytes }` (the event's protobuf
+   * wire bytes) or `{ error }` (the core's message).
+   */
+  function recordBatch(inputs, { context = {}, policy = {} } = {}) {
+    if (!Array.isArray(inputs)) throw new TypeError("recordBatch: expected an array of TelemetryEventInput");
+    const perEvent = Array.isArray(context);
+    if (perEvent && context.length !== inputs.length) {
+      throw new TypeError(`recordBatch: ${context.length} contexts for ${inputs.length} recordings`);
+    }
+    // JS values JSON cannot carry (Infinity, NaN, undefined metadata values) are refused here,
+    // with the JS value named, before JSON.stringify would turn them into null.
+    let problems = null;
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i];
+      const problem = typeof input === "object" && input !== null ? metadataValueProblem(input) : null;
+      if (problem) (problems ||= new Map()).set(i, problem);
+    }
+    let sent = inputs;
+    let sentContext = context;
+    if (problems) {
+      sent = inputs.filter((_, i) => !problems.has(i));
+      if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
+    }
+    const out = new Array(inputs.length);
+    const recorded = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy));
+    for (let i = 0, j = 0; i < inputs.length; i++) {
+      out[i] = problems && problems.has(i) ? { error: problems.get(i) } : recorded[j++];
+    }
+    return out;
+  }
+
+  /** recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. */
+  function recordBatchText(inputsText, contextText, perEvent, policyText) {
+    const buffer = call((g) => g.recordBatch(inputsText, contextText, perEvent, policyText));
+    const summaryLength = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(0, true);
+    const summary = JSON.parse(textDecoder.decode(buffer.subarray(4, 4 + summaryLength)));
+    let at = 4 + summaryLength;
+    for (const entry of summary) {
+      if (entry.error !== undefined) continue;
+      entry.bytes = buffer.subarray(at, at + entry.len);
+      at += entry.len;
+      delete entry.len;
+    }
+    return summary;
+  }
+
+  /**
+   * The `RecordEventsRequest`s carrying encoded events (from `recordBatch`), cut into payloads
+   * under `limit` bytes (default 1 MiB) by the core's chunk plan, without re-encoding them.
+   */
+  function eventsRequests(events, limit = 1024 * 1024) {
+    let total = 0;
+    for (const e of events) total += e.length;
+    const joined = new Uint8Array(total);
+    const lens = new Uint32Array(events.length);
+    let at = 0;
+    for (let i = 0; i < events.length; i++) {
+      joined.set(events[i], at);
+      at += events[i].length;
+      lens[i] = events[i].length;
+    }
+    const framed = call((g) => g.eventsRequests(joined, lens, limit));
+    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+    const requests = [];
+    for (let p = 0; p < framed.length; ) {
+      const n = view.getUint32(p, true);
+      requests.push(framed.subarray(p + 4, p + 4 + n));
+      p += 4 + n;
+    }
+    return requests;
+  }
+
+  /** For each encoded event, `null` if it decodes as an Event, else the decode error. */
+  function checkEvents(events) {
+    let total = 0;
+    for (const e of events) total += e.length;
+    const joined = new Uint8Array(total);
+    const lens = new Uint32Array(events.length);
+    let at = 0;
+    for (let i = 0; i < events.length; i++) {
+      joined.set(events[i], at);
+      at += events[i].length;
+      lens[i] = events[i].length;
+    }
+    return JSON.parse(call((g) => g.checkEvents(joined, lens)));
   }
 
   function checkEventInput(event, context = CHECK_CONTEXT) {
@@ -215,9 +325,10 @@ export function createApi(host) {
     runOp,
     validate,
     redact,
-    translate,
-    ingest,
     record,
+    recordBatch,
+    eventsRequests,
+    checkEvents,
     checkEventInput,
     redactEventInput,
     uuidV7: () => call((g) => g.uuidV7()),
@@ -233,16 +344,22 @@ export function createApi(host) {
     RedactionProcessor,
     TelemetryEventValidationError,
     TelemetryCoreTrap,
-    conformance: {
-      checkFile: (file, text, target, seenNames = []) =>
-        JSON.parse(call((g) => g.checkCorpusFile(file, text, target, JSON.stringify(seenNames)))),
-      answerMatches: (expect, actual) => call((g) => g.answerMatches(jsonText(expect), jsonText(actual))),
-    },
     __trapForTests: () => call((g) => g.__trapForTests()),
     planChunks,
     backoffDelayMs,
     acknowledged,
   };
+  if (full) {
+    Object.assign(core, {
+      translate,
+      ingest,
+      conformance: {
+        checkFile: (file, text, target, seenNames = []) =>
+          JSON.parse(call((g) => g.checkCorpusFile(file, text, target, JSON.stringify(seenNames)))),
+        answerMatches: (expect, actual) => call((g) => g.answerMatches(jsonText(expect), jsonText(actual))),
+      },
+    });
+  }
   Object.assign(core, createExporter(core));
   return core;
 }

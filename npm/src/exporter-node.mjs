@@ -1,4 +1,4 @@
 // Node only, ES module: re-exports the CommonJS build (one WASM instance with the main entry).
 import api from "./exporter-node.cjs";
 
-export const { GrpcTransport, GatewayExporter, GrpcWebTransport, TelemetryExportError, GrpcStatusError } = api;
+export const { GrpcTransport, FileQueueStore, GatewayExporter, GrpcWebTransport, TelemetryExportError, GrpcStatusError } = api;

@@ -1,45 +1,49 @@
 // The gateway exporter: `@sourcegraph/telemetry`'s exporter contract
 // (`exportEvents(events: TelemetryEventInput[]): Promise<void>`) over the gateway's
-// `RecordEvents` RPC. Every telemetry rule comes from the WASM core: recording (id, timestamp,
-// validation), redaction by the policy, the protobuf encoding, the chunk plan (payloads under
-// 1 MiB), which ids an answer acknowledges and the jittered back-off. This file only does IO and
-// bookkeeping: the queue, timers, the transports' framing.
+// `RecordEvents` RPC. Every telemetry rule comes from the WASM core, one boundary crossing per
+// batch: recording (id, timestamp), validation, redaction by the policy and the protobuf
+// encoding (`recordBatch`); the chunk plan and request framing (`eventsRequests`); which ids an
+// answer acknowledges and the jittered back-off. This file only does IO and bookkeeping: the
+// queue and its store, timers, page-lifecycle sends.
 //
 // Delivery is at least once: an event leaves the queue only when the gateway acknowledged it in
 // `succeeded_events` (or by the overflow policy / an exhausted `maxAttempts`, both reported).
+// With a store (IndexedDB in browsers by default, a file in Node on request), `exportEvents`
+// resolves once the events are persisted, and a later page load / process resumes them.
+import { GrpcStatusError, TelemetryExportError } from "./errors.js";
+import { GrpcWebTransport, KEEPALIVE_BODY_LIMIT, RECORD_EVENTS_PATH } from "./grpc-web.js";
+import { IndexedDbQueueStore, indexedDbAvailable } from "./store-indexeddb.js";
 
-const PATH = "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents";
-
-/** Errors the exporter reports through `onError` (and `flush()`/`close()` reject with). */
-export class TelemetryExportError extends Error {
-  constructor(code, message, details = {}) {
-    const { cause, ...rest } = details;
-    super(message, cause === undefined ? undefined : { cause });
-    this.name = "TelemetryExportError";
-    this.code = code;
-    Object.assign(this, rest);
-  }
-}
-
-/** A non-OK gRPC status from a transport. */
-export class GrpcStatusError extends Error {
-  constructor(code, details) {
-    super(`gRPC status ${code}${details ? `: ${details}` : ""}`);
-    this.name = "GrpcStatusError";
-    this.code = code;
-    this.details = details || "";
-  }
-}
+export { RECORD_EVENTS_PATH };
 
 const OVERFLOW_POLICIES = ["reject-new", "drop-oldest"];
 
-/** A wait of `ms` milliseconds whose `wake()` ends it early. */
+const isNode =
+  typeof process !== "undefined" &&
+  process !== null &&
+  typeof process.versions === "object" &&
+  typeof process.versions.node === "string" &&
+  typeof process.on === "function";
+
+const hasPageLifecycle =
+  typeof window !== "undefined" &&
+  typeof document !== "undefined" &&
+  typeof window.addEventListener === "function" &&
+  typeof document.addEventListener === "function";
+
+/** A timer that does not keep a Node process alive by itself. */
+function unref(timer) {
+  if (timer && typeof timer.unref === "function") timer.unref();
+  return timer;
+}
+
+/** A wait of `ms` milliseconds whose `wake()` ends it early (never keeps Node alive). */
 function sleep(ms) {
   let done;
   let timer;
   const promise = new Promise((resolve) => {
     done = resolve;
-    timer = setTimeout(resolve, ms);
+    timer = unref(setTimeout(resolve, ms));
   });
   return {
     promise,
@@ -53,7 +57,7 @@ function sleep(ms) {
 /** An AbortSignal that aborts with `parent` or after `ms` (AbortSignal.any is not everywhere). */
 function deadlineSignal(parent, ms) {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`deadline of ${ms} ms exceeded`)), ms);
+  const timer = unref(setTimeout(() => controller.abort(new Error(`deadline of ${ms} ms exceeded`)), ms));
   const onAbort = () => controller.abort(parent.reason);
   if (parent.aborted) onAbort();
   else parent.addEventListener("abort", onAbort, { once: true });
@@ -64,6 +68,28 @@ function deadlineSignal(parent, ms) {
       parent.removeEventListener("abort", onAbort);
     },
   };
+}
+
+function varintLength(n) {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** Exporters with events in memory when a Node process exits (one `exit` listener for all). */
+const liveExporters = new Set();
+let exitHookInstalled = false;
+function watchExit(exporter) {
+  if (!isNode) return;
+  liveExporters.add(exporter);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const e of liveExporters) e._reportUnsentAtExit();
+  });
 }
 
 /**
@@ -81,10 +107,14 @@ export function createExporter(core) {
         maxQueueEvents = 10_000,
         overflow = "reject-new",
         maxBatchEvents = 10_000,
-        maxChunkBytes,
+        maxChunkBytes = 1024 * 1024,
         requestTimeoutMs = 30_000,
         retry = {},
         onError,
+        persist,
+        queueName = "default",
+        flushOnHide = true,
+        maxKeepaliveBytes = KEEPALIVE_BODY_LIMIT,
       } = options;
       if (!transport || typeof transport.recordEvents !== "function") {
         throw new TypeError("GatewayExporter: `transport` must have a recordEvents(requests, options) method");
@@ -95,23 +125,53 @@ export function createExporter(core) {
       if (!OVERFLOW_POLICIES.includes(overflow)) {
         throw new TypeError(`GatewayExporter: \`overflow\` must be one of ${OVERFLOW_POLICIES.join(", ")}`);
       }
-      for (const [name, value] of [["maxQueueEvents", maxQueueEvents], ["maxBatchEvents", maxBatchEvents]]) {
+      for (const [name, value] of [
+        ["maxQueueEvents", maxQueueEvents],
+        ["maxBatchEvents", maxBatchEvents],
+        ["maxChunkBytes", maxChunkBytes],
+        ["maxKeepaliveBytes", maxKeepaliveBytes],
+      ]) {
         if (!Number.isInteger(value) || value < 1) throw new TypeError(`GatewayExporter: \`${name}\` must be a positive integer`);
       }
-      // A policy that cannot be parsed fails here, not on the first event.
+      if (maxKeepaliveBytes > KEEPALIVE_BODY_LIMIT) {
+        throw new TypeError(`GatewayExporter: \`maxKeepaliveBytes\` must be at most ${KEEPALIVE_BODY_LIMIT} (fetch's keepalive quota)`);
+      }
+      if (typeof context === "object" && context !== null) {
+        if (typeof context.serverVersion !== "string" || context.serverVersion === "") {
+          throw new TypeError(
+            "GatewayExporter: `context.serverVersion` is required: the version of the instance or service recording the events " +
+              "(it becomes the event's source.server.version; without it events would carry an empty \"server\":{})",
+          );
+        }
+      } else if (typeof context !== "function") {
+        throw new TypeError("GatewayExporter: `context` must be a RecordContext object or a function (input) => RecordContext");
+      }
+      this._policyText = typeof policy === "string" ? policy : JSON.stringify(policy);
+      // A policy or context that cannot be used fails here, not on the first event.
       const probe = core.redact({ id: "x", feature: "x.x", action: "xx" }, policy);
       if ("error" in probe) throw new TypeError(`GatewayExporter: ${probe.error}`);
-      // Checks the chunk limit with the core's own rule.
-      if (maxChunkBytes !== undefined) core.planChunks([1], maxChunkBytes);
+      if (typeof context === "object") {
+        let problem;
+        try {
+          const [checked] = core.recordBatch(
+            [{ feature: "x.x", action: "xx", source: { client: "x" }, parameters: { version: 0 } }],
+            { context, policy: this._policyText },
+          );
+          problem = checked.error;
+        } catch (e) {
+          problem = String((e && e.message) || e).replace(/^malformed input: /, "");
+        }
+        if (problem !== undefined) throw new TypeError(`GatewayExporter: context: ${problem}`);
+      }
 
       this._transport = transport;
       this._metadata = metadata;
-      this._policy = policy;
       this._context = context;
       this._maxQueue = maxQueueEvents;
       this._overflow = overflow;
       this._maxBatch = maxBatchEvents;
       this._maxChunkBytes = maxChunkBytes;
+      this._maxKeepaliveBytes = maxKeepaliveBytes;
       this._timeoutMs = requestTimeoutMs;
       this._retry = {
         baseMs: retry.baseMs ?? 500,
@@ -124,15 +184,16 @@ export function createExporter(core) {
           // The SDK's own default error handler does the same.
           console.error("@telemetry-gateway/core exporter:", error);
         });
-      /** @type {Map<string, {id: string, event: object, size: number, attempts: number}>} oldest first */
+      /** @type {Map<string, {id: string, bytes: Uint8Array, attempts: number, regular: boolean, keepalive: boolean}>} oldest first */
       this._queue = new Map();
       this._loop = null;
       this._sleep = null;
       this._failures = 0;
-      this._closed = false;
       this._stopped = false;
       this._abort = new AbortController();
       this._waiters = new Set();
+      this._keepaliveCall = null;
+      this._warned = new Set();
       this.stats = {
         queued: 0,
         acknowledged: 0,
@@ -142,7 +203,24 @@ export function createExporter(core) {
         requests: 0,
         failedRequests: 0,
         sentEvents: 0,
+        resumed: 0,
+        keepaliveRequests: 0,
+        keepaliveEvents: 0,
+        storeFailures: 0,
       };
+
+      this._store = resolveStore(persist, queueName);
+      this._storeChain = Promise.resolve();
+      this._openStore();
+      this._storeOpen = Boolean(this._store);
+
+      this._flushOnHide = flushOnHide && hasPageLifecycle && transport.keepalive === true;
+      this._startLifecycle();
+    }
+
+    /** Where queued events are kept: `"memory"`, `"indexeddb"`, `"file"` or a custom store's `kind`. */
+    get persistence() {
+      return this._store ? this._store.kind || "custom" : "memory";
     }
 
     /** Events waiting for the gateway's acknowledgement. */
@@ -150,9 +228,9 @@ export function createExporter(core) {
       return this._queue.size;
     }
 
-    /** A copy of the queued events (oldest first), as they will be sent. */
+    /** A copy of the queued events (oldest first), as they will be sent (proto3 JSON). */
     pendingEvents() {
-      return Array.from(this._queue.values(), (entry) => entry.event);
+      return Array.from(this._queue.values(), (entry) => core.decodeEvent(entry.bytes));
     }
 
     _report(error) {
@@ -163,65 +241,208 @@ export function createExporter(core) {
       }
     }
 
+    _warnOnce(code, message, details) {
+      if (this._warned.has(code)) return;
+      this._warned.add(code);
+      this._report(new TelemetryExportError(code, message, details));
+    }
+
+    _openStore() {
+      if (!this._store) {
+        this._storeReady = Promise.resolve();
+        return;
+      }
+      this._storeReady = Promise.resolve()
+        .then(() => this._store.open((entries) => this._adopt(entries)))
+        .catch((e) => this._storeFailed("open", e));
+    }
+
+    _storeFailed(what, e) {
+      this.stats.storeFailures++;
+      this._report(
+        new TelemetryExportError("store_failed", `queue store (${this.persistence}): ${what} failed: ${(e && e.message) || e}; events stay in memory`, {
+          cause: e,
+        }),
+      );
+    }
+
+    /** Runs store operations one after another, in call order (an add before its remove). */
+    _storeOp(what, fn) {
+      if (!this._store) return Promise.resolve();
+      const store = this._store;
+      this._storeChain = this._storeChain
+        .then(() => this._storeReady)
+        .then(() => fn(store))
+        .catch((e) => this._storeFailed(what, e));
+      return this._storeChain;
+    }
+
+    _startLifecycle() {
+      watchExit(this);
+      if (this._flushOnHide && !this._onPageHide) {
+        this._onPageHide = () => this._sendOnHide(true);
+        this._onVisibility = () => {
+          if (document.visibilityState === "hidden") this._sendOnHide(false);
+        };
+        window.addEventListener("pagehide", this._onPageHide);
+        document.addEventListener("visibilitychange", this._onVisibility);
+      }
+    }
+
+    _stopLifecycle() {
+      liveExporters.delete(this);
+      if (this._onPageHide) {
+        window.removeEventListener("pagehide", this._onPageHide);
+        document.removeEventListener("visibilitychange", this._onVisibility);
+        this._onPageHide = null;
+        this._onVisibility = null;
+      }
+    }
+
+    _reportUnsentAtExit() {
+      if (this._queue.size === 0) return;
+      const n = this._queue.size;
+      this._report(
+        new TelemetryExportError(
+          "unsent_at_exit",
+          this._store
+            ? `${n} events not yet acknowledged when the process exited; they stay in the queue store and the next run sends them`
+            : `${n} events not exported when the process exited (the gateway did not acknowledge them in time); pass a persistent store (FileQueueStore) to keep them for the next run`,
+          { pending: n, persisted: Boolean(this._store) },
+        ),
+      );
+    }
+
     /**
-     * The JS SDK's exporter contract. Records every `TelemetryEventInput` with the core (id,
-     * timestamp, validation), redacts it by the policy and queues it; resolves once queued (call
-     * `flush()` to wait for the gateway). Recordings the core refuses, and events the overflow
-     * policy drops, are reported through `onError`, never thrown: the other events of the batch
-     * are still exported.
+     * The JS SDK's exporter contract. Records, validates, redacts and encodes every
+     * `TelemetryEventInput` with the core (one call for the batch) and queues the events;
+     * resolves once they are queued — and persisted, with a store (call `flush()` to wait for
+     * the gateway). Recordings the core refuses, and events the overflow policy drops, are
+     * reported through `onError`, never thrown: the other events of the batch are still exported.
      */
     async exportEvents(events) {
       if (!Array.isArray(events)) throw new TypeError("exportEvents: expected an array of TelemetryEventInput");
-      if (this._closed) {
-        if (events.length > 0) {
-          this._report(
-            new TelemetryExportError("closed", `exporter is closed: ${events.length} events not exported`, {
-              dropped: events.length,
-            }),
-          );
-        }
-        return;
+      if (events.length === 0) return;
+      if (this._stopped) this._reopenForLateEvents(events.length);
+      const added = this._record(events);
+      this._kick();
+      if (this._store && added.length > 0) {
+        await this._storeOp("add", (store) => store.add(added.map(({ id, bytes }) => ({ id, bytes }))));
       }
+    }
+
+    /** Records a batch with the core and queues what it accepted; answers the new entries. */
+    _record(events) {
+      let context = this._context;
+      if (typeof context === "function") {
+        context = events.map((input) => {
+          const ctx = this._context(input);
+          if (ctx && typeof ctx === "object" && (typeof ctx.serverVersion !== "string" || ctx.serverVersion === "")) {
+            this._warnOnce(
+              "missing_server_version",
+              "the context function returned a context without serverVersion: events carry an empty source.server (\"server\":{}); return the version of the instance or service recording them",
+            );
+          }
+          return ctx;
+        });
+      }
+      let results;
+      try {
+        results = core.recordBatch(events, { context, policy: this._policyText });
+      } catch (e) {
+        // A request the core cannot run at all (e.g. a context function returning a non-object).
+        results = events.map(() => ({ error: (e && e.message) || String(e) }));
+      }
+      const added = [];
+      const evicted = [];
       let overflowed = 0;
-      for (const input of events) {
-        const context = typeof this._context === "function" ? this._context(input) : this._context;
-        const recorded = core.record(input, context);
-        if ("error" in recorded) {
+      for (let i = 0; i < results.length; i++) {
+        const r = results[i];
+        if (r.error !== undefined) {
           this.stats.invalid++;
-          this._report(new TelemetryExportError("invalid_event", recorded.error, { event: input }));
+          this._report(new TelemetryExportError("invalid_event", r.error, { event: events[i] }));
           continue;
         }
-        const redacted = core.redact(recorded.event, this._policy);
-        if ("error" in redacted) {
-          this.stats.invalid++;
-          this._report(new TelemetryExportError("invalid_event", redacted.error, { event: input }));
-          continue;
-        }
-        const event = redacted.event;
+        // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
+        if (this._queue.has(r.id)) continue;
         if (this._queue.size >= this._maxQueue) {
           overflowed++;
           if (this._overflow === "reject-new") continue;
           const oldest = this._queue.keys().next().value;
           this._queue.delete(oldest);
+          evicted.push(oldest);
         }
-        const size = core.encodeEvent(event).length;
-        // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
-        if (this._queue.has(event.id)) continue;
-        this._queue.set(event.id, { id: event.id, event, size, attempts: 0 });
+        const entry = { id: r.id, bytes: r.bytes, attempts: 0, regular: false, keepalive: false };
+        this._queue.set(r.id, entry);
+        added.push(entry);
         this.stats.queued++;
       }
-      if (overflowed > 0) {
-        this.stats.droppedOverflow += overflowed;
-        const what = this._overflow === "reject-new" ? "new events refused" : "oldest queued events dropped";
-        this._report(
-          new TelemetryExportError(
-            "queue_overflow",
-            `export queue full (${this._maxQueue} events): ${overflowed} ${what} (overflow policy ${this._overflow})`,
-            { dropped: overflowed, policy: this._overflow },
-          ),
-        );
+      if (evicted.length > 0) this._storeOp("remove", (store) => store.remove(evicted));
+      if (overflowed > 0) this._reportOverflow(overflowed);
+      return added;
+    }
+
+    _reportOverflow(count) {
+      this.stats.droppedOverflow += count;
+      const what = this._overflow === "reject-new" ? "new events refused" : "oldest queued events dropped";
+      this._report(
+        new TelemetryExportError(
+          "queue_overflow",
+          `export queue full (${this._maxQueue} events): ${count} ${what} (overflow policy ${this._overflow})`,
+          { dropped: count, policy: this._overflow },
+        ),
+      );
+    }
+
+    /** Events a store resumed (left by an earlier page load or process): queued before the rest. */
+    _adopt(entries) {
+      if (entries.length === 0) return;
+      const corrupt = [];
+      const checks = core.checkEvents(entries.map((e) => e.bytes));
+      const fresh = [];
+      for (let i = 0; i < entries.length; i++) {
+        const { id, bytes } = entries[i];
+        if (checks[i] !== null) corrupt.push(id);
+        else if (!this._queue.has(id)) fresh.push([id, { id, bytes, attempts: 0, regular: false, keepalive: false }]);
+      }
+      const room = Math.max(0, this._maxQueue - this._queue.size);
+      const dropped = fresh.splice(room).map(([id]) => id);
+      this._queue = new Map([...fresh, ...this._queue]);
+      this.stats.resumed += fresh.length;
+      if (corrupt.length > 0) {
+        this._storeFailed("resume", new Error(`${corrupt.length} stored events do not decode and were dropped`));
+      }
+      if (dropped.length > 0) this._reportOverflow(dropped.length);
+      if (corrupt.length + dropped.length > 0) {
+        this._storeOp("remove", (store) => store.remove([...corrupt, ...dropped]));
       }
       this._kick();
+    }
+
+    /** `exportEvents` after `close()` (e.g. the SDK's last flush): exported anyway, then closed again. */
+    _reopenForLateEvents(count) {
+      this._warnOnce(
+        "exported_after_close",
+        `${count} events exported after close(); they are exported anyway. Call provider.unsubscribe() before exporter.close(), so the SDK's buffered events arrive while the exporter is open`,
+        { count },
+      );
+      this._stopped = false;
+      this._abort = new AbortController();
+      this._startLifecycle();
+      if (this._store && !this._storeOpen) {
+        this._openStore();
+        this._storeOpen = true;
+      }
+      if (!this._lateClose) {
+        this._lateClose = new Promise((resolve) => setTimeout(resolve, 0))
+          .then(() => this.close())
+          .catch(() => {
+            // reported by close() through onError as flush_timeout
+          })
+          .finally(() => {
+            this._lateClose = null;
+          });
+      }
     }
 
     /** Starts the export loop unless it runs already. */
@@ -239,10 +460,16 @@ export function createExporter(core) {
       // Let the caller finish queueing its batch first.
       await Promise.resolve();
       while (this._queue.size > 0 && !this._stopped) {
-        const ok = await this._exportOnce();
+        const outcome = await this._exportOnce();
         this._settleWaiters();
-        if (ok) {
+        if (outcome === "ok") {
           this._failures = 0;
+          continue;
+        }
+        if (outcome === "idle") {
+          // Everything left is in a keepalive call: its end decides.
+          if (this._keepaliveCall) await this._keepaliveCall;
+          else break;
           continue;
         }
         if (this._stopped || this._queue.size === 0) break;
@@ -254,44 +481,49 @@ export function createExporter(core) {
       }
     }
 
-    /** One RecordEvents call over the oldest queued events; true if all were acknowledged. */
+    _metadataRequest() {
+      const metadata = { ...this._metadata };
+      if (!metadata.requestId) metadata.requestId = core.uuidV7();
+      return core.encodeRecordEventsRequest({ metadata });
+    }
+
+    /** Applies a RecordEventsResponse to the events `sent` in a call. */
+    _onResponse(sent, bytes) {
+      const { succeededEvents } = core.decodeRecordEventsResponse(bytes);
+      const acked = [];
+      for (const id of core.acknowledged(sent, succeededEvents)) {
+        if (this._queue.delete(id)) {
+          acked.push(id);
+          this.stats.acknowledged++;
+        }
+      }
+      if (acked.length > 0) this._storeOp("remove", (store) => store.remove(acked));
+      this._settleWaiters();
+      return acked.length;
+    }
+
+    /** One RecordEvents call over the oldest queued events: "ok" if all were acknowledged. */
     async _exportOnce() {
       const batch = [];
       for (const entry of this._queue.values()) {
+        if (entry.keepalive) continue;
         batch.push(entry);
         if (batch.length >= this._maxBatch) break;
       }
-      const chunks = core.planChunks(
-        batch.map((e) => e.size),
-        this._maxChunkBytes,
-      );
-      const metadata = { ...this._metadata };
-      if (!metadata.requestId) metadata.requestId = core.uuidV7();
-      const requests = [core.encodeRecordEventsRequest({ metadata })];
-      for (const [start, end] of chunks) {
-        requests.push(
-          core.encodeRecordEventsRequest({ events: { events: batch.slice(start, end).map((e) => e.event) } }),
-        );
-      }
+      if (batch.length === 0) return "idle";
+      const requests = [this._metadataRequest(), ...core.eventsRequests(batch.map((e) => e.bytes), this._maxChunkBytes)];
       const sent = batch.map((e) => e.id);
+      for (const e of batch) e.regular = true;
       let acked = 0;
       let failure;
-      const onResponse = (bytes) => {
-        const { succeededEvents } = core.decodeRecordEventsResponse(bytes);
-        for (const id of core.acknowledged(sent, succeededEvents)) {
-          if (this._queue.delete(id)) {
-            acked++;
-            this.stats.acknowledged++;
-          }
-        }
-        this._settleWaiters();
-      };
       const deadline = deadlineSignal(this._abort.signal, this._timeoutMs);
       this.stats.requests++;
       this.stats.sentEvents += batch.length;
       try {
         await this._transport.recordEvents(requests, {
-          onResponse,
+          onResponse: (bytes) => {
+            acked += this._onResponse(sent, bytes);
+          },
           signal: deadline.signal,
           timeoutMs: this._timeoutMs,
         });
@@ -299,10 +531,11 @@ export function createExporter(core) {
         failure = e;
       } finally {
         deadline.dispose();
+        for (const e of batch) e.regular = false;
       }
       const unacked = batch.filter((e) => this._queue.has(e.id));
       // Everything sent was acknowledged: a stream error after the last answer loses nothing.
-      if (unacked.length === 0) return true;
+      if (unacked.length === 0) return "ok";
 
       this.stats.failedRequests++;
       const exhausted = [];
@@ -310,7 +543,7 @@ export function createExporter(core) {
         entry.attempts++;
         if (entry.attempts >= this._retry.maxAttempts) {
           this._queue.delete(entry.id);
-          exhausted.push(entry.event);
+          exhausted.push(entry);
         }
       }
       const reason = failure ? failure.message || String(failure) : "the gateway did not acknowledge them";
@@ -323,15 +556,80 @@ export function createExporter(core) {
       );
       if (exhausted.length > 0) {
         this.stats.droppedRetries += exhausted.length;
+        this._storeOp("remove", (store) => store.remove(exhausted.map((e) => e.id)));
         this._report(
           new TelemetryExportError(
             "retries_exhausted",
             `${exhausted.length} events dropped after ${this._retry.maxAttempts} attempts`,
-            { dropped: exhausted.length, events: exhausted },
+            { dropped: exhausted.length, events: exhausted.map((e) => core.decodeEvent(e.bytes)) },
           ),
         );
       }
-      return false;
+      return "failed";
+    }
+
+    /**
+     * The page is being hidden (`visibilitychange`) or left (`pagehide`): send what fits in one
+     * `keepalive` fetch (it may outlive the page), oldest first. On `pagehide` this includes the
+     * events of a regular call in flight (leaving the page cancels it). Whatever the gateway
+     * acknowledges leaves the queue as usual; the rest stays queued (and stored, for the next
+     * page load): at least once, duplicates possible.
+     */
+    _sendOnHide(includeRegular) {
+      if (this._stopped || this._keepaliveCall || this._queue.size === 0) return;
+      const metadataRequest = this._metadataRequest();
+      // gRPC-Web frames (5 bytes each) for the metadata and one events request, whose own
+      // header is a tag byte and a length varint (at most 5 bytes).
+      let budget = this._maxKeepaliveBytes - (5 + metadataRequest.length) - (5 + 1 + 5);
+      const picked = [];
+      for (const entry of this._queue.values()) {
+        if (entry.keepalive || (entry.regular && !includeRegular)) continue;
+        const framed = 1 + varintLength(entry.bytes.length) + entry.bytes.length;
+        if (framed > budget) continue;
+        budget -= framed;
+        picked.push(entry);
+      }
+      if (picked.length === 0) return;
+      let requests;
+      try {
+        requests = [metadataRequest, ...core.eventsRequests(picked.map((e) => e.bytes), this._maxKeepaliveBytes)];
+      } catch (e) {
+        this._report(new TelemetryExportError("export_failed", `keepalive send: ${(e && e.message) || e}`, { cause: e }));
+        return;
+      }
+      for (const e of picked) e.keepalive = true;
+      const sent = picked.map((e) => e.id);
+      this.stats.keepaliveRequests++;
+      this.stats.keepaliveEvents += picked.length;
+      const deadline = deadlineSignal(new AbortController().signal, this._timeoutMs);
+      this._keepaliveCall = Promise.resolve()
+        .then(() =>
+          this._transport.recordEvents(requests, {
+            onResponse: (bytes) => this._onResponse(sent, bytes),
+            signal: deadline.signal,
+            timeoutMs: this._timeoutMs,
+            keepalive: true,
+          }),
+        )
+        .catch((e) => {
+          const left = picked.filter((p) => this._queue.has(p.id)).length;
+          if (left > 0) {
+            this._report(
+              new TelemetryExportError("export_failed", `keepalive RecordEvents: ${left} of ${picked.length} events not acknowledged (${(e && e.message) || e}); they stay queued`, {
+                cause: e,
+                sent: picked.length,
+                unacknowledged: left,
+              }),
+            );
+          }
+        })
+        .finally(() => {
+          deadline.dispose();
+          for (const e of picked) e.keepalive = false;
+          this._keepaliveCall = null;
+          this._settleWaiters();
+          this._kick();
+        });
     }
 
     _settleWaiters() {
@@ -340,19 +638,11 @@ export function createExporter(core) {
     }
 
     /**
-     * Resolves once every queued event was acknowledged. A back-off wait in progress is cut
-     * short. Rejects with a `flush_timeout` TelemetryExportError after `timeoutMs` (default 30 s);
-     * the events stay queued.
+     * Resolves once every queued event (including events a store resumed) was acknowledged. A
+     * back-off wait in progress is cut short. Rejects with a `flush_timeout`
+     * TelemetryExportError after `timeoutMs` (default 30 s); the events stay queued.
      */
     flush({ timeoutMs = 30_000 } = {}) {
-      if (this._queue.size === 0) return Promise.resolve();
-      if (this._stopped) {
-        return Promise.reject(
-          new TelemetryExportError("closed", `exporter is closed with ${this._queue.size} events pending`, {
-            pending: this._queue.size,
-          }),
-        );
-      }
       return new Promise((resolve, reject) => {
         const waiter = {
           resolve: () => {
@@ -371,19 +661,31 @@ export function createExporter(core) {
             ),
           );
         }, timeoutMs);
-        this._waiters.add(waiter);
-        if (this._sleep) this._sleep.wake();
-        this._kick();
+        this._storeReady.then(() => {
+          if (this._queue.size === 0) return waiter.resolve();
+          if (this._stopped) {
+            clearTimeout(timer);
+            return reject(
+              new TelemetryExportError("closed", `exporter is closed with ${this._queue.size} events pending`, {
+                pending: this._queue.size,
+              }),
+            );
+          }
+          this._waiters.add(waiter);
+          if (this._sleep) this._sleep.wake();
+          this._kick();
+        });
       });
     }
 
     /**
-     * Refuses new events, flushes (bounded by `timeoutMs`), then stops: timers cleared, a call in
-     * flight aborted, the transport closed. Rejects with the flush error if events were left
-     * (they stay readable through `pendingEvents()`).
+     * Flushes (bounded by `timeoutMs`), then stops: timers cleared, a call still in flight
+     * aborted, the transport and the store closed. Events recorded while it flushes are
+     * included; events recorded after it resolved are still exported (and reported once as
+     * `exported_after_close`). Rejects with the flush error if events were left: they are still
+     * readable through `pendingEvents()`, and with a store the next run sends them.
      */
     async close({ timeoutMs = 30_000 } = {}) {
-      this._closed = true;
       let error;
       try {
         await this.flush({ timeoutMs });
@@ -396,111 +698,43 @@ export function createExporter(core) {
       if (error) this._abort.abort(new Error("exporter closed"));
       if (this._sleep) this._sleep.wake();
       if (this._loop) await this._loop;
+      this._stopLifecycle();
       if (typeof this._transport.close === "function") this._transport.close();
+      if (this._store) {
+        await this._storeChain;
+        try {
+          await this._store.close();
+        } catch (e) {
+          this._storeFailed("close", e);
+        }
+        this._storeOpen = false;
+      }
       if (error) throw error;
     }
   }
 
-  /**
-   * gRPC-Web over `fetch` (browsers, and any runtime with fetch). `fetch` cannot stream a request
-   * body, so one call carries the metadata and every payload in one body (gRPC-Web framing); the
-   * gateway reads them as the client stream and answers one RecordEventsResponse per payload.
-   */
-  class GrpcWebTransport {
-    /**
-     * @param {{ url: string, headers?: Record<string, string>, fetch?: typeof fetch }} options
-     *   `url`: the gateway's base URL (e.g. `https://telemetry-gateway.example.com`).
-     */
-    constructor({ url, headers = {}, fetch: fetchImpl } = {}) {
-      if (typeof url !== "string" || url === "") throw new TypeError("GrpcWebTransport: `url` is required");
-      this.url = url.replace(/\/+$/, "") + PATH;
-      this.headers = headers;
-      this._fetch = fetchImpl || ((...args) => globalThis.fetch(...args));
-    }
-
-    async recordEvents(requests, { onResponse, signal } = {}) {
-      let length = 0;
-      for (const r of requests) length += 5 + r.length;
-      const body = new Uint8Array(length);
-      let at = 0;
-      for (const r of requests) {
-        body[at] = 0;
-        new DataView(body.buffer).setUint32(at + 1, r.length);
-        body.set(r, at + 5);
-        at += 5 + r.length;
-      }
-      const res = await this._fetch(this.url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/grpc-web+proto",
-          accept: "application/grpc-web+proto",
-          "x-grpc-web": "1",
-          ...this.headers,
-        },
-        body,
-        signal,
-      });
-      if (!res.ok) throw new Error(`gRPC-Web: HTTP ${res.status} ${res.statusText}`);
-      let trailers = null;
-      // Responses are read frame by frame as they arrive, so acknowledgements received before a
-      // broken connection still count.
-      let buffer = new Uint8Array(0);
-      const onFrame = (flag, message) => {
-        if (flag & 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
-        else if (onResponse) onResponse(message);
-      };
-      const drain = () => {
-        while (buffer.length >= 5) {
-          const size = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(1);
-          if (buffer.length < 5 + size) break;
-          onFrame(buffer[0], buffer.slice(5, 5 + size));
-          buffer = buffer.subarray(5 + size);
+  /** The queue store for the `persist` option. */
+  function resolveStore(persist, queueName) {
+    if (persist === false) return null;
+    if (persist && typeof persist === "object") {
+      for (const method of ["open", "add", "remove", "close"]) {
+        if (typeof persist[method] !== "function") {
+          throw new TypeError(`GatewayExporter: \`persist\` store must have an ${method}() method`);
         }
-      };
-      if (res.body && typeof res.body.getReader === "function") {
-        const reader = res.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          const next = new Uint8Array(buffer.length + value.length);
-          next.set(buffer);
-          next.set(value, buffer.length);
-          buffer = next;
-          drain();
-        }
-      } else {
-        buffer = new Uint8Array(await res.arrayBuffer());
-        drain();
       }
-      if (buffer.length > 0) throw new Error("gRPC-Web: truncated response frame");
-      const status = trailers?.["grpc-status"] ?? res.headers.get("grpc-status");
-      const message = trailers?.["grpc-message"] ?? res.headers.get("grpc-message") ?? "";
-      if (status == null) throw new Error("gRPC-Web: response without grpc-status");
-      if (status !== "0") throw new GrpcStatusError(Number(status), safeDecode(message));
+      return persist;
     }
-
-    /** Nothing to release (fetch keeps no connection of ours). */
-    close() {}
+    if (persist !== undefined && persist !== true) {
+      throw new TypeError("GatewayExporter: `persist` must be true, false or a queue store");
+    }
+    if (!indexedDbAvailable()) {
+      if (persist === true) {
+        throw new TypeError("GatewayExporter: `persist: true` needs IndexedDB (in Node, pass a FileQueueStore from @telemetry-gateway/core/exporter-node)");
+      }
+      return null;
+    }
+    return new IndexedDbQueueStore({ name: queueName, newId: () => core.uuidV7() });
   }
 
-  return { GatewayExporter, GrpcWebTransport, TelemetryExportError, GrpcStatusError };
+  return { GatewayExporter, GrpcWebTransport, TelemetryExportError, GrpcStatusError, IndexedDbQueueStore };
 }
-
-function parseTrailers(text) {
-  const out = {};
-  for (const line of text.split("\r\n")) {
-    const i = line.indexOf(":");
-    if (i > 0) out[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-  }
-  return out;
-}
-
-function safeDecode(s) {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-export const RECORD_EVENTS_PATH = PATH;

@@ -1,5 +1,6 @@
 // Type declarations of @telemetry-gateway/core (every entry point: Node import/require,
-// browsers, bundlers).
+// browsers, bundlers). The slim client entry (`@telemetry-gateway/core/client`, client.d.ts)
+// declares a subset of these.
 //
 // int64 values: every int64 the module returns (user ids, `parameters.legacyMetadata` values,
 // identifier fields) is a decimal **string**, as in proto3 JSON, so nothing loses precision.
@@ -186,6 +187,25 @@ export function redactEventInput(
 /** A fresh UUID v7 from the platform clock and crypto. */
 export function uuidV7(): string;
 
+/** One recording of a batch: its event's id and protobuf wire bytes, or why it was refused. */
+export type RecordBatchResult = { id: string; bytes: Uint8Array } | ErrorAnswer;
+/**
+ * The batch path, one call into the core for the whole batch: records, validates, redacts
+ * (`policy`) and encodes every recording. `context` is one context for all or an array with one
+ * per recording (`id`, `now` filled in when absent). Answers one result per recording, in order.
+ */
+export function recordBatch(
+  inputs: TelemetryEventInput[],
+  options?: { context?: RecordContextInput | RecordContextInput[]; policy?: RedactionPolicyInput | JsonText },
+): RecordBatchResult[];
+/**
+ * The `RecordEventsRequest`s (each an `EventsPayload`) carrying encoded events, cut into payloads
+ * under `limit` bytes (default 1 MiB) by the core's chunk plan, without re-encoding them.
+ */
+export function eventsRequests(events: Uint8Array[], limit?: number): Uint8Array[];
+/** For each encoded event: `null` if it decodes as an `Event`, else the decode error. */
+export function checkEvents(events: Uint8Array[]): (string | null)[];
+
 // ---------------------------------------------------------------------------------------------
 // Protobuf wire encoding, for JS transports (gRPC message bodies, without gRPC framing).
 
@@ -249,9 +269,49 @@ export interface RecordEventsCallOptions {
 }
 /** Carries one `RecordEvents` call: `requests` are encoded `RecordEventsRequest`s (metadata first). */
 export interface RecordEventsTransport {
-  /** Resolves when the call ended with status OK; rejects otherwise (acks already delivered still count). */
-  recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions): Promise<void>;
+  /**
+   * Resolves when the call ended with status OK; rejects otherwise (acks already delivered still
+   * count). With `keepalive` (only if the transport's `keepalive` is true) the call must survive
+   * the page going away (`fetch(…, { keepalive: true })`).
+   */
+  recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions & { keepalive?: boolean }): Promise<void>;
+  /** Releases resources. The exporter may call `recordEvents` again later (events exported after close). */
   close?(): void;
+  /** Whether calls can be sent with `keepalive` (used on `pagehide` / `visibilitychange: hidden`). */
+  readonly keepalive?: boolean;
+}
+
+/** One queued event as a store keeps it. */
+export interface QueuedEvent {
+  id: string;
+  /** The event's protobuf wire bytes. */
+  bytes: Uint8Array;
+}
+/**
+ * Where an exporter's queue is persisted. Operations are called one at a time, in order.
+ * `IndexedDbQueueStore` (browsers, the default there) and `FileQueueStore` (Node,
+ * `@telemetry-gateway/core/exporter-node`) implement it.
+ */
+export interface QueueStore {
+  /** Opens the store; hands events left by earlier runs to `adopt` (now, or later as they become free). */
+  open(adopt: (events: QueuedEvent[]) => void): Promise<void>;
+  /** Persists queued events; resolves once they are durable (as the store defines it). */
+  add(events: QueuedEvent[]): Promise<void>;
+  /** Forgets acknowledged (or dropped) events. */
+  remove(ids: string[]): Promise<void>;
+  /** Releases the store; events left stay for the next run. */
+  close(): Promise<void>;
+  readonly kind?: string;
+}
+/** The browser queue store: IndexedDB database `telemetry-gateway-exporter:<name>`, Web Locks for ownership. */
+export declare class IndexedDbQueueStore implements QueueStore {
+  constructor(options: { name?: string; newId: () => string });
+  readonly name: string;
+  readonly kind: "indexeddb";
+  open(adopt: (events: QueuedEvent[]) => void): Promise<void>;
+  add(events: QueuedEvent[]): Promise<void>;
+  remove(ids: string[]): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** What happens to an event recorded while the queue is full. */
@@ -263,8 +323,12 @@ export interface GatewayExporterOptions {
   metadata: RequestMetadata;
   /** The instance's redaction policy, applied to every event before it is queued. */
   policy?: RedactionPolicyInput;
-  /** The recording context (server version, user, …), or a function giving it per recording. */
-  context?: RecordContextInput | ((input: TelemetryEventInput) => RecordContextInput);
+  /**
+   * The recording context, or a function giving it per recording. `serverVersion` (the version
+   * of the instance or service recording: the event's `source.server.version`) is required in a
+   * context object; a function returning none is reported once (`missing_server_version`).
+   */
+  context: (RecordContextInput & { serverVersion: string }) | ((input: TelemetryEventInput) => RecordContextInput);
   /** Queue bound, in events. Default 10000. */
   maxQueueEvents?: number;
   /** Default `"reject-new"`: queued events leave only when acknowledged; refused ones are reported. */
@@ -279,6 +343,18 @@ export interface GatewayExporterOptions {
   retry?: { baseMs?: number; maxMs?: number; maxAttempts?: number };
   /** Receives every problem (default: console.error); never called with anything but a TelemetryExportError. */
   onError?: (error: TelemetryExportError) => void;
+  /**
+   * Where the queue is kept. Default: IndexedDB where the runtime has it (browsers), resumed by
+   * the next page load of the same origin; memory elsewhere. `false`: memory only. `true`:
+   * IndexedDB or a TypeError. Or a store, e.g. Node's `FileQueueStore`.
+   */
+  persist?: boolean | QueueStore;
+  /** The IndexedDB queue's name, to keep several exporters of one origin apart. Default `"default"`. */
+  queueName?: string;
+  /** Send what fits in one `keepalive` fetch on `pagehide` / `visibilitychange: hidden` (browsers). Default true. */
+  flushOnHide?: boolean;
+  /** Body limit of that keepalive call. Default and maximum 65536 (fetch's keepalive quota). */
+  maxKeepaliveBytes?: number;
 }
 
 export interface GatewayExporterStats {
@@ -290,17 +366,32 @@ export interface GatewayExporterStats {
   requests: number;
   failedRequests: number;
   sentEvents: number;
+  /** Events a store resumed (left by an earlier page load or process). */
+  resumed: number;
+  /** Keepalive calls made when the page was hidden or left, and the events they carried. */
+  keepaliveRequests: number;
+  keepaliveEvents: number;
+  storeFailures: number;
 }
 
 /** `@sourcegraph/telemetry`'s `TelemetryExporter`, exporting to a gateway with `RecordEvents`. */
 export declare class GatewayExporter {
   constructor(options: GatewayExporterOptions);
-  /** Records, redacts and queues; resolves once queued. Refused recordings go to `onError`. */
+  /**
+   * Records, validates, redacts and encodes the batch (one core call) and queues it; resolves once
+   * queued and, with a store, persisted. Refused recordings go to `onError`.
+   */
   exportEvents(events: TelemetryEventInput[]): Promise<void>;
   /** Resolves when every queued event was acknowledged; rejects (`flush_timeout`) after `timeoutMs` (default 30 s). */
   flush(options?: { timeoutMs?: number }): Promise<void>;
-  /** Refuses new events, flushes, stops timers and the transport; rejects if events were left. */
+  /**
+   * Flushes, then stops timers, the transport and the store; rejects if events were left (a store
+   * keeps them for the next run). Call `provider.unsubscribe()` first; events exported after
+   * close() are still sent (reported once as `exported_after_close`).
+   */
   close(options?: { timeoutMs?: number }): Promise<void>;
+  /** `"memory"`, `"indexeddb"`, `"file"`, or a custom store's kind. */
+  readonly persistence: string;
   /** Events waiting for an acknowledgement. */
   readonly pending: number;
   /** The queued events, oldest first, as they will be sent. */
@@ -310,9 +401,11 @@ export declare class GatewayExporter {
 
 /** gRPC-Web over fetch (browsers): one call carries the metadata and every payload in one body. */
 export declare class GrpcWebTransport implements RecordEventsTransport {
+  /** `url`: the gateway's base URL, `http://…` or `https://…`. */
   constructor(options: { url: string; headers?: Record<string, string>; fetch?: typeof fetch });
   readonly url: string;
-  recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions): Promise<void>;
+  readonly keepalive: true;
+  recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions & { keepalive?: boolean }): Promise<void>;
   close(): void;
 }
 
@@ -322,7 +415,11 @@ export type TelemetryExportErrorCode =
   | "export_failed"
   | "retries_exhausted"
   | "flush_timeout"
-  | "closed";
+  | "closed"
+  | "store_failed"
+  | "exported_after_close"
+  | "missing_server_version"
+  | "unsent_at_exit";
 /** What the exporter reports through `onError`. */
 export declare class TelemetryExportError extends Error {
   readonly code: TelemetryExportErrorCode;
@@ -330,8 +427,10 @@ export declare class TelemetryExportError extends Error {
   readonly event?: unknown;
   /** Events dropped (`queue_overflow`, `retries_exhausted`, `closed`). */
   readonly dropped?: number;
-  /** Events still queued (`flush_timeout`, `closed`). */
+  /** Events still queued (`flush_timeout`, `closed`, `unsent_at_exit`). */
   readonly pending?: number;
+  /** Whether those events are in a persistent store (`unsent_at_exit`). */
+  readonly persisted?: boolean;
   /** For `export_failed`. */
   readonly sent?: number;
   readonly acknowledged?: number;

@@ -1,10 +1,11 @@
 "use strict";
-// Node, CommonJS (`require`). The module is compiled and instantiated synchronously on load;
-// init() and initSync() exist for code shared with browsers and do nothing here.
+// Node, CommonJS (`require`), the full build. The module is compiled and instantiated
+// synchronously on load; init() and initSync() exist for code shared with browsers and do
+// nothing here.
 const glue = require("./core_node.cjs");
 const { createApi } = require("./api.cjs");
 
-const api = createApi({ glue: () => glue, reset: () => glue.__wbg_reset_state() });
+const api = createApi({ full: true, glue: () => glue, reset: () => glue.__wbg_reset_state() });
 api.init = async function init() {};
 api.initSync = function initSync() {};
 module.exports = api;

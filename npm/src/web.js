@@ -1,40 +1,25 @@
-// Browsers and bundlers (ES module, no top-level await). Call `await init()` (fetches
-// core_bg.wasm next to this file, or from the URL / Response / bytes / WebAssembly.Module you
-// pass) or `initSync(bytes)` once before any other function.
+// Browsers and bundlers, the full build (ES module, no top-level await). Call `await init()`
+// (fetches core_bg.wasm next to this file, or from the URL / Response / bytes /
+// WebAssembly.Module you pass) or `initSync(bytes)` once before any other function.
+// The slim client build is `@telemetry-gateway/core/client` (client.js).
 import initGlue, * as glue from "./core_web.js";
 import { createApi } from "./api.js";
+import { webEntry } from "./web-entry.js";
 
-let ready = false;
-
-/** Loads the module asynchronously. Idempotent. */
-export async function init(moduleOrPath) {
-  await initGlue(moduleOrPath === undefined ? undefined : { module_or_path: moduleOrPath });
-  ready = true;
-}
-
-/** Loads the module synchronously from its bytes (or a compiled WebAssembly.Module). */
-export function initSync(module) {
-  glue.initSync({ module });
-  ready = true;
-}
-
-const api = createApi({
-  glue: () => {
-    if (!ready) {
-      throw new Error("@telemetry-gateway/core: call init() or initSync(bytes) before using the module");
-    }
-    return glue;
-  },
-  reset: () => glue.__wbg_reset_state(),
-});
+const api = webEntry(createApi, initGlue, glue, true);
 
 export const {
+  init,
+  initSync,
   runOp,
   validate,
   redact,
   translate,
   ingest,
   record,
+  recordBatch,
+  eventsRequests,
+  checkEvents,
   checkEventInput,
   redactEventInput,
   uuidV7,
@@ -55,6 +40,7 @@ export const {
   acknowledged,
   GatewayExporter,
   GrpcWebTransport,
+  IndexedDbQueueStore,
   TelemetryExportError,
   GrpcStatusError,
   conformance,

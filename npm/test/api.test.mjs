@@ -3,6 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
+import { statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import * as api from "@telemetry-gateway/core";
 
 const require = createRequire(import.meta.url);
@@ -189,7 +191,45 @@ test("every entry point exposes the same names (Node ESM, Node CJS, browser)", a
   const web = Object.keys(await import("../dist/web.js")).sort();
   assert.deepEqual(cjs, esm);
   assert.deepEqual(web, esm);
-  for (const name of ["init", "initSync", "validate", "redact", "translate", "ingest", "record", "GatewayExporter"]) {
+  for (const name of ["init", "initSync", "validate", "redact", "translate", "ingest", "record", "recordBatch", "GatewayExporter"]) {
     assert.ok(esm.includes(name), `missing export ${name}`);
   }
+});
+
+test("the slim client entry: the same names in Node ESM, Node CJS and the browser; the full set without translate, ingest, conformance", async () => {
+  const full = Object.keys(api).filter((k) => k !== "default").sort();
+  const esm = Object.keys(await import("@telemetry-gateway/core/client")).sort();
+  const cjs = Object.keys(require("@telemetry-gateway/core/client")).sort();
+  const web = Object.keys(await import("../dist/client.js")).sort();
+  assert.deepEqual(cjs, esm);
+  assert.deepEqual(web, esm);
+  assert.deepEqual(esm, full.filter((k) => !["translate", "ingest", "conformance"].includes(k)));
+  // Its own, smaller module, working the same as the full one for what it has.
+  const client = require("@telemetry-gateway/core/client");
+  assert.notEqual(client.validate, api.validate);
+  const input = sdkEvent();
+  const context = { serverVersion: "5.5.0", id: "0190f6b4-8c2e-7000-8000-000000000001", now: "2024-07-01T12:00:00Z" };
+  assert.deepEqual(client.record(input, context), api.record(input, context));
+  assert.deepEqual(client.validate(event), api.validate(event));
+  assert.deepEqual(client.redact(event, {}), api.redact(event, {}));
+  assert.deepEqual(client.recordBatch([input], { context }), api.recordBatch([input], { context }));
+  assert.throws(() => client.runOp("translate", { metadata, event }), /op "translate" is not in this build/);
+  assert.ok(statSync(new URL("../dist/client_bg.wasm", import.meta.url)).size < statSync(new URL("../dist/core_bg.wasm", import.meta.url)).size);
+});
+
+test("record() without serverVersion warns once (no silent \"server\":{})", () => {
+  // In a fresh process: the warning is given once per process.
+  const script = `
+    const client = require("@telemetry-gateway/core/client");
+    const input = { feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 0 } };
+    const a = client.record(input, { user: { userId: 1 } });
+    client.record(input, {});
+    const b = client.record(input, { serverVersion: "5.5.0" });
+    console.log(JSON.stringify([a.event.source.server, b.event.source.server]));`;
+  const out = spawnSync(process.execPath, ["-e", script], { cwd: new URL("..", import.meta.url), encoding: "utf8" });
+  assert.equal(out.status, 0, out.stderr);
+  assert.deepEqual(JSON.parse(out.stdout), [{}, { version: "5.5.0" }]);
+  const warnings = out.stderr.split("\n").filter((l) => l.includes("serverVersion"));
+  assert.equal(warnings.length, 1, out.stderr);
+  assert.match(warnings[0], /the context has no serverVersion, so events carry an empty source\.server/);
 });

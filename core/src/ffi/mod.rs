@@ -6,6 +6,7 @@
 //! runs the same code path. Answers are values: a failing operation answers `{"error": …}`;
 //! only a malformed *request* (unknown op, missing input field) is an [`FfiError`].
 
+#[cfg(feature = "ingest")]
 use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
 use crate::json::{self, event_to_json};
 use crate::policy::RedactionPolicy;
@@ -13,6 +14,7 @@ use crate::proto::{
     Event, RecordEventRequest, RecordEventsRequest, RecordEventsResponse, record_events_request,
 };
 use crate::record::{RecordContext, TelemetryEventInput, record};
+#[cfg(feature = "translate")]
 use crate::translate::{MAX_MESSAGE_BYTES, Message, Publisher, Translation, translate};
 use crate::validate::validate_event;
 use prost::Message as _;
@@ -31,6 +33,9 @@ pub enum FfiError {
     /// Protobuf bytes that do not decode.
     #[error("protobuf decode error: {0}")]
     Decode(String),
+    /// An op this build leaves out (the slim client build has no `translate` or `ingest`).
+    #[error("op {0:?} is not in this build (the client build runs validate, redact and record)")]
+    NotInThisBuild(&'static str),
 }
 
 /// The operations of the conformance corpus.
@@ -68,6 +73,7 @@ fn event_answer(event: &Event) -> Answer {
     }
 }
 
+#[cfg(feature = "translate")]
 fn max_bytes(input: &Json) -> Result<usize, FfiError> {
     match input.get("maxMessageBytes") {
         None | Some(Json::Null) => Ok(MAX_MESSAGE_BYTES),
@@ -80,6 +86,7 @@ fn max_bytes(input: &Json) -> Result<usize, FfiError> {
     }
 }
 
+#[cfg(feature = "translate")]
 /// The fields of a published message: `"payload":…,"attributes":{…}` (without braces).
 fn message_fields(out: &mut String, m: &Message) {
     out.push_str(r#""payload":"#);
@@ -89,6 +96,7 @@ fn message_fields(out: &mut String, m: &Message) {
     out.push_str(&json!(m.attributes).to_string());
 }
 
+#[cfg(feature = "translate")]
 fn message_answer(m: &Message) -> Answer {
     let mut out = String::with_capacity(m.data.len() * 2 + 256);
     out.push('{');
@@ -105,8 +113,14 @@ pub fn run_op_text(op: &str, input: &Json) -> Result<String, FfiError> {
     match op {
         "validate" => validate_value(input),
         "redact" => redact_value(input),
+        #[cfg(feature = "translate")]
         "translate" => translate_value(input),
+        #[cfg(feature = "ingest")]
         "ingest" => ingest_value(input),
+        #[cfg(not(feature = "translate"))]
+        "translate" => Err(FfiError::NotInThisBuild("translate")),
+        #[cfg(not(feature = "ingest"))]
+        "ingest" => Err(FfiError::NotInThisBuild("ingest")),
         "record" => record_value(input),
         other => Err(FfiError::UnknownOp(other.to_string())),
     }
@@ -184,6 +198,7 @@ pub fn redact_value(input: &Json) -> Result<Answer, FfiError> {
     Ok(event_answer(&event))
 }
 
+#[cfg(feature = "translate")]
 /// `{"metadata", "event", "maxMessageBytes"?}` → `{"payload", "attributes"}`,
 /// `{"dropped": "oversized"}` or `{"error"}` (JSON text).
 pub fn translate_value(input: &Json) -> Result<Answer, FfiError> {
@@ -207,6 +222,7 @@ pub fn translate_value(input: &Json) -> Result<Answer, FfiError> {
     })
 }
 
+#[cfg(feature = "ingest")]
 /// `{"metadata", "events", "rpc"?, "maxMessageBytes"?}` → `{"results", "succeededEvents"}`
 /// (JSON text).
 pub fn ingest_value(input: &Json) -> Result<Answer, FfiError> {
@@ -483,4 +499,6 @@ pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
     Ok(json!({ "chunks": chunks }).to_string())
 }
 
+pub mod batch;
+#[cfg(feature = "ingest")]
 pub mod conformance;

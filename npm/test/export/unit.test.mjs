@@ -14,6 +14,7 @@ const { TelemetryRecorderProvider } = require("@sourcegraph/telemetry");
 
 const { GatewayExporter, GrpcWebTransport, TelemetryExportError, GrpcStatusError } = core;
 const METADATA = { identifier: { unlicensedInstance: { instanceId: "unit-test" } } };
+const CONTEXT = { serverVersion: "5.5.0" };
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 function recording(i, extra = {}) {
@@ -106,7 +107,7 @@ test("fresh UUID v7 ids and timestamps by default; the dotcom policy keeps every
 test("invalid recordings go to onError with the core's message; the rest of the batch is exported", async () => {
   const gw = fakeGateway();
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError });
   const bad = recording(0, { feature: "Bad Feature" });
   await ex.exportEvents([recording(1), bad, recording(2)]);
   await ex.flush({ timeoutMs: 2000 });
@@ -120,7 +121,7 @@ test("invalid recordings go to onError with the core's message; the rest of the 
 
 test("payloads follow the core's chunk plan and stay under 1 MiB", async () => {
   const gw = fakeGateway();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, policy: { dotcom: true } });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, policy: { dotcom: true } });
   const big = (i) => recording(i, { parameters: { version: 1, privateMetadata: { blob: "x".repeat(200_000 + i * 1000) } } });
   const recs = Array.from({ length: 12 }, (_, i) => big(i));
   await ex.exportEvents(recs);
@@ -128,24 +129,22 @@ test("payloads follow the core's chunk plan and stay under 1 MiB", async () => {
   const [call] = gw.calls;
   const queued = call.payloads.flat();
   assert.equal(queued.length, 12);
-  // Each event's share of an EventsPayload: tag + length + body.
-  const sizes = queued.map((e) => {
-    const n = core.encodeEvent(e).length;
-    return 1 + (n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4) + n;
-  });
+  // The core's plan over each event's own encoded length (it adds the framing itself).
+  const sizes = queued.map((e) => core.encodeEvent(e).length);
   const plan = core.planChunks(sizes);
   assert.deepEqual(call.payloads.map((p) => p.length), plan.map(([s, e]) => e - s));
   assert.ok(call.payloads.length > 1);
-  for (const r of call.requests.slice(1)) assert.ok(r.length < 1024 * 1024 + 16, `payload of ${r.length} bytes`);
+  // RecordEventsRequest = tag + length + EventsPayload, and each EventsPayload under 1 MiB.
+  for (const r of call.requests.slice(1)) assert.ok(r.length < 1024 * 1024 + 5, `payload of ${r.length} bytes`);
 
   // A smaller limit: the same rule, more chunks.
   const gw2 = fakeGateway();
-  const ex2 = new GatewayExporter({ transport: gw2, metadata: METADATA, maxChunkBytes: 1000 });
+  const ex2 = new GatewayExporter({ transport: gw2, metadata: METADATA, context: CONTEXT, maxChunkBytes: 1000 });
   await ex2.exportEvents(Array.from({ length: 20 }, (_, i) => recording(i)));
   await ex2.flush({ timeoutMs: 2000 });
   const q2 = gw2.calls[0].payloads.flat();
   assert.equal(q2.length, 20);
-  const sizes2 = q2.map((e) => core.encodeEvent(e).length + 2);
+  const sizes2 = q2.map((e) => core.encodeEvent(e).length);
   assert.deepEqual(gw2.calls[0].payloads.map((p) => p.length), core.planChunks(sizes2, 1000).map(([s, e]) => e - s));
 });
 
@@ -156,7 +155,7 @@ test("every id not in succeeded_events is retried, and only those", async () => 
     ack: (events, call) => (gw.calls.indexOf(call) === 0 ? [...events.filter((_, i) => i % 2 === 0).map((e) => e.id), "not-sent"] : events.map((e) => e.id)),
   });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 10, maxMs: 20 }, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 10, maxMs: 20 }, onError });
   await ex.exportEvents(Array.from({ length: 10 }, (_, i) => recording(i)));
   await ex.flush({ timeoutMs: 3000 });
   round = gw.calls.length;
@@ -174,7 +173,7 @@ test("every id not in succeeded_events is retried, and only those", async () => 
 test("acknowledgements received before a broken stream count; the rest is retried", async () => {
   const gw = fakeGateway({ fail: (call, events) => gw.calls.length === 1 && call.payloads.indexOf(events) === 1 });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, maxChunkBytes: 600, retry: { baseMs: 5, maxMs: 10 }, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, maxChunkBytes: 600, retry: { baseMs: 5, maxMs: 10 }, onError });
   await ex.exportEvents(Array.from({ length: 9 }, (_, i) => recording(i)));
   await ex.flush({ timeoutMs: 3000 });
   const firstChunk = gw.calls[0].payloads[0].map((e) => e.id);
@@ -189,7 +188,7 @@ test("the back-off between failed calls is the core's (exponential, full jitter 
   t.mock.method(Math, "random", () => 0.5);
   let calls = 0;
   const gw = fakeGateway({ ack: (events) => (++calls < 5 ? [] : events.map((e) => e.id)) });
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 40, maxMs: 100 }, onError: () => {} });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 40, maxMs: 100 }, onError: () => {} });
   await ex.exportEvents([recording(1)]);
   // flush() would cut the first wait short; wait for the queue by polling instead.
   for (let i = 0; i < 300 && ex.pending > 0; i++) await new Promise((ok) => setTimeout(ok, 10));
@@ -203,7 +202,7 @@ test("the back-off between failed calls is the core's (exponential, full jitter 
 test("overflow 'reject-new' (the default) refuses new events and reports them", async () => {
   const gw = fakeGateway({ delayMs: 200 });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, maxQueueEvents: 5, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, maxQueueEvents: 5, onError });
   await ex.exportEvents(Array.from({ length: 8 }, (_, i) => recording(i)));
   assert.equal(ex.pending, 5);
   assert.deepEqual(ex.pendingEvents().map((e) => e.parameters.metadata.n), [0, 1, 2, 3, 4]);
@@ -218,7 +217,7 @@ test("overflow 'reject-new' (the default) refuses new events and reports them", 
 test("overflow 'drop-oldest' keeps the newest events and reports the dropped ones", async () => {
   const gw = fakeGateway({ ack: () => [] });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, maxQueueEvents: 5, overflow: "drop-oldest", retry: { baseMs: 10_000, maxMs: 10_000 }, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, maxQueueEvents: 5, overflow: "drop-oldest", retry: { baseMs: 10_000, maxMs: 10_000 }, onError });
   await ex.exportEvents(Array.from({ length: 8 }, (_, i) => recording(i)));
   assert.deepEqual(ex.pendingEvents().map((e) => e.parameters.metadata.n), [3, 4, 5, 6, 7]);
   assert.equal(errors[0].code, "queue_overflow");
@@ -228,7 +227,7 @@ test("overflow 'drop-oldest' keeps the newest events and reports the dropped one
 
 test("flush() rejects after its bound with the pending count; the events stay queued", async () => {
   const gw = fakeGateway({ ack: () => [] });
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 5, maxMs: 20 }, onError: () => {} });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 5, maxMs: 20 }, onError: () => {} });
   await ex.exportEvents([recording(1), recording(2)]);
   await assert.rejects(ex.flush({ timeoutMs: 100 }), (e) => e instanceof TelemetryExportError && e.code === "flush_timeout" && e.pending === 2);
   assert.equal(ex.pending, 2);
@@ -239,7 +238,7 @@ test("flush() rejects after its bound with the pending count; the events stay qu
 test("flush() cuts a back-off wait short", async () => {
   let ok = false;
   const gw = fakeGateway({ ack: (events) => (ok ? events.map((e) => e.id) : []) });
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 60_000, maxMs: 60_000 }, onError: () => {} });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 60_000, maxMs: 60_000 }, onError: () => {} });
   t0: {
     await ex.exportEvents([recording(1)]);
     for (let i = 0; i < 100 && gw.calls.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
@@ -254,25 +253,32 @@ test("flush() cuts a back-off wait short", async () => {
   assert.equal(gw.closed, true);
 });
 
-test("close() flushes, stops, closes the transport, and refuses later events through onError", async () => {
+test("close() flushes, stops and closes the transport; events exported after it are still sent", async () => {
   const gw = fakeGateway({ delayMs: 20 });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError });
   await ex.exportEvents([recording(1)]);
   await ex.close({ timeoutMs: 2000 });
   assert.equal(gw.calls.length, 1);
   assert.equal(ex.pending, 0);
   assert.equal(gw.closed, true);
+  // The wrong shutdown order (exporter.close() before provider.unsubscribe()): the SDK's last
+  // flush arrives after close. It is exported anyway, reported once, and the exporter closes again.
+  gw.closed = false;
   await ex.exportEvents([recording(2)]);
+  await ex.exportEvents([recording(3)]);
   assert.equal(errors.length, 1);
-  assert.equal(errors[0].code, "closed");
-  assert.equal(errors[0].dropped, 1);
-  assert.equal(gw.calls.length, 1);
+  assert.equal(errors[0].code, "exported_after_close");
+  assert.match(errors[0].message, /provider\.unsubscribe\(\) before exporter\.close\(\)/);
+  for (let i = 0; i < 200 && !gw.closed; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(ex.pending, 0);
+  assert.equal(gw.closed, true, "closed again once the late events were sent");
+  assert.deepEqual(gw.calls.slice(1).flatMap((c) => c.payloads.flat()).map((e) => e.parameters.metadata.n).sort(), [2, 3]);
 });
 
 test("close() with an unreachable gateway: bounded, aborts the call in flight, no timers left", async () => {
   const gw = fakeGateway({ delayMs: 60_000 });
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError: () => {} });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError: () => {} });
   await ex.exportEvents([recording(1)]);
   const start = Date.now();
   await assert.rejects(ex.close({ timeoutMs: 100 }), (e) => e.code === "flush_timeout");
@@ -284,7 +290,7 @@ test("close() with an unreachable gateway: bounded, aborts the call in flight, n
 test("retry.maxAttempts drops an event after that many unacknowledged sends, reported", async () => {
   const gw = fakeGateway({ ack: () => [] });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, retry: { baseMs: 1, maxMs: 2, maxAttempts: 3 }, onError });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 1, maxMs: 2, maxAttempts: 3 }, onError });
   await ex.exportEvents([recording(1)]);
   await ex.flush({ timeoutMs: 2000 });
   assert.equal(gw.calls.length, 3);
@@ -296,20 +302,149 @@ test("retry.maxAttempts drops an event after that many unacknowledged sends, rep
 
 test("an onError that throws does not break the exporter", async () => {
   const gw = fakeGateway();
-  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, onError: () => { throw new Error("boom"); } });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError: () => { throw new Error("boom"); } });
   await ex.exportEvents([recording(0, { action: "" }), recording(1)]);
   await ex.flush({ timeoutMs: 2000 });
   assert.equal(gw.calls[0].payloads.flat().length, 1);
 });
 
-test("constructor checks: transport, metadata, overflow policy, redaction policy", () => {
+test("constructor checks: transport, metadata, overflow policy, redaction policy, context, limits, store", () => {
   const transport = fakeGateway();
-  assert.throws(() => new GatewayExporter({ metadata: METADATA }), /transport/);
-  assert.throws(() => new GatewayExporter({ transport }), /metadata/);
-  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, overflow: "drop-all" }), /overflow/);
-  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, policy: { additionalAllowedEventTypes: "a::b" } }));
-  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, maxChunkBytes: 0 }), /limit/);
+  assert.throws(() => new GatewayExporter({ metadata: METADATA, context: CONTEXT }), /transport/);
+  assert.throws(() => new GatewayExporter({ transport, context: CONTEXT }), /metadata/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, overflow: "drop-all" }), /overflow/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, policy: { additionalAllowedEventTypes: "a::b" } }));
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, maxChunkBytes: 0 }), /maxChunkBytes/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, maxKeepaliveBytes: 70_000 }), /keepalive quota/);
+  // No silent "server":{}: a context object must name the server version.
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA }), /context\.serverVersion` is required/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: { user: { userId: 1 } } }), /serverVersion/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: { serverVersion: "1", nope: 1 } }), /context: invalid record context: unknown field "nope"/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, persist: true }), /needs IndexedDB/);
+  assert.throws(() => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, persist: { open() {} } }), /add\(\)/);
+  assert.equal(new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT }).persistence, "memory");
 });
+
+test("a context function without serverVersion is reported once; events still go out", async () => {
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: () => ({ user: { anonymousUserId: "a" } }), onError });
+  await ex.exportEvents([recording(1), recording(2)]);
+  await ex.exportEvents([recording(3)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.deepEqual(errors.map((e) => e.code), ["missing_server_version"]);
+  assert.equal(gw.calls.flatMap((c) => c.payloads.flat()).length, 3);
+});
+
+test("the batch path: one core call records, validates, redacts and encodes what the single calls would", () => {
+  const ctx = { serverVersion: "5.5.0", now: "2024-07-01T12:00:00Z", user: { userId: 9007199254740993n } };
+  const inputs = [recording(1), recording(2, { feature: "Bad" }), recording(3)];
+  const policy = { additionalAllowedEventTypes: "cody.chat::submitted::prompt" };
+  const results = core.recordBatch(inputs, { context: ctx, policy });
+  assert.equal(results.length, 3);
+  assert.equal(results[1].error, core.checkEventInput(inputs[1]).error);
+  for (const i of [0, 2]) {
+    const r = results[i];
+    assert.match(r.id, UUID_V7);
+    const single = core.record(inputs[i], { ...ctx, id: r.id });
+    const redacted = core.redact(single.event, policy).event;
+    assert.deepEqual(core.decodeEvent(r.bytes), redacted);
+    assert.deepEqual(r.bytes, core.encodeEvent(redacted));
+  }
+  // Per-recording contexts, and requests framed from the bytes by the core's chunk plan.
+  const per = core.recordBatch([recording(4), recording(5)], { context: [{ ...ctx, id: "a" }, { ...ctx, id: "b" }], policy: {} });
+  assert.deepEqual(per.map((r) => r.id), ["a", "b"]);
+  const requests = core.eventsRequests(per.map((r) => r.bytes));
+  assert.equal(requests.length, 1);
+  assert.deepEqual(core.decodeRecordEventsRequest(requests[0]).events.events.map((e) => e.id), ["a", "b"]);
+  assert.deepEqual(core.checkEvents([per[0].bytes, new Uint8Array([0x0a, 0x09, 0x01])]).map((x) => x === null), [true, false]);
+  assert.throws(() => core.recordBatch({}, {}), /expected an array/);
+  assert.throws(() => core.recordBatch([recording(1)], { context: [] }), /0 contexts for 1 recordings/);
+});
+
+test("metadata values JSON cannot carry are refused with the JS value named", async () => {
+  const withValue = (value) => recording(0, { parameters: { version: 0, metadata: [{ key: "latency", value }] } });
+  assert.equal(
+    core.record(withValue(Infinity), CONTEXT).error,
+    'metadata "latency" has invalid value Infinity (a JavaScript number that JSON cannot carry; metadata values must be finite numbers)',
+  );
+  assert.match(core.record(withValue(-Infinity), CONTEXT).error, /invalid value -Infinity \(a JavaScript number/);
+  assert.match(core.record(withValue(NaN), CONTEXT).error, /invalid value NaN/);
+  assert.match(core.record(withValue(undefined), CONTEXT).error, /invalid value undefined/);
+  assert.match(core.record(withValue(5n), CONTEXT).error, /invalid value 5n \(a BigInt/);
+  assert.equal(core.record(withValue(null), CONTEXT).error, 'metadata "latency" has invalid value type <nil>');
+  const results = core.recordBatch([recording(1), withValue(Infinity), recording(2)], { context: CONTEXT });
+  assert.deepEqual(results.map((r) => ("error" in r ? r.error.slice(0, 40) : "ok")), ["ok", 'metadata "latency" has invalid value Inf', "ok"]);
+  // Through the exporter: reported as invalid_event, the others exported.
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError });
+  await ex.exportEvents([recording(1), withValue(Infinity)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.deepEqual(errors.map((e) => e.code), ["invalid_event"]);
+  assert.match(errors[0].message, /Infinity/);
+  assert.equal(gw.calls[0].payloads.flat().length, 1);
+});
+
+/** A store in memory, with a log of its operations; `failAdd` makes add() reject. */
+function memoryStore({ left = [], failAdd = false } = {}) {
+  const store = {
+    kind: "test",
+    log: [],
+    events: new Map(left.map((e) => [e.id, e.bytes])),
+    async open(adopt) {
+      store.log.push("open");
+      adopt([...store.events].map(([id, bytes]) => ({ id, bytes })));
+    },
+    async add(entries) {
+      store.log.push(`add ${entries.length}`);
+      if (failAdd) throw new Error("quota exceeded (fake)");
+      for (const e of entries) store.events.set(e.id, e.bytes);
+    },
+    async remove(ids) {
+      store.log.push(`remove ${ids.length}`);
+      for (const id of ids) store.events.delete(id);
+    },
+    async close() {
+      store.log.push("close");
+    },
+  };
+  return store;
+}
+
+test("a store: events are persisted before exportEvents resolves, removed once acknowledged, resumed first", async () => {
+  const earlier = core.recordBatch([recording(100), recording(101)], { context: CONTEXT });
+  const corrupt = { id: "corrupt", bytes: new Uint8Array([0x0a, 0x09, 0x01]) };
+  const store = memoryStore({ left: [...earlier.map(({ id, bytes }) => ({ id, bytes })), corrupt] });
+  const gw = fakeGateway({ delayMs: 30 });
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, persist: store, onError });
+  assert.equal(ex.persistence, "test");
+  await ex.exportEvents([recording(1), recording(2)]);
+  assert.ok(store.log.includes("add 2"), "persisted before exportEvents resolved");
+  await ex.flush({ timeoutMs: 3000 });
+  await ex.close();
+  const sent = gw.calls.flatMap((c) => c.payloads.flat());
+  // Resumed events go first, in their order; the corrupt one is dropped and reported.
+  assert.deepEqual(sent.map((e) => e.parameters.metadata.n), [100, 101, 1, 2]);
+  assert.equal(ex.stats.resumed, 2);
+  assert.deepEqual(errors.map((e) => e.code), ["store_failed"]);
+  assert.match(errors[0].message, /1 stored events do not decode/);
+  assert.equal(store.events.size, 0, "everything acknowledged was removed");
+  assert.equal(store.log.at(-1), "close");
+
+  // A failing store: reported, events still exported from memory.
+  const broken = memoryStore({ failAdd: true });
+  const gw2 = fakeGateway();
+  const seen = collect();
+  const ex2 = new GatewayExporter({ transport: gw2, metadata: METADATA, context: CONTEXT, persist: broken, onError: seen.onError });
+  await ex2.exportEvents([recording(1)]);
+  await ex2.flush({ timeoutMs: 2000 });
+  assert.equal(seen.errors[0].code, "store_failed");
+  assert.match(seen.errors[0].message, /quota exceeded \(fake\)/);
+  assert.equal(gw2.calls[0].payloads.flat().length, 1);
+});
+
 
 test("plugs into @sourcegraph/telemetry's TelemetryRecorderProvider", async () => {
   const gw = fakeGateway();
@@ -419,7 +554,7 @@ test("GrpcTransport against an in-test @grpc/grpc-js server (messages coded by t
   t.after(() => server.forceShutdown());
   const transport = new GrpcTransport({ address: `127.0.0.1:${port}`, credentials: grpc.credentials.createInsecure(), headers: { "x-test": "1" } });
   const { errors, onError } = collect();
-  const ex = new GatewayExporter({ transport, metadata: METADATA, retry: { baseMs: 5, maxMs: 10 }, onError });
+  const ex = new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, retry: { baseMs: 5, maxMs: 10 }, onError });
   await ex.exportEvents(Array.from({ length: 6 }, (_, i) => recording(i)));
   await ex.flush({ timeoutMs: 5000 });
   await ex.close();

@@ -8,11 +8,14 @@ import {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  recordBatch,
+  eventsRequests,
+  checkEvents,
   type GatewayExporterOptions,
   type RecordEventsTransport,
   type TelemetryEventInput,
 } from "@telemetry-gateway/core";
-import { GrpcTransport } from "@telemetry-gateway/core/exporter-node";
+import { GrpcTransport, FileQueueStore } from "@telemetry-gateway/core/exporter-node";
 import { credentials } from "@grpc/grpc-js";
 
 /** The JS SDK's exporter contract, as `@sourcegraph/telemetry` declares it. */
@@ -25,17 +28,37 @@ const options: GatewayExporterOptions = {
   metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
   policy: { additionalAllowedEventTypes: "cody.chat::submitted::prompt" },
   context: (input) => ({ serverVersion: "5.5.0", interactionId: input.parameters.interactionID ?? undefined }),
+  persist: false,
+  queueName: "app",
+  flushOnHide: true,
+  maxKeepaliveBytes: 60_000,
   maxQueueEvents: 1000,
   overflow: "drop-oldest",
   retry: { baseMs: 100, maxMs: 10_000, maxAttempts: 20 },
   onError: (e: TelemetryExportError) => {
-    const code: "invalid_event" | "queue_overflow" | "export_failed" | "retries_exhausted" | "flush_timeout" | "closed" = e.code;
+    const code:
+      | "invalid_event"
+      | "queue_overflow"
+      | "export_failed"
+      | "retries_exhausted"
+      | "flush_timeout"
+      | "closed"
+      | "store_failed"
+      | "exported_after_close"
+      | "missing_server_version"
+      | "unsent_at_exit" = e.code;
     if (e.cause instanceof GrpcStatusError) console.log(code, e.cause.code, e.cause.details);
   },
 };
 export const exporter: TelemetryExporter = new GatewayExporter(options);
 const node: RecordEventsTransport = new GrpcTransport({ address: "127.0.0.1:10080", credentials: credentials.createInsecure(), headers: { authorization: "Bearer t" } });
-export const nodeExporter = new GatewayExporter({ ...options, transport: node });
+export const plaintext = new GrpcTransport({ url: "http://127.0.0.1:10080" });
+export const tls = new GrpcTransport({ address: "gateway.example.com:443", insecure: false });
+export const isTls: boolean = tls.tls && plaintext.target.length > 0;
+// @ts-expect-error url and address are exclusive
+export const both = new GrpcTransport({ url: "http://a:1", address: "a:1" });
+export const nodeExporter = new GatewayExporter({ ...options, transport: node, persist: new FileQueueStore("/tmp/q.log", { fsync: true }) });
+export const persistence: string = nodeExporter.persistence;
 export async function finish(): Promise<number> {
   await nodeExporter.flush({ timeoutMs: 1000 });
   await nodeExporter.close();
@@ -44,3 +67,17 @@ export async function finish(): Promise<number> {
 export const chunks: [number, number][] = planChunks([1, 2, 3], 1024);
 export const delay: number = backoffDelayMs(2, 100, 1000, Math.random());
 export const acked: string[] = acknowledged(["a"], ["a"]);
+
+// A context object must carry serverVersion.
+// @ts-expect-error serverVersion is required in a context object
+export const noVersion: GatewayExporterOptions = { transport: options.transport, metadata: options.metadata, context: { user: { userId: 1 } } };
+export const batch = recordBatch([{ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 0 } }], { context: { serverVersion: "1" } });
+for (const r of batch) {
+  if ("error" in r) acked.push(r.error);
+  else {
+    const bytes: Uint8Array = r.bytes;
+    acked.push(r.id, String(bytes.length));
+  }
+}
+export const requests: Uint8Array[] = eventsRequests(batch.flatMap((r) => ("bytes" in r ? [r.bytes] : [])), 1024);
+export const checks: (string | null)[] = checkEvents(requests);

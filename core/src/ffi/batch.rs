@@ -1,0 +1,552 @@
+//! Batch entry points for exporters: a batch of recordings crosses the boundary once.
+//!
+//! [`record_batch`] runs record → validate → redact → protobuf encoding for every
+//! `TelemetryEventInput` of a batch and answers one buffer ([`RecordedBatch`]): each event's
+//! wire bytes back to back (what an export queue stores, as upstream stores `payload_pb`), and a
+//! JSON summary with each event's id and length, or the error that kept it out. One bad
+//! recording never fails the batch.
+//!
+//! [`events_requests`] turns queued wire bytes into the `RecordEventsRequest` messages of one
+//! export call: the events cut into `EventsPayload` chunks by [`crate::export::plan_chunks`],
+//! each chunk framed as a request — without decoding and re-encoding the events.
+//!
+//! ```
+//! use telemetry_core::ffi::batch::{record_batch, BatchContext};
+//! use telemetry_core::proto::Event;
+//! use prost::Message;
+//!
+//! let inputs = r#"[{"feature":"cody.chat","action":"submitted","source":{"client":"web"},"parameters":{"version":0}},
+//!                  {"feature":"Bad","action":"x","source":{"client":"web"},"parameters":{"version":0}}]"#;
+//! let mut n = 0;
+//! let mut fresh_id = || { n += 1; format!("id-{n}") };
+//! let context = BatchContext { context: r#"{"serverVersion":"5.5.0"}"#, per_event: false, now: "2024-07-01T12:00:00Z" };
+//! let batch = record_batch(inputs, &context, r#"{}"#, &mut fresh_id)?;
+//! assert_eq!(batch.summary, r#"[{"id":"id-1","len":56},{"error":"'feature' must start with a lowercase letter and contain only letters, dashes, and dots"}]"#);
+//! let event = Event::decode(&batch.events[..56])?;
+//! assert_eq!((event.id.as_str(), event.feature.as_str()), ("id-1", "cody.chat"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use super::{FfiError, parse_input, policy_from};
+use crate::export::{framed_len, plan_chunks};
+use crate::record::{RecordContext, TelemetryEventInput, record};
+use crate::validate::validate_event;
+use prost::Message as _;
+use serde_json::Value as Json;
+
+/// What a batch is recorded with.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchContext<'a> {
+    /// JSON text of the record context (`{"serverVersion", "user"?, …}`), or with `per_event`
+    /// a JSON array of one context per recording.
+    pub context: &'a str,
+    /// Whether `context` is an array of per-recording contexts.
+    pub per_event: bool,
+    /// RFC 3339 time used as `now` by every context that leaves it out.
+    pub now: &'a str,
+}
+
+/// The answer of [`record_batch`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordedBatch {
+    /// Each recorded event's protobuf wire bytes, back to back, in input order.
+    pub events: Vec<u8>,
+    /// A JSON array with one entry per input: `{"id", "len"}` (the event's bytes are the next
+    /// `len` bytes of `events`) or `{"error"}` (the core's message; no bytes).
+    pub summary: String,
+}
+
+/// The most recordings one batch may hold (a JS exporter's batches are far smaller; the bound
+/// keeps a runaway caller from building an unbounded answer).
+pub const MAX_BATCH_RECORDINGS: usize = 100_000;
+
+/// Records a batch: `inputs` is the JSON text of an array of `TelemetryEventInput`s, `policy` the
+/// JSON text of the redaction policy (`{"dotcom"?, "additionalAllowedEventTypes"?}`).
+/// `fresh_id` is called for each recording whose context has no `id`. A malformed request
+/// (inputs not an array, an unusable context or policy) is an [`FfiError`]; a recording the core
+/// refuses is an `{"error"}` entry of the summary.
+pub fn record_batch(
+    inputs: &str,
+    context: &BatchContext<'_>,
+    policy: &str,
+    fresh_id: &mut dyn FnMut() -> String,
+) -> Result<RecordedBatch, FfiError> {
+    let policy = parse_policy(policy)?;
+    let Json::Array(items) = parse_input(inputs)? else {
+        return Err(FfiError::MalformedInput(
+            "recordings must be an array of TelemetryEventInput".into(),
+        ));
+    };
+    if items.len() > MAX_BATCH_RECORDINGS {
+        return Err(FfiError::MalformedInput(format!(
+            "a batch holds at most {MAX_BATCH_RECORDINGS} recordings, got {}",
+            items.len()
+        )));
+    }
+    let contexts = Contexts::parse(context, items.len())?;
+
+    let mut out = RecordedBatch {
+        events: Vec::with_capacity(items.len() * 256),
+        summary: String::with_capacity(items.len() * 64 + 2),
+    };
+    out.summary.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.summary.push(',');
+        }
+        match record_one(item, contexts.get(i), &policy, fresh_id) {
+            Ok(event) => {
+                let start = out.events.len();
+                event.encode_raw(&mut out.events);
+                let len = out.events.len() - start;
+                out.summary.push_str(r#"{"id":"#);
+                push_json_string(&mut out.summary, &event.id);
+                out.summary.push_str(r#","len":"#);
+                out.summary.push_str(itoa::Buffer::new().format(len));
+                out.summary.push('}');
+            }
+            Err(message) => {
+                out.summary.push_str(r#"{"error":"#);
+                push_json_string(&mut out.summary, &message);
+                out.summary.push('}');
+            }
+        }
+    }
+    out.summary.push(']');
+    Ok(out)
+}
+
+/// The redaction policy from its JSON text, by the single-event entry points' rules.
+fn parse_policy(text: &str) -> Result<crate::policy::RedactionPolicy, FfiError> {
+    let mut input = serde_json::Map::new();
+    input.insert("policy".into(), parse_input(text)?);
+    policy_from(&Json::Object(input))?.map_err(|answer| {
+        // The inner error is an `{"error": …}` answer; a request error needs its message.
+        let message = serde_json::from_str::<Json>(&answer)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Json::as_str).map(str::to_owned))
+            .unwrap_or(answer);
+        FfiError::MalformedInput(format!("policy: {message}"))
+    })
+}
+
+fn record_one(
+    item: &Json,
+    context: Result<&ContextTemplate, &str>,
+    policy: &crate::policy::RedactionPolicy,
+    fresh_id: &mut dyn FnMut() -> String,
+) -> Result<crate::proto::Event, String> {
+    let template = context.map_err(str::to_owned)?;
+    let input = TelemetryEventInput::from_json(item).map_err(|e| e.to_string())?;
+    let mut ctx = template.context.clone();
+    if template.fill_id {
+        ctx.id = fresh_id();
+    }
+    let mut event = record(&input, &ctx).map_err(|e| e.to_string())?;
+    validate_event(&event).map_err(|e| e.to_string())?;
+    policy.redact(&mut event);
+    Ok(event)
+}
+
+/// A parsed record context, and whether each recording needs a fresh id.
+struct ContextTemplate {
+    context: RecordContext,
+    fill_id: bool,
+}
+
+impl ContextTemplate {
+    fn parse(mut value: Json, now: &str) -> Result<Self, String> {
+        let Json::Object(fields) = &mut value else {
+            return Err(
+                crate::record::RecordError::Context("expected an object".into()).to_string(),
+            );
+        };
+        if !fields.contains_key("now") {
+            fields.insert("now".into(), Json::String(now.to_string()));
+        }
+        let fill_id = !fields.contains_key("id");
+        if fill_id {
+            // Replaced by a fresh id for each recording.
+            fields.insert("id".into(), Json::String("-".into()));
+        }
+        let context = RecordContext::from_json(&value).map_err(|e| e.to_string())?;
+        Ok(ContextTemplate { context, fill_id })
+    }
+}
+
+/// One shared context, or one per recording (a context that cannot be used fails only the
+/// recordings it belongs to).
+enum Contexts {
+    Shared(Box<ContextTemplate>),
+    PerEvent(Vec<Result<ContextTemplate, String>>),
+}
+
+impl Contexts {
+    fn parse(context: &BatchContext<'_>, count: usize) -> Result<Self, FfiError> {
+        let value = parse_input(context.context)?;
+        if !context.per_event {
+            return ContextTemplate::parse(value, context.now)
+                .map(|t| Contexts::Shared(Box::new(t)))
+                .map_err(FfiError::MalformedInput);
+        }
+        let Json::Array(items) = value else {
+            return Err(FfiError::MalformedInput(
+                "contexts must be an array with one context per recording".into(),
+            ));
+        };
+        if items.len() != count {
+            return Err(FfiError::MalformedInput(format!(
+                "{} contexts for {count} recordings",
+                items.len()
+            )));
+        }
+        Ok(Contexts::PerEvent(
+            items
+                .into_iter()
+                .map(|v| ContextTemplate::parse(v, context.now))
+                .collect(),
+        ))
+    }
+
+    fn get(&self, i: usize) -> Result<&ContextTemplate, &str> {
+        match self {
+            Contexts::Shared(t) => Ok(t),
+            Contexts::PerEvent(list) => match list.get(i) {
+                Some(Ok(t)) => Ok(t),
+                Some(Err(e)) => Err(e),
+                // `parse` checked that there is one context per recording.
+                None => Err("no context for this recording"),
+            },
+        }
+    }
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    // serde_json's escaping (the answer is parsed by JSON.parse).
+    out.push_str(&Json::from(s).to_string());
+}
+
+/// The `RecordEventsRequest` messages (each `{events: EventsPayload}`) carrying queued events:
+/// `events` holds each event's wire bytes back to back, `lens` their lengths. Events are cut into
+/// chunks by [`plan_chunks`] with `limit` (bytes of an `EventsPayload`), and each chunk is framed
+/// without re-encoding. Answers the requests back to back, each preceded by its length as a
+/// 4-byte little-endian integer.
+pub fn events_requests(events: &[u8], lens: &[u32], limit: usize) -> Result<Vec<u8>, FfiError> {
+    if limit == 0 {
+        return Err(FfiError::MalformedInput(
+            "limit must be a positive integer".into(),
+        ));
+    }
+    let mut slices = Vec::with_capacity(lens.len());
+    let mut at = 0usize;
+    for &len in lens {
+        let end = at.saturating_add(len as usize);
+        let Some(bytes) = events.get(at..end) else {
+            return Err(FfiError::MalformedInput(format!(
+                "event lengths add up to more than the {} bytes given",
+                events.len()
+            )));
+        };
+        slices.push(bytes);
+        at = end;
+    }
+    if at != events.len() {
+        return Err(FfiError::MalformedInput(format!(
+            "event lengths add up to {at} bytes, not the {} given",
+            events.len()
+        )));
+    }
+    let sizes: Vec<usize> = slices.iter().map(|s| s.len()).collect();
+    let mut out = Vec::with_capacity(events.len() + lens.len() * 6 + 64);
+    for range in plan_chunks(&sizes, limit) {
+        let chunk = slices.get(range).unwrap_or_default();
+        let payload_len: usize = chunk.iter().map(|e| framed_len(e.len())).sum();
+        // RecordEventsRequest.events (field 2, length-delimited) holding an EventsPayload whose
+        // field 1 (length-delimited) repeats once per event.
+        let mut request = Vec::with_capacity(payload_len + 6);
+        prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut request);
+        prost::encoding::encode_varint(payload_len as u64, &mut request);
+        for event in chunk {
+            prost::encoding::encode_key(
+                1,
+                prost::encoding::WireType::LengthDelimited,
+                &mut request,
+            );
+            prost::encoding::encode_varint(event.len() as u64, &mut request);
+            request.extend_from_slice(event);
+        }
+        let Ok(request_len) = u32::try_from(request.len()) else {
+            return Err(FfiError::MalformedInput(
+                "a request over 4 GiB cannot be framed".into(),
+            ));
+        };
+        out.extend_from_slice(&request_len.to_le_bytes());
+        out.extend_from_slice(&request);
+    }
+    Ok(out)
+}
+
+/// Checks that each of `lens` consecutive byte ranges of `events` decodes as an `Event` (for
+/// events read back from a persistent queue). Answers a JSON array with, per event, `null` or the
+/// decode error.
+pub fn check_events(events: &[u8], lens: &[u32]) -> String {
+    let mut out = String::from("[");
+    let mut at = 0usize;
+    for (i, &len) in lens.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let end = at.saturating_add(len as usize);
+        match events.get(at..end).map(crate::proto::Event::decode) {
+            Some(Ok(_)) => out.push_str("null"),
+            Some(Err(e)) => push_json_string(&mut out, &format!("protobuf decode error: {e}")),
+            None => push_json_string(&mut out, "event bytes missing"),
+        }
+        at = end;
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Event, RecordEventsRequest, record_events_request::Payload};
+
+    fn ids() -> impl FnMut() -> String {
+        let mut n = 0;
+        move || {
+            n += 1;
+            format!("0190f6b4-8c2e-7000-8000-{n:012}")
+        }
+    }
+
+    const NOW: &str = "2024-07-01T12:00:00Z";
+
+    fn input(feature: &str) -> String {
+        format!(
+            r#"{{"feature":"{feature}","action":"submitted","source":{{"client":"web"}},"parameters":{{"version":1,"metadata":[{{"key":"n","value":1}}],"privateMetadata":{{"prompt":"secret"}}}},"marketingTracking":{{"url":"https://example.com"}}}}"#
+        )
+    }
+
+    fn summary(batch: &RecordedBatch) -> Vec<Json> {
+        match serde_json::from_str(&batch.summary) {
+            Ok(Json::Array(items)) => items,
+            other => panic!("summary is not an array: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_event_is_what_record_validate_redact_make_of_it() {
+        let inputs = format!("[{},{}]", input("cody.chat"), input("other.thing"));
+        let ctx = BatchContext {
+            context: r#"{"serverVersion":"5.5.0","user":{"userId":"42"}}"#,
+            per_event: false,
+            now: NOW,
+        };
+        let policy = r#"{"additionalAllowedEventTypes":"cody.chat::submitted::prompt"}"#;
+        let batch = record_batch(&inputs, &ctx, policy, &mut ids()).unwrap();
+        let entries = summary(&batch);
+        assert_eq!(entries.len(), 2);
+        let mut at = 0;
+        for (i, entry) in entries.iter().enumerate() {
+            let len = entry["len"].as_u64().unwrap() as usize;
+            let event = Event::decode(&batch.events[at..at + len]).unwrap();
+            at += len;
+            assert_eq!(entry["id"], event.id.as_str());
+            // The same event through the single-event entry points.
+            let recorded: Json = serde_json::from_str(
+                &super::super::run_op(
+                    "record",
+                    &format!(
+                        r#"{{"event":{},"context":{{"serverVersion":"5.5.0","user":{{"userId":"42"}},"id":"{}","now":"{NOW}"}}}}"#,
+                        if i == 0 { input("cody.chat") } else { input("other.thing") },
+                        event.id
+                    ),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            let redacted: Json = serde_json::from_str(
+                &super::super::run_op(
+                    "redact",
+                    &format!(r#"{{"event":{},"policy":{policy}}}"#, recorded["event"]),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            let expected = crate::json::parse_event_value(&redacted["event"]).unwrap();
+            assert_eq!(event, expected);
+        }
+        assert_eq!(at, batch.events.len());
+        let first =
+            Event::decode(&batch.events[..entries[0]["len"].as_u64().unwrap() as usize]).unwrap();
+        assert!(first.parameters.unwrap().private_metadata.is_some());
+    }
+
+    #[test]
+    fn a_refused_recording_is_an_entry_not_a_failure() {
+        let inputs = format!(
+            r#"[{},{{"feature":"x"}},{},{{"feature":"a.b","action":"cd","source":{{"client":"c"}},"parameters":{{"version":0,"metadata":[{{"key":"k","value":"s"}}]}}}}]"#,
+            input("cody.chat"),
+            input("Bad")
+        );
+        let ctx = BatchContext {
+            context: r#"{"serverVersion":"1"}"#,
+            per_event: false,
+            now: NOW,
+        };
+        let batch = record_batch(&inputs, &ctx, "{}", &mut ids()).unwrap();
+        let entries = summary(&batch);
+        assert!(entries[0]["id"].is_string());
+        assert_eq!(
+            entries[1]["error"],
+            "invalid event input: source: is required"
+        );
+        assert_eq!(
+            entries[2]["error"],
+            "'feature' must start with a lowercase letter and contain only letters, dashes, and dots"
+        );
+        assert_eq!(
+            entries[3]["error"],
+            "metadata \"k\" has invalid value type string"
+        );
+        assert_eq!(
+            batch.events.len() as u64,
+            entries[0]["len"].as_u64().unwrap()
+        );
+    }
+
+    #[test]
+    fn per_event_contexts_and_given_ids() {
+        let inputs = format!("[{},{}]", input("cody.chat"), input("cody.chat"));
+        let ctx = BatchContext {
+            context: r#"[{"serverVersion":"1","id":"given","now":"2020-01-01T00:00:00Z"},{"serverVersion":"2","nope":1}]"#,
+            per_event: true,
+            now: NOW,
+        };
+        let batch = record_batch(&inputs, &ctx, "{}", &mut ids()).unwrap();
+        let entries = summary(&batch);
+        assert_eq!(entries[0]["id"], "given");
+        assert_eq!(
+            entries[1]["error"],
+            "invalid record context: unknown field \"nope\""
+        );
+        let event = Event::decode(&batch.events[..]).unwrap();
+        assert_eq!(event.timestamp.unwrap().seconds, 1_577_836_800);
+        assert_eq!(event.source.unwrap().server.unwrap().version, "1");
+    }
+
+    #[test]
+    fn malformed_requests_are_errors() {
+        let ctx = BatchContext {
+            context: "{}",
+            per_event: false,
+            now: NOW,
+        };
+        let run = |inputs: &str, ctx: &BatchContext<'_>, policy: &str| {
+            record_batch(inputs, ctx, policy, &mut ids()).map(|_| ())
+        };
+        assert!(
+            matches!(run("{}", &ctx, "{}"), Err(FfiError::MalformedInput(m)) if m.contains("array"))
+        );
+        assert!(
+            matches!(run("[", &ctx, "{}"), Err(FfiError::MalformedInput(m)) if m.contains("not valid JSON"))
+        );
+        assert!(
+            matches!(run("[]", &ctx, r#"{"dotcom":1}"#), Err(FfiError::MalformedInput(m)) if m == "policy.dotcom must be a boolean")
+        );
+        assert!(
+            matches!(run("[]", &ctx, r#"{"additionalAllowedEventTypes":"x"}"#), Err(FfiError::MalformedInput(m)) if m.starts_with("policy: "))
+        );
+        let bad = BatchContext {
+            context: "[]",
+            per_event: true,
+            now: NOW,
+        };
+        assert!(
+            matches!(run("[{}]", &bad, "{}"), Err(FfiError::MalformedInput(m)) if m == "0 contexts for 1 recordings")
+        );
+        let bad = BatchContext {
+            context: r#"{"now":"x"}"#,
+            per_event: false,
+            now: NOW,
+        };
+        assert!(
+            matches!(run("[]", &bad, "{}"), Err(FfiError::MalformedInput(m)) if m.starts_with("invalid record context: now"))
+        );
+    }
+
+    #[test]
+    fn requests_follow_the_chunk_plan_and_decode() {
+        let inputs = format!(
+            "[{}]",
+            (0..40)
+                .map(|_| input("cody.chat"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let ctx = BatchContext {
+            context: r#"{"serverVersion":"1"}"#,
+            per_event: false,
+            now: NOW,
+        };
+        let batch = record_batch(&inputs, &ctx, r#"{"dotcom":true}"#, &mut ids()).unwrap();
+        let lens: Vec<u32> = summary(&batch)
+            .iter()
+            .map(|e| e["len"].as_u64().unwrap() as u32)
+            .collect();
+        let sizes: Vec<usize> = lens.iter().map(|l| *l as usize).collect();
+        let limit = 1000;
+        let plan = plan_chunks(&sizes, limit);
+        assert!(plan.len() > 3);
+        let out = events_requests(&batch.events, &lens, limit).unwrap();
+        let mut at = 0;
+        let mut decoded = Vec::new();
+        for range in &plan {
+            let len = u32::from_le_bytes(out[at..at + 4].try_into().unwrap()) as usize;
+            let request = RecordEventsRequest::decode(&out[at + 4..at + 4 + len]).unwrap();
+            at += 4 + len;
+            let Some(Payload::Events(payload)) = request.payload else {
+                panic!("not an events payload")
+            };
+            assert_eq!(payload.events.len(), range.len());
+            assert!(payload.encoded_len() < limit || range.len() == 1);
+            decoded.extend(payload.events);
+        }
+        assert_eq!(at, out.len());
+        let mut from_batch = Vec::new();
+        let mut at = 0;
+        for len in &lens {
+            from_batch.push(Event::decode(&batch.events[at..at + *len as usize]).unwrap());
+            at += *len as usize;
+        }
+        assert_eq!(decoded, from_batch);
+
+        assert!(events_requests(&batch.events, &lens[1..], limit).is_err());
+        assert!(events_requests(&batch.events[1..], &lens, limit).is_err());
+        assert!(events_requests(&batch.events, &lens, 0).is_err());
+        assert_eq!(events_requests(&[], &[], limit).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn check_events_reports_corrupt_bytes() {
+        let event = Event {
+            id: "x".into(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut bytes = event.clone();
+        bytes.extend_from_slice(&[0x0a, 0x05, 0x01]);
+        let answer: Json =
+            serde_json::from_str(&check_events(&bytes, &[event.len() as u32, 3, 10])).unwrap();
+        assert_eq!(answer[0], Json::Null);
+        assert!(
+            answer[1]
+                .as_str()
+                .unwrap()
+                .starts_with("protobuf decode error")
+        );
+        assert_eq!(answer[2], "event bytes missing");
+    }
+}

@@ -1,0 +1,122 @@
+// gRPC-Web over `fetch` (browsers, and any runtime with fetch). `fetch` cannot stream a request
+// body, so one call carries the metadata and every payload in one body (gRPC-Web framing); the
+// gateway reads them as the client stream and answers one RecordEventsResponse per payload.
+import { GrpcStatusError } from "./errors.js";
+
+export const RECORD_EVENTS_PATH = "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents";
+
+/** The largest body a `keepalive` fetch may carry (the Fetch standard's in-flight quota). */
+export const KEEPALIVE_BODY_LIMIT = 64 * 1024;
+
+/** The bytes a gRPC-Web body of these messages takes (5 bytes of framing each). */
+export function grpcWebBodyLength(requests) {
+  let length = 0;
+  for (const r of requests) length += 5 + r.length;
+  return length;
+}
+
+export class GrpcWebTransport {
+  /**
+   * @param {{ url: string, headers?: Record<string, string>, fetch?: typeof fetch }} options
+   *   `url`: the gateway's base URL (e.g. `https://telemetry-gateway.example.com`).
+   */
+  constructor({ url, headers = {}, fetch: fetchImpl } = {}) {
+    if (typeof url !== "string" || url === "") throw new TypeError("GrpcWebTransport: `url` is required");
+    if (!/^https?:\/\//i.test(url)) {
+      throw new TypeError(`GrpcWebTransport: \`url\` must start with http:// or https:// (got ${JSON.stringify(url)})`);
+    }
+    this.url = url.replace(/\/+$/, "") + RECORD_EVENTS_PATH;
+    this.headers = headers;
+    /** Calls may be sent with `keepalive` (they outlive the page; body at most 64 KiB). */
+    this.keepalive = true;
+    this._fetch = fetchImpl || ((...args) => globalThis.fetch(...args));
+  }
+
+  /**
+   * One RecordEvents call. With `keepalive`, the fetch may outlive the page (pagehide): its body
+   * must stay within {@link KEEPALIVE_BODY_LIMIT}.
+   */
+  async recordEvents(requests, { onResponse, signal, keepalive = false } = {}) {
+    const body = new Uint8Array(grpcWebBodyLength(requests));
+    const view = new DataView(body.buffer);
+    let at = 0;
+    for (const r of requests) {
+      body[at] = 0;
+      view.setUint32(at + 1, r.length);
+      body.set(r, at + 5);
+      at += 5 + r.length;
+    }
+    if (keepalive && body.length > KEEPALIVE_BODY_LIMIT) {
+      throw new RangeError(`gRPC-Web: a keepalive body of ${body.length} bytes is over the ${KEEPALIVE_BODY_LIMIT}-byte limit`);
+    }
+    const res = await this._fetch(this.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/grpc-web+proto",
+        accept: "application/grpc-web+proto",
+        "x-grpc-web": "1",
+        ...this.headers,
+      },
+      body,
+      signal,
+      ...(keepalive ? { keepalive: true } : {}),
+    });
+    if (!res.ok) throw new Error(`gRPC-Web: HTTP ${res.status} ${res.statusText}`);
+    let trailers = null;
+    // Responses are read frame by frame as they arrive, so acknowledgements received before a
+    // broken connection still count.
+    let buffer = new Uint8Array(0);
+    const onFrame = (flag, message) => {
+      if (flag & 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
+      else if (onResponse) onResponse(message);
+    };
+    const drain = () => {
+      while (buffer.length >= 5) {
+        const size = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(1);
+        if (buffer.length < 5 + size) break;
+        onFrame(buffer[0], buffer.slice(5, 5 + size));
+        buffer = buffer.subarray(5 + size);
+      }
+    };
+    if (res.body && typeof res.body.getReader === "function") {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const next = new Uint8Array(buffer.length + value.length);
+        next.set(buffer);
+        next.set(value, buffer.length);
+        buffer = next;
+        drain();
+      }
+    } else {
+      buffer = new Uint8Array(await res.arrayBuffer());
+      drain();
+    }
+    if (buffer.length > 0) throw new Error("gRPC-Web: truncated response frame");
+    const status = trailers?.["grpc-status"] ?? res.headers.get("grpc-status");
+    const message = trailers?.["grpc-message"] ?? res.headers.get("grpc-message") ?? "";
+    if (status == null) throw new Error("gRPC-Web: response without grpc-status");
+    if (status !== "0") throw new GrpcStatusError(Number(status), safeDecode(message));
+  }
+
+  /** Nothing to release (fetch keeps no connection of ours). */
+  close() {}
+}
+
+function parseTrailers(text) {
+  const out = {};
+  for (const line of text.split("\r\n")) {
+    const i = line.indexOf(":");
+    if (i > 0) out[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function safeDecode(s) {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
