@@ -18,6 +18,8 @@ try {
 }
 const core = require("./node.cjs");
 const { FileQueueStore } = require("./store-file.cjs");
+const net = require("node:net");
+const tls = require("node:tls");
 
 const PATH = "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents";
 const toBuffer = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -44,23 +46,42 @@ function parseUrl(url) {
   return { tls, target: `${parsed.hostname.includes(":") ? `[${parsed.hostname.replace(/^\[|\]$/g, "")}]` : parsed.hostname}:${port}` };
 }
 
-/** Explains the errors of talking TLS to a plaintext gateway, or plaintext to a TLS one. */
-function explain(error, { tls, target }) {
+/** Explains the error of talking TLS to a plaintext gateway (OpenSSL's "wrong version number"). */
+function explainTls(error, target) {
   const text = `${error && error.details ? error.details : ""} ${error && error.message ? error.message : ""}`;
-  if (tls && /wrong version number|WRONG_VERSION_NUMBER|packet length too long|unknown protocol|http request/i.test(text)) {
-    return new Error(
-      `TLS handshake with ${target} failed (${firstLine(error)}): the gateway there speaks plaintext. ` +
-        `Use url "http://${target}" (or insecure: true) for a plaintext gateway, or serve the gateway with TLS (--tls-cert/--tls-key)`,
-      { cause: error },
-    );
-  }
-  if (!tls && /Protocol error|ECONNRESET|Connection dropped|Received HTTP status code 400|RST_STREAM|session closed|Premature close|closed/i.test(text)) {
-    return new Error(
-      `plaintext connection to ${target} failed (${firstLine(error)}); if the gateway serves TLS there, use url "https://${target}"`,
-      { cause: error },
-    );
-  }
-  return error;
+  if (!/wrong version number|WRONG_VERSION_NUMBER|packet length too long|unknown protocol|http request/i.test(text)) return error;
+  return new Error(
+    `TLS handshake with ${target} failed (${firstLine(error)}): the gateway there speaks plaintext. ` +
+      `Use url "http://${target}" (or insecure: true) for a plaintext gateway, or serve the gateway with TLS (--tls-cert/--tls-key)`,
+    { cause: error },
+  );
+}
+
+/**
+ * Whether something at `target` completes a TLS handshake (bounded: 2 s). grpc-js reports a
+ * plaintext connection to a TLS server only as "Failed to connect", so a failed plaintext
+ * channel is probed once to tell that apart from a gateway that is down.
+ */
+function speaksTls(target) {
+  const at = target.lastIndexOf(":");
+  const host = target.slice(0, at).replace(/^\[|\]$/g, "");
+  const port = Number(target.slice(at + 1));
+  return new Promise((resolve) => {
+    let socket;
+    const done = (answer) => {
+      clearTimeout(timer);
+      if (socket) socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(false), 2_000);
+    try {
+      socket = tls.connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ["h2"], servername: net.isIP(host) ? undefined : host });
+      socket.once("secureConnect", () => done(true));
+      socket.once("error", () => done(false));
+    } catch {
+      done(false);
+    }
+  });
 }
 
 function firstLine(error) {
@@ -144,8 +165,9 @@ class GrpcTransport {
       }
       const finish = (error) => {
         if (signal) signal.removeEventListener("abort", onAbort);
-        if (error) reject(error === failure ? error : explain(error, this));
-        else resolve();
+        if (!error) resolve();
+        else if (error === failure) reject(error);
+        else this._explain(error).then(reject);
       };
       call.on("data", (bytes) => {
         if (failure) return;
@@ -158,11 +180,27 @@ class GrpcTransport {
       });
       call.on("error", (e) => finish(failure || e));
       call.on("status", (status) => {
-        if (status.code === grpc.status.OK) finish(failure);
+        if (status.code === grpc.status.OK) {
+          this._probe = undefined;
+          finish(failure);
+        }
       });
       for (const r of requests) call.write(r);
       call.end();
     });
+  }
+
+  /** The error, with what to do when TLS and plaintext are mixed up. */
+  async _explain(error) {
+    if (this.tls) return explainTls(error, this.target);
+    if (!error || error.code !== grpc.status.UNAVAILABLE) return error;
+    // Probed once until a call succeeds again (a gateway down is not probed on every retry).
+    if (this._probe === undefined) this._probe = speaksTls(this.target);
+    if (!(await this._probe)) return error;
+    return new Error(
+      `plaintext connection to ${this.target} failed (${firstLine(error)}): the gateway there serves TLS; use url "https://${this.target}"`,
+      { cause: error },
+    );
   }
 
   /** Closes the channel; a later call opens a new one. */

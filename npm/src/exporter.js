@@ -210,7 +210,9 @@ export function createExporter(core) {
       };
 
       this._store = resolveStore(persist, queueName);
-      this._storeChain = Promise.resolve();
+      /** Store operations started and not settled; those waiting for the store to open. */
+      this._storeOps = new Set();
+      this._storeWaiting = [];
       this._openStore();
       this._storeOpen = Boolean(this._store);
 
@@ -247,14 +249,29 @@ export function createExporter(core) {
       this._report(new TelemetryExportError(code, message, details));
     }
 
+    /**
+     * Resolves once the queue store is open and the events it resumed are queued (at once
+     * without a store). Operations before that wait; after it they start immediately.
+     */
+    get ready() {
+      return this._storeReady;
+    }
+
     _openStore() {
+      this._storeIsReady = false;
       if (!this._store) {
         this._storeReady = Promise.resolve();
         return;
       }
       this._storeReady = Promise.resolve()
         .then(() => this._store.open((entries) => this._adopt(entries)))
-        .catch((e) => this._storeFailed("open", e));
+        .catch((e) => this._storeFailed("open", e))
+        .then(() => {
+          this._storeIsReady = true;
+          const waiting = this._storeWaiting;
+          this._storeWaiting = [];
+          for (const start of waiting) start();
+        });
     }
 
     _storeFailed(what, e) {
@@ -266,15 +283,29 @@ export function createExporter(core) {
       );
     }
 
-    /** Runs store operations one after another, in call order (an add before its remove). */
+    /**
+     * Starts a store operation at once (synchronously: an IndexedDB transaction is created in
+     * this task, which matters when the page is about to go away), or once the store is open.
+     * Operations start in call order; stores keep that order (an add before its remove).
+     */
     _storeOp(what, fn) {
       if (!this._store) return Promise.resolve();
       const store = this._store;
-      this._storeChain = this._storeChain
-        .then(() => this._storeReady)
-        .then(() => fn(store))
-        .catch((e) => this._storeFailed(what, e));
-      return this._storeChain;
+      return new Promise((resolve) => {
+        const start = () => {
+          let op;
+          try {
+            op = Promise.resolve(fn(store));
+          } catch (e) {
+            op = Promise.reject(e);
+          }
+          const settled = op.catch((e) => this._storeFailed(what, e)).then(() => this._storeOps.delete(settled));
+          this._storeOps.add(settled);
+          settled.then(resolve);
+        };
+        if (this._storeIsReady) start();
+        else this._storeWaiting.push(start);
+      });
     }
 
     _startLifecycle() {
@@ -701,7 +732,8 @@ export function createExporter(core) {
       this._stopLifecycle();
       if (typeof this._transport.close === "function") this._transport.close();
       if (this._store) {
-        await this._storeChain;
+        await this._storeReady;
+        while (this._storeOps.size > 0) await Promise.all([...this._storeOps]);
         try {
           await this._store.close();
         } catch (e) {

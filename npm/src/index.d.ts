@@ -392,6 +392,8 @@ export declare class GatewayExporter {
   close(options?: { timeoutMs?: number }): Promise<void>;
   /** `"memory"`, `"indexeddb"`, `"file"`, or a custom store's kind. */
   readonly persistence: string;
+  /** Resolves once the queue store is open and the events it resumed are queued. */
+  readonly ready: Promise<void>;
   /** Events waiting for an acknowledgement. */
   readonly pending: number;
   /** The queued events, oldest first, as they will be sent. */

@@ -6,7 +6,7 @@
 // Format: one line per change — `+<id as JSON>\t<event bytes, base64>` or `-<id as JSON>`. A
 // process killed mid-write leaves at most a torn last line, which is ignored (its events were
 // never reported as queued). The log is compacted (rewritten to the live events, then renamed
-// over) when it is opened and when removals outnumber the live events. A `<path>.lock` file names
+// over) when it is opened, when it is closed, and when removals outnumber the live events. A `<path>.lock` file names
 // the process using the queue; a lock left by a process that is gone is taken over.
 const fs = require("node:fs");
 const fsp = require("node:fs/promises");
@@ -141,10 +141,19 @@ class FileQueueStore {
     this._handle = await fsp.open(this.path, "a");
   }
 
-  async _append(text) {
-    if (!this._handle) await this._opening;
-    await this._handle.write(text);
-    if (this._fsync) await this._handle.datasync();
+  /** Appends in call order (writes are chained: the thread pool could reorder them). */
+  _append(text, thenCompact = false) {
+    this._writes = (this._writes || Promise.resolve())
+      .catch(() => {
+        // an earlier failure was reported to its caller
+      })
+      .then(async () => {
+        if (!this._handle) await this._opening;
+        await this._handle.write(text);
+        if (this._fsync) await this._handle.datasync();
+        if (thenCompact && this._removals > COMPACT_AFTER_REMOVALS && this._removals > this._live.size) await this._compact();
+      });
+    return this._writes;
   }
 
   /** Appends events (`{ id, bytes }`); resolves once written. */
@@ -167,8 +176,7 @@ class FileQueueStore {
       this._removals++;
     }
     if (text === "") return;
-    await this._append(text);
-    if (this._removals > COMPACT_AFTER_REMOVALS && this._removals > this._live.size) await this._compact();
+    await this._append(text, true);
   }
 
   /** Closes the file and releases the lock; the events left stay for the next process. */
@@ -180,6 +188,10 @@ class FileQueueStore {
       // never opened
     }
     this._opening = null;
+    await (this._writes || Promise.resolve()).catch(() => {});
+    this._writes = null;
+    // Leaves the log holding only the live events (none, once everything was acknowledged).
+    if (this._removals > 0) await this._compact();
     if (this._handle) await this._handle.close();
     this._handle = null;
     process.removeListener("exit", this._onExit);

@@ -1,8 +1,9 @@
 // Browser: headless Chromium (Debian `chromium`, driven by playwright-core) loads the packed
-// package's browser entry from a page served on 127.0.0.1, initialises it with init() (fetch)
-// and with initSync(bytes), and runs a representative subset of the conformance corpus (the
-// first cases of every corpus file, checked inside WASM by the core's rules) plus the public
-// functions and the trap recovery.
+// package's browser entries — the full one and the slim client one — from a page served on
+// 127.0.0.1, initialises each with init() (fetch) and with initSync(bytes), and runs a
+// representative subset of the conformance corpus (the first cases of every corpus file, checked
+// inside WASM by the core's rules; for the client entry, the cases of its ops) plus the public
+// functions, the batch path and the trap recovery.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -38,13 +39,16 @@ function corpusSubset() {
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>telemetry core</title>
 <script type="module">
-const mode = new URLSearchParams(location.search).get("mode");
-const core = await import("/pkg/dist/web.js");
-const result = { mode };
+const params = new URLSearchParams(location.search);
+const mode = params.get("mode");
+const entry = params.get("entry");
+const core = await import(entry === "client" ? "/pkg/dist/client.js" : "/pkg/dist/web.js");
+const wasmFile = entry === "client" ? "/pkg/dist/client_bg.wasm" : "/pkg/dist/core_bg.wasm";
+const result = { mode, entry };
 try {
   try { core.validate({}); } catch (e) { result.beforeInit = e.message; }
   if (mode === "sync") {
-    const bytes = new Uint8Array(await (await fetch("/pkg/dist/core_bg.wasm")).arrayBuffer());
+    const bytes = new Uint8Array(await (await fetch(wasmFile)).arrayBuffer());
     core.initSync(bytes);
   } else {
     await core.init();
@@ -52,11 +56,29 @@ try {
   const files = await (await fetch("/cases.json")).json();
   let passed = 0, failed = 0, seen = [];
   const failures = [];
-  for (const f of files) {
-    for (const r of core.conformance.checkFile(f.file, f.text, "wasm", seen)) {
-      if (r.name) seen.push(r.name);
-      if (r.status === "passed") passed++;
-      else if (r.status === "failed") { failed++; failures.push(r.message); }
+  if (entry === "client") {
+    // The slim module has no conformance comparison: its answers to the cases of its ops are
+    // compared by the full module's rules.
+    const full = await import("/pkg/dist/web.js");
+    await full.init();
+    result.translate = typeof core.translate;
+    for (const f of files) {
+      for (const c of JSON.parse(f.text).cases) {
+        if (!["validate", "redact", "record"].includes(c.op)) continue;
+        if (c.targets && !c.targets.includes("wasm")) continue;
+        let answer;
+        try { answer = core.runOp(c.op, c.input); } catch (e) { answer = { error: e.message }; }
+        if (full.conformance.answerMatches(c.expect, answer)) passed++;
+        else { failed++; failures.push(c.name + ": " + JSON.stringify(answer).slice(0, 300)); }
+      }
+    }
+  } else {
+    for (const f of files) {
+      for (const r of core.conformance.checkFile(f.file, f.text, "wasm", seen)) {
+        if (r.name) seen.push(r.name);
+        if (r.status === "passed") passed++;
+        else if (r.status === "failed") { failed++; failures.push(r.message); }
+      }
     }
   }
   result.corpus = { passed, failed, failures };
@@ -65,6 +87,8 @@ try {
   const rec = core.record({ feature: "a.b", action: "cd", source: { client: "web" }, parameters: { version: 0 } },
     { serverVersion: "5.5.0", user: { userId: 9007199254740993n } });
   result.record = { id: rec.event.id, userId: rec.event.user.userId, timestamp: rec.event.timestamp };
+  const batch = core.recordBatch([{ feature: "a.b", action: "cd", source: { client: "web" }, parameters: { version: 0 } }], { context: { serverVersion: "5.5.0" } });
+  result.batch = core.decodeRecordEventsRequest(core.eventsRequests([batch[0].bytes])[0]).events.events.map((e) => e.feature);
   result.roundTrip = core.decodeRecordEventsResponse(core.encodeRecordEventsResponse({ succeededEvents: ["x"] }));
   try { core.__trapForTests(); } catch (e) { result.trap = e.name; }
   result.afterTrap = core.validate(event);
@@ -110,27 +134,34 @@ test("the packed browser entry runs in headless Chromium", { timeout: 120_000 },
   });
   t.after(() => browser.close());
   const { port } = server.address();
-  for (const mode of ["async", "sync"]) {
-    const page = await browser.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`http://127.0.0.1:${port}/?mode=${mode}`, { timeout: 30_000 });
-    await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
-    const r = await page.evaluate(() => window.__result);
-    await page.close();
-    assert.deepEqual(errors, []);
-    assert.equal(r.error, undefined, r.error);
-    console.log(`browser (${mode} init): ${r.corpus.passed} passed, ${r.corpus.failed} failed`);
-    assert.deepEqual(r.corpus.failures, []);
-    assert.equal(r.corpus.passed, cases.length);
-    assert.match(r.beforeInit, /call init\(\) or initSync\(bytes\)/);
-    assert.deepEqual(r.validate, { ok: true });
-    assert.match(r.record.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
-    assert.equal(r.record.userId, "9007199254740993");
-    assert.ok(Math.abs(Date.parse(r.record.timestamp) - Date.now()) < 60_000);
-    assert.deepEqual(r.roundTrip, { succeededEvents: ["x"] });
-    assert.equal(r.trap, "TelemetryCoreTrap");
-    assert.deepEqual(r.afterTrap, { ok: true });
-    assert.match(r.processor, /^TelemetryEventValidationError: 'feature' must start/);
+  for (const entry of ["web", "client"]) {
+    for (const mode of ["async", "sync"]) {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.goto(`http://127.0.0.1:${port}/?mode=${mode}&entry=${entry}`, { timeout: 30_000 });
+      await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
+      const r = await page.evaluate(() => window.__result);
+      await page.close();
+      assert.deepEqual(errors, []);
+      assert.equal(r.error, undefined, r.error);
+      console.log(`browser (${entry} entry, ${mode} init): ${r.corpus.passed} passed, ${r.corpus.failed} failed`);
+      assert.deepEqual(r.corpus.failures, []);
+      if (entry === "web") assert.equal(r.corpus.passed, cases.length);
+      else {
+        assert.ok(r.corpus.passed >= 30, `the client entry ran ${r.corpus.passed} cases`);
+        assert.equal(r.translate, "undefined");
+      }
+      assert.match(r.beforeInit, /call init\(\) or initSync\(bytes\)/);
+      assert.deepEqual(r.validate, { ok: true });
+      assert.match(r.record.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+      assert.equal(r.record.userId, "9007199254740993");
+      assert.ok(Math.abs(Date.parse(r.record.timestamp) - Date.now()) < 60_000);
+      assert.deepEqual(r.batch, ["a.b"]);
+      assert.deepEqual(r.roundTrip, { succeededEvents: ["x"] });
+      assert.equal(r.trap, "TelemetryCoreTrap");
+      assert.deepEqual(r.afterTrap, { ok: true });
+      assert.match(r.processor, /^TelemetryEventValidationError: 'feature' must start/);
+    }
   }
 });

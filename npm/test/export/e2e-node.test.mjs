@@ -68,6 +68,7 @@ test("the gateway's refusal (bad metadata) is reported through onError and the e
   const exporter = new GatewayExporter({
     transport: TRANSPORTS.grpc(gw),
     metadata: { identifier: { unlicensedInstance: { instanceId: "" } } },
+    context: { serverVersion: "5.5.0" },
     retry: { baseMs: 20, maxMs: 50 },
     onError: (e) => errors.push(e),
   });

@@ -18,8 +18,8 @@ export function pack() {
   return { tarball, files: info[0].files.map((f) => f.path).sort(), extracted: join(dir, "package") };
 }
 
-export function installInto(consumer, tarball) {
-  execFileSync(npm, ["install", "--no-audit", "--no-fund", "--no-package-lock", tarball], {
+export function installInto(consumer, tarball, extra = []) {
+  execFileSync(npm, ["install", "--no-audit", "--no-fund", "--no-package-lock", tarball, ...extra], {
     cwd: consumer,
     stdio: "pipe",
   });

@@ -2,16 +2,22 @@
 // bundle it (esbuild, browser platform: the `browser` export with initSync).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { installInto, pack, pkgDir } from "./pack.mjs";
 
 const packed = pack();
+const grpcVersion = JSON.parse(readFileSync(join(pkgDir, "node_modules", "@grpc", "grpc-js", "package.json"), "utf8")).version;
+// A Node consumer with the peer dependency @grpc/grpc-js (the version this repository tests).
 const consumer = mkdtempSync(join(tmpdir(), "tg-consumer-"));
 writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
-installInto(consumer, packed.tarball);
+installInto(consumer, packed.tarball, [`@grpc/grpc-js@${grpcVersion}`]);
+// A browser-only consumer: the package alone (the peer dependency is optional).
+const bare = mkdtempSync(join(tmpdir(), "tg-consumer-bare-"));
+writeFileSync(join(bare, "package.json"), JSON.stringify({ name: "bare", version: "1.0.0", private: true }));
+installInto(bare, packed.tarball);
 
 const EVENT = '{"id":"1","feature":"a.b","action":"cd","timestamp":"2024-01-01T00:00:00Z"}';
 
@@ -20,18 +26,32 @@ test("the tarball holds the built package and nothing else", () => {
     "README.md",
     "dist/api.cjs",
     "dist/api.js",
+    "dist/client.cjs",
+    "dist/client.d.cts",
+    "dist/client.d.ts",
+    "dist/client.js",
+    "dist/client.mjs",
+    "dist/client_bg.wasm",
+    "dist/client_node.cjs",
+    "dist/client_web.js",
     "dist/core_bg.wasm",
     "dist/core_node.cjs",
     "dist/core_web.js",
+    "dist/errors.js",
     "dist/exporter-node.cjs",
     "dist/exporter-node.d.cts",
     "dist/exporter-node.d.ts",
     "dist/exporter-node.mjs",
     "dist/exporter.js",
+    "dist/grpc-web.js",
     "dist/index.d.cts",
     "dist/index.d.ts",
+    "dist/js-values.js",
     "dist/node.cjs",
     "dist/node.mjs",
+    "dist/store-file.cjs",
+    "dist/store-indexeddb.js",
+    "dist/web-entry.js",
     "dist/web.js",
     "package.json",
   ]);
@@ -74,7 +94,7 @@ test("a bundler (esbuild, browser platform) bundles the browser entry; the bundl
      try { validate({}); } catch (e) { before = e.message; }
      initSync(wasm);
      const t = translate({ requestId: "r", identifier: { unlicensedInstance: { instanceId: "i" } } }, ${EVENT});
-     const exporter = new GatewayExporter({ transport: new GrpcWebTransport({ url: "http://127.0.0.1:1" }), metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } } });
+     const exporter = new GatewayExporter({ transport: new GrpcWebTransport({ url: "http://127.0.0.1:1" }), metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } }, context: { serverVersion: "1" } });
      console.log(JSON.stringify([before, validate(${EVENT}), t.attributes["publisher.source"], exporter.pending]));`,
   );
   const esbuild = join(pkgDir, "node_modules", ".bin", "esbuild");
@@ -111,4 +131,112 @@ test("the Node gRPC exporter entry loads with require() and import, sharing the 
   const [sameEsm, resolvedEsm] = JSON.parse(execFileSync(process.execPath, ["exp.mjs"], { cwd: consumer, encoding: "utf8" }));
   assert.equal(sameEsm, true);
   assert.match(resolvedEsm, /dist\/exporter-node\.mjs$/);
+});
+
+test("the client entry: require(), import and a browser bundle load the slim module", () => {
+  const out = execFileSync(
+    process.execPath,
+    ["-e", `const c = require("@telemetry-gateway/core/client"); const full = require("@telemetry-gateway/core");
+      console.log(JSON.stringify([c.validate(${EVENT}), typeof c.translate, c.validate === full.validate, require.resolve("@telemetry-gateway/core/client")]))`],
+    { cwd: consumer, encoding: "utf8" },
+  );
+  const [answer, translate, same, resolved] = JSON.parse(out);
+  assert.deepEqual(answer, { ok: true });
+  assert.equal(translate, "undefined");
+  assert.equal(same, false);
+  assert.match(resolved, /dist\/client\.cjs$/);
+  writeFileSync(
+    join(consumer, "client.mjs"),
+    `import { validate, recordBatch } from "@telemetry-gateway/core/client";
+     import { createRequire } from "node:module";
+     const [r] = recordBatch([{ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 0 } }], { context: { serverVersion: "1" } });
+     console.log(JSON.stringify([validate(${EVENT}), r.bytes.length > 0, import.meta.resolve("@telemetry-gateway/core/client"), createRequire(import.meta.url)("@telemetry-gateway/core/client").validate === validate]));`,
+  );
+  const [esmAnswer, encoded, esmResolved, shared] = JSON.parse(execFileSync(process.execPath, ["client.mjs"], { cwd: consumer, encoding: "utf8" }));
+  assert.deepEqual(esmAnswer, { ok: true });
+  assert.equal(encoded, true);
+  assert.match(esmResolved, /dist\/client\.mjs$/);
+  assert.equal(shared, true, "import and require share one instance");
+
+  writeFileSync(
+    join(bare, "app.js"),
+    `import { initSync, validate, GatewayExporter, GrpcWebTransport } from "@telemetry-gateway/core/client";
+     import wasm from "@telemetry-gateway/core/client_bg.wasm";
+     initSync(wasm);
+     const exporter = new GatewayExporter({ transport: new GrpcWebTransport({ url: "http://127.0.0.1:1" }), metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } }, context: { serverVersion: "1" }, persist: false });
+     console.log(JSON.stringify([validate(${EVENT}), exporter.persistence, wasm.length]));`,
+  );
+  const esbuild = join(pkgDir, "node_modules", ".bin", "esbuild");
+  execFileSync(esbuild, ["app.js", "--bundle", "--platform=browser", "--format=esm", "--target=es2022", "--loader:.wasm=binary", "--outfile=bundle.mjs", "--log-level=warning"], { cwd: bare });
+  const bundle = readFileSync(join(bare, "bundle.mjs"), "utf8");
+  assert.ok(!bundle.includes("core_bg.wasm"), "the client bundle must not reference the full module");
+  assert.ok(!bundle.includes("grpc-js") && !bundle.includes("http2"));
+  const [bundled, persistence, wasmBytes] = JSON.parse(execFileSync(process.execPath, ["bundle.mjs"], { cwd: bare, encoding: "utf8" }));
+  assert.deepEqual(bundled, { ok: true });
+  assert.equal(persistence, "memory");
+  assert.equal(wasmBytes, readFileSync(join(pkgDir, "dist", "client_bg.wasm")).length);
+});
+
+test("exporter-node without @grpc/grpc-js installed fails with what to install", () => {
+  const r = spawnSync(process.execPath, ["-e", `require("@telemetry-gateway/core/exporter-node")`], { cwd: bare, encoding: "utf8" });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /needs @grpc\/grpc-js \(a peer dependency\): npm install @grpc\/grpc-js/);
+  // The main and client entries do not need it.
+  const ok = spawnSync(process.execPath, ["-e", `require("@telemetry-gateway/core"); require("@telemetry-gateway/core/client")`], { cwd: bare, encoding: "utf8" });
+  assert.equal(ok.status, 0, ok.stderr);
+});
+
+test("exporter-node uses the application's @grpc/grpc-js; credentials of another copy get a clear error", () => {
+  // A second copy of grpc-js, as an application with its own version would have.
+  cpSync(join(consumer, "node_modules", "@grpc", "grpc-js"), join(consumer, "node_modules", "other-grpc-js"), { recursive: true });
+  const out = execFileSync(
+    process.execPath,
+    ["-e", `
+      const { GrpcTransport } = require("@telemetry-gateway/core/exporter-node");
+      const appGrpc = require("@grpc/grpc-js");
+      const otherGrpc = require("other-grpc-js");
+      const own = new GrpcTransport({ address: "127.0.0.1:1", credentials: appGrpc.credentials.createInsecure() });
+      let foreign;
+      try { new GrpcTransport({ address: "127.0.0.1:1", credentials: otherGrpc.credentials.createInsecure() }); } catch (e) { foreign = e.message; }
+      const byUrl = [new GrpcTransport({ url: "http://127.0.0.1:10080" }), new GrpcTransport({ url: "https://gateway.example.com" })];
+      console.log(JSON.stringify([own.tls, foreign, byUrl.map((t) => [t.target, t.tls])]));`],
+    { cwd: consumer, encoding: "utf8" },
+  );
+  const [ownTls, foreign, byUrl] = JSON.parse(out);
+  assert.equal(ownTls, false);
+  assert.match(foreign, /not a ChannelCredentials of the @grpc\/grpc-js this package loads/);
+  assert.match(foreign, /url: "http:\/\/host:port"/);
+  assert.deepEqual(byUrl, [["127.0.0.1:10080", false], ["gateway.example.com:443", true]]);
+});
+
+test("types resolve under TypeScript's legacy moduleResolution \"node\" (typesVersions), for every entry", () => {
+  writeFileSync(
+    join(consumer, "legacy.ts"),
+    `import { validate, GatewayExporter } from "@telemetry-gateway/core";
+     import { record, GrpcWebTransport } from "@telemetry-gateway/core/client";
+     import { GrpcTransport, FileQueueStore } from "@telemetry-gateway/core/exporter-node";
+     const v = validate({ id: "1" });
+     const r = record({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 0 } }, { serverVersion: "1" });
+     export const exporter = new GatewayExporter({
+       transport: new GrpcTransport({ url: "http://127.0.0.1:10080" }),
+       metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
+       context: { serverVersion: "5.5.0" },
+       persist: new FileQueueStore("queue.log"),
+     });
+     export const web = new GrpcWebTransport({ url: "https://gateway.example.com" });
+     export const answers: string[] = ["ok" in v ? "ok" : v.error, "event" in r ? r.event.id ?? "" : r.error];
+     // @ts-expect-error the types are found, so a wrong option is an error
+     export const wrong = new GrpcTransport({ url: 1 });`,
+  );
+  writeFileSync(
+    join(consumer, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module: "commonjs", moduleResolution: "node", target: "es2020", lib: ["es2022", "dom"], types: [], skipLibCheck: false, ignoreDeprecations: "5.0" },
+      files: ["legacy.ts"],
+    }),
+  );
+  const tsc = join(pkgDir, "node_modules", "typescript5", "bin", "tsc");
+  const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: consumer, encoding: "utf8" });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.match(readFileSync(join(pkgDir, "node_modules", "typescript5", "package.json"), "utf8"), /"version": "5\./);
 });
