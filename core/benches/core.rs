@@ -18,6 +18,7 @@ const EVENT: &str = include_str!("event.json");
 /// Licensed-instance stream metadata.
 const METADATA: &str = include_str!("metadata.json");
 /// A client recording with its context: the `ffi` `record` op's input.
+#[cfg(feature = "ffi")]
 const RECORDING: &str = include_str!("recording.json");
 
 fn fixtures() -> (
