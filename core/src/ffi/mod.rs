@@ -159,7 +159,18 @@ pub fn record_with_defaults(
     input: &str,
     defaults: ContextDefaults<'_>,
 ) -> Result<String, FfiError> {
-    run("record", Text(input), Some(defaults))
+    record_entry(Text(input), Some(defaults))
+}
+
+/// `record` outside [`run_op`]: an input that is not an object has no fields (so no context).
+fn record_entry<S: Source>(
+    source: S,
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<Answer, FfiError> {
+    match source.read()? {
+        Some(input) => record_op(input, defaults),
+        None => required(None, "context"),
+    }
 }
 
 /// Runs one operation on a parsed input and returns its answer as JSON text (same rules and
@@ -175,7 +186,7 @@ pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
 
 /// `record` on a parsed input (`{"event": TelemetryEventInput, "context"}`).
 pub fn record_value(input: &Json) -> Result<Answer, FfiError> {
-    run("record", Parsed(input), None)
+    record_entry(Parsed(input), None)
 }
 
 /// Parses a JSON text input into a `serde_json::Value`, refusing documents over
