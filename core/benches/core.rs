@@ -1,6 +1,9 @@
 //! Core throughput on a realistic event and on a 1,000-event payload, each beside same-run
 //! baselines: `prost` decode of the same wire bytes, and `serde_json::to_vec` of the same event
-//! as a `serde_json::Value`. Run with `cargo bench -p telemetry-core`; results in BENCHMARKS.md.
+//! as a `serde_json::Value`; and the JSON-text entry points (`json::parse_event`, and with the
+//! `ffi` feature the `ffi` ops the WASM build calls) beside `serde_json::from_str` of the same
+//! text into a `serde_json::Value`. Run with
+//! `cargo bench -p telemetry-core --features ffi --bench core`; results in BENCHMARKS.md.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message as _;
@@ -14,6 +17,9 @@ use telemetry_core::{
 const EVENT: &str = include_str!("event.json");
 /// Licensed-instance stream metadata.
 const METADATA: &str = include_str!("metadata.json");
+/// A client recording with its context: the `ffi` `record` op's input.
+#[cfg(feature = "ffi")]
+const RECORDING: &str = include_str!("recording.json");
 
 fn fixtures() -> (
     Event,
@@ -105,5 +111,57 @@ fn payload(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, single_event, payload);
+/// The JSON-text entry points, each beside `serde_json::from_str::<Value>` of the same text (the
+/// first step of every one of them before they read proto3 JSON straight into the prost types).
+fn text_entry_points(c: &mut Criterion) {
+    let mut g = c.benchmark_group("text");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline/serde_json_from_str_value_event", |b| {
+        b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(EVENT)).expect("valid"))
+    });
+    g.bench_function("parse_event", |b| {
+        b.iter(|| json::parse_event(black_box(EVENT)).expect("parses"))
+    });
+    g.bench_function("parse_metadata", |b| {
+        b.iter(|| json::parse_metadata(black_box(METADATA)).expect("parses"))
+    });
+    #[cfg(feature = "ffi")]
+    {
+        use telemetry_core::ffi;
+        g.bench_function("baseline/serde_json_from_str_value_recording", |b| {
+            b.iter(|| {
+                serde_json::from_str::<serde_json::Value>(black_box(RECORDING)).expect("valid")
+            })
+        });
+        for (op, input) in ffi_inputs() {
+            let answer = ffi::run_op(op, &input).expect("runs");
+            assert!(!answer.starts_with(r#"{"error""#), "{op}: {answer}");
+            g.bench_function(format!("ffi_{op}"), |b| {
+                b.iter(|| ffi::run_op(op, black_box(&input)).expect("runs"))
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The `ffi` op inputs (JSON text) built from the fixtures.
+#[cfg(feature = "ffi")]
+fn ffi_inputs() -> [(&'static str, String); 4] {
+    [
+        ("validate", format!(r#"{{"event":{EVENT}}}"#)),
+        (
+            "redact",
+            format!(
+                r#"{{"event":{EVENT},"policy":{{"dotcom":false,"additionalAllowedEventTypes":""}}}}"#
+            ),
+        ),
+        (
+            "translate",
+            format!(r#"{{"metadata":{METADATA},"event":{EVENT}}}"#),
+        ),
+        ("record", RECORDING.to_string()),
+    ]
+}
+
+criterion_group!(benches, single_event, payload, text_entry_points);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 # Prints instructions per event for each op, net of setup and of the event copies the
 # mutating ops need. Usage: core/benches/instruction_counts.sh (from the repository root).
 set -euo pipefail
-cargo build -q --release -p telemetry-core --example instruction_counts
+cargo build -q --release -p telemetry-core --features ffi --example instruction_counts
 bin=target/release/examples/instruction_counts
 count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 | grep -oP 'Collected : \K[0-9]+'; }
 n=2000
@@ -16,3 +16,7 @@ printf '%-26s %8d\n' redact $(( $(per redact) - clone ))
 payload_clone=$(( ($(count clone_payload_1000 4) - base) / 4 ))
 ingest=$(( ($(count ingest_1000 4) - base) / 4 ))
 printf '%-26s %8d\n' ingest_1000_per_event $(( (ingest - payload_clone) / 1000 ))
+# The JSON-text entry points, from text to answer (the ffi ops include writing the answer).
+for op in serde_json_from_str_value parse_event parse_metadata ffi_validate ffi_redact ffi_translate ffi_record; do
+  printf '%-26s %8d\n' "$op" "$(per $op)"
+done

@@ -5,6 +5,9 @@
 //! `valgrind --tool=callgrind target/release/examples/instruction_counts OP N` for OP in
 //! `noop prost_decode serde_json_to_vec_value validate redact translate ingest_1000`, and
 //! `clone_event`/`clone_payload_1000` (the copies `redact`/`ingest_1000` include, to subtract).
+//! The JSON-text entry points: `serde_json_from_str_value` (the baseline: the event text into a
+//! `serde_json::Value`), `parse_event`, `parse_metadata`, and with `--features ffi`
+//! `ffi_validate ffi_redact ffi_translate ffi_record` (the ops the WASM build calls).
 
 use prost::Message as _;
 use std::hint::black_box;
@@ -15,6 +18,28 @@ use telemetry_core::{
 
 const EVENT: &str = include_str!("../benches/event.json");
 const METADATA: &str = include_str!("../benches/metadata.json");
+#[cfg(feature = "ffi")]
+const RECORDING: &str = include_str!("../benches/recording.json");
+
+/// The `ffi` op and its input text for an `ffi_<op>` benchmark op.
+#[cfg(feature = "ffi")]
+fn ffi_input(op: &str) -> Option<(&'static str, String)> {
+    Some(match op {
+        "ffi_validate" => ("validate", format!(r#"{{"event":{EVENT}}}"#)),
+        "ffi_redact" => (
+            "redact",
+            format!(
+                r#"{{"event":{EVENT},"policy":{{"dotcom":false,"additionalAllowedEventTypes":""}}}}"#
+            ),
+        ),
+        "ffi_translate" => (
+            "translate",
+            format!(r#"{{"metadata":{METADATA},"event":{EVENT}}}"#),
+        ),
+        "ffi_record" => ("record", RECORDING.to_string()),
+        _ => return None,
+    })
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -27,6 +52,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wire = event.encode_to_vec();
     let value: serde_json::Value = serde_json::from_str(EVENT)?;
     let payload: Vec<Event> = (0..1000).map(|_| event.clone()).collect();
+    #[cfg(feature = "ffi")]
+    if let Some((ffi_op, input)) = ffi_input(&op) {
+        for _ in 0..n {
+            let answer = telemetry_core::ffi::run_op(ffi_op, black_box(&input))?;
+            if answer.starts_with(r#"{"error""#) {
+                return Err(answer.into());
+            }
+            drop(black_box(answer));
+        }
+        return Ok(());
+    }
     for _ in 0..n {
         match op.as_str() {
             "noop" => {}
@@ -34,6 +70,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "clone_payload_1000" => drop(black_box(payload.clone())),
             "prost_decode" => drop(black_box(Event::decode(black_box(wire.as_slice()))?)),
             "serde_json_to_vec_value" => drop(black_box(serde_json::to_vec(black_box(&value))?)),
+            "serde_json_from_str_value" => drop(black_box(serde_json::from_str::<
+                serde_json::Value,
+            >(black_box(EVENT))?)),
+            "parse_event" => drop(black_box(json::parse_event(black_box(EVENT))?)),
+            "parse_metadata" => drop(black_box(json::parse_metadata(black_box(METADATA))?)),
             "validate" => black_box(validate_event(black_box(&event)))?,
             "redact" => {
                 let mut e = event.clone();

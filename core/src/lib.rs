@@ -79,7 +79,7 @@ pub use policy::{
     AllowedEventType, Allowlist, ExportMode, ExportModeInputs, LicenseState, PolicyError,
     RedactionMode, RedactionPolicy, export_mode,
 };
-pub use record::{RecordContext, RecordError, TelemetryEventInput, record};
+pub use record::{MetadataValue, RecordContext, RecordError, TelemetryEventInput, record};
 #[cfg(feature = "translate")]
 pub use translate::{
     MAX_MESSAGE_BYTES, Message, Publisher, TranslateError, Translation, translate,

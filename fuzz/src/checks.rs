@@ -2,7 +2,7 @@
 //! `fuzz/fuzz_targets/` and the regular regression test `tests/tests/fuzz_regressions.rs`, so a
 //! kept crasher is replayed through exactly the same code under plain `cargo test`.
 //!
-//! Depends only on `telemetry-core` (feature `ffi`), `prost` and `serde_json`. Every entry point
+//! Depends only on `telemetry-core` (feature `ffi`), `prost`, `prost-types` and `serde_json`. Every entry point
 //! may answer an error; what must never happen is a panic, an abort or a broken invariant:
 //!
 //! * any JSON the writer produces parses with serde_json, and parses back with the core's own
@@ -10,12 +10,18 @@
 //! * parse → write → parse → write is a fixed point (the second write equals the first);
 //! * protobuf encode → decode → encode is a fixed point;
 //! * `validate_event` and `translate` agree with the writer on whether an event marshals;
-//! * a message body from `translate`/`ingest` is one JSON object `{"event":…,"metadata":…}`.
+//! * a message body from `translate`/`ingest` is one JSON object `{"event":…,"metadata":…}`;
+//! * every JSON entry point answers exactly what the earlier `serde_json::Value`-based readers
+//!   (`value_oracle.rs`) answered for the same input: the same value, or the same error.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "value_oracle.rs"]
+mod value_oracle;
+
 use prost::Message as _;
 use serde_json::Value as Json;
+use std::fmt::Debug;
 use telemetry_core::ffi;
 use telemetry_core::json::{self, event_to_json, metadata_to_json};
 use telemetry_core::policy::{RedactionMode, redact_event};
@@ -24,7 +30,8 @@ use telemetry_core::proto::{
     RecordEventsResponse, identifier, record_events_request,
 };
 use telemetry_core::{
-    Identity, MAX_MESSAGE_BYTES, Outcome, Publisher, RedactionPolicy, Rpc, Translation,
+    Identity, MAX_MESSAGE_BYTES, Outcome, Publisher, RecordContext, RedactionPolicy, Rpc,
+    TelemetryEventInput, Translation,
 };
 
 /// A small message limit, so that the oversize path runs on small inputs too.
@@ -361,10 +368,201 @@ fn check_ffi_codec(
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Same answers as the `serde_json::Value`-based readers.
+
+fn same<T: Debug>(what: &str, input: &str, now: T, before: T) {
+    // Compared as Debug text, so that a NaN read from `"NaN"` equals itself.
+    let (now, before) = (format!("{now:?}"), format!("{before:?}"));
+    assert!(
+        now == before,
+        "{what} answers differently from the Value-based reader\ninput:  {input}\nnow:    {now}\nbefore: {before}"
+    );
+}
+
+/// What `record` fills into a context without `id` / `now` in these checks.
+const DEFAULT_ID: &str = "0190f6b4-8c2e-7a3b-9d1e-2f4a5b6c7d8e";
+const DEFAULT_NOW: &str = "2024-07-01T12:34:56.789Z";
+
+fn default_id() -> String {
+    DEFAULT_ID.to_string()
+}
+
+fn default_now() -> String {
+    DEFAULT_NOW.to_string()
+}
+
+const DEFAULTS: ffi::ContextDefaults<'static> = ffi::ContextDefaults {
+    id: &default_id,
+    now: &default_now,
+};
+
+const ALL_OPS: [&str; 6] = [
+    "validate",
+    "redact",
+    "translate",
+    "ingest",
+    "record",
+    "no-such-op",
+];
+
+/// `fields` through `ffi::run_op_fields` and the WASM layer's former field assembly, for every
+/// op, with and without context defaults.
+fn same_fields_answers(input: &str, fields: &[(&str, &str)]) {
+    for op in ALL_OPS {
+        same(
+            &format!("run_op_fields({op})"),
+            input,
+            ffi::run_op_fields(op, fields, None),
+            value_oracle::ffi::run_op_fields(op, fields, None),
+        );
+    }
+    same(
+        "run_op_fields(record) with context defaults",
+        input,
+        ffi::run_op_fields("record", fields, Some(DEFAULTS)),
+        value_oracle::ffi::run_op_fields("record", fields, Some((DEFAULT_ID, DEFAULT_NOW))),
+    );
+}
+
+/// Every JSON-text entry point, and every `&Value` one when `text` is JSON, answers exactly
+/// what the earlier `serde_json::Value`-based readers answer.
+pub fn same_answers_as_value_oracle(text: &str) {
+    use value_oracle as before;
+    for op in ALL_OPS {
+        same(
+            &format!("run_op({op})"),
+            text,
+            ffi::run_op(op, text),
+            before::ffi::run_op(op, text),
+        );
+    }
+    same(
+        "record_with_defaults",
+        text,
+        ffi::record_with_defaults(text, DEFAULTS),
+        before::ffi::record_filled(text, (DEFAULT_ID, DEFAULT_NOW)),
+    );
+    same(
+        "json::parse_event",
+        text,
+        json::parse_event(text),
+        before::json::parse_event(text),
+    );
+    same(
+        "json::parse_metadata",
+        text,
+        json::parse_metadata(text),
+        before::json::parse_metadata(text),
+    );
+    same(
+        "ffi::encode_event",
+        text,
+        ffi::encode_event(text),
+        before::ffi::encode_event(text),
+    );
+    same(
+        "ffi::encode_record_events_request",
+        text,
+        ffi::encode_record_events_request(text),
+        before::ffi::encode_record_events_request(text),
+    );
+    same(
+        "ffi::encode_record_event_request",
+        text,
+        ffi::encode_record_event_request(text),
+        before::ffi::encode_record_event_request(text),
+    );
+    same(
+        "ffi::encode_record_events_response",
+        text,
+        ffi::encode_record_events_response(text),
+        before::ffi::encode_record_events_response(text),
+    );
+    same(
+        "ffi::plan_chunks",
+        text,
+        ffi::plan_chunks(text),
+        before::ffi::plan_chunks(text),
+    );
+    // The text as one field of each op's input.
+    for name in ["event", "metadata", "events", "context", "policy"] {
+        same_fields_answers(text, &[(name, text)]);
+    }
+    same_fields_answers(
+        text,
+        &[("metadata", text), ("event", text), ("events", text)],
+    );
+
+    let Ok(value) = serde_json::from_str::<Json>(text) else {
+        return;
+    };
+    for op in ALL_OPS {
+        same(
+            &format!("run_op_text({op})"),
+            text,
+            ffi::run_op_text(op, &value),
+            before::ffi::run_op_text(op, &value),
+        );
+    }
+    same(
+        "json::parse_event_value",
+        text,
+        json::parse_event_value(&value),
+        before::json::parse_event_value(&value),
+    );
+    same(
+        "json::parse_metadata_value",
+        text,
+        json::parse_metadata_value(&value),
+        before::json::parse_metadata_value(&value),
+    );
+    let input_before =
+        before::record::OldInput::from_json(&value).and_then(before::record::to_current);
+    same(
+        "TelemetryEventInput::from_json",
+        text,
+        TelemetryEventInput::from_json(&value),
+        input_before.clone(),
+    );
+    same(
+        "TelemetryEventInput::from_json_str",
+        text,
+        TelemetryEventInput::from_json_str(text),
+        input_before,
+    );
+    let context_before = <RecordContext as before::record::ContextFromJson>::old_from_json(&value);
+    same(
+        "RecordContext::from_json",
+        text,
+        RecordContext::from_json(&value),
+        context_before.clone(),
+    );
+    same(
+        "RecordContext::from_json_str",
+        text,
+        RecordContext::from_json_str(text),
+        context_before,
+    );
+    // An object's fields, each as its own JSON text.
+    if let Json::Object(map) = &value {
+        let texts: Vec<(String, String)> = map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        let fields: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        same_fields_answers(text, &fields);
+    }
+}
+
 /// Target (a): arbitrary bytes as UTF-8 text through every JSON entry point.
 pub fn json_entry_points(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let text = text.as_ref();
+    same_answers_as_value_oracle(text);
 
     for op in ffi::OPS {
         if let Ok(answer) = ffi::run_op(op, text) {

@@ -27,12 +27,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::{FfiError, parse_input, policy_from};
+use super::input::{Fields, OpInput, PolicyRead, PolicyReader, Source};
+use super::{FfiError, policy_from};
 use crate::export::{framed_len, plan_chunks};
-use crate::record::{RecordContext, TelemetryEventInput, record};
+use crate::json::read::{JsonKind, Reader, Seed, Skip};
+use crate::policy::RedactionPolicy;
+use crate::proto::Event;
+use crate::record::read::{ContextRead, ContextReader, InputReader};
+use crate::record::{RecordContext, RecordError, TelemetryEventInput, record};
 use crate::validate::validate_event;
 use prost::Message as _;
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess};
 use serde_json::Value as Json;
+use std::cell::{Cell, RefCell};
 
 /// What a batch is recorded with.
 #[derive(Debug, Clone, Copy)]
@@ -63,38 +70,96 @@ pub const MAX_BATCH_RECORDINGS: usize = 100_000;
 /// Records a batch: `inputs` is the JSON text of an array of `TelemetryEventInput`s, `policy` the
 /// JSON text of the redaction policy (`{"dotcom"?, "additionalAllowedEventTypes"?}`).
 /// `fresh_id` is called for each recording whose context has no `id`. A malformed request
-/// (inputs not an array, an unusable context or policy) is an [`FfiError`]; a recording the core
-/// refuses is an `{"error"}` entry of the summary.
+/// (inputs not an array, an unusable shared context or policy) is an [`FfiError`]; a recording
+/// the core refuses (or whose own context is unusable) is an `{"error"}` entry of the summary.
 pub fn record_batch(
     inputs: &str,
     context: &BatchContext<'_>,
     policy: &str,
     fresh_id: &mut dyn FnMut() -> String,
 ) -> Result<RecordedBatch, FfiError> {
-    let policy = parse_policy(policy)?;
-    let Json::Array(items) = parse_input(inputs)? else {
-        return Err(FfiError::MalformedInput(
-            "recordings must be an array of TelemetryEventInput".into(),
-        ));
+    let context_field = if context.per_event {
+        "contexts"
+    } else {
+        "context"
     };
-    if items.len() > MAX_BATCH_RECORDINGS {
-        return Err(FfiError::MalformedInput(format!(
-            "a batch holds at most {MAX_BATCH_RECORDINGS} recordings, got {}",
-            items.len()
-        )));
-    }
-    let contexts = Contexts::parse(context, items.len())?;
+    let fields = [
+        ("recordings", inputs),
+        (context_field, context.context),
+        ("policy", policy),
+    ];
+    let input = Fields(&fields).read::<BatchInput>()?.unwrap_or_default();
+    let policy = policy_from(input.policy)?.map_err(|answer| {
+        // The inner error is an `{"error": …}` answer; a request error carries its message.
+        let message = serde_json::from_str::<Json>(&answer)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Json::as_str).map(str::to_owned))
+            .unwrap_or(answer);
+        FfiError::MalformedInput(format!("policy: {message}"))
+    })?;
+    let recordings = match input.recordings {
+        Some(List::Items(items)) => items,
+        Some(List::TooLong(n)) => {
+            return Err(FfiError::MalformedInput(format!(
+                "a batch holds at most {MAX_BATCH_RECORDINGS} recordings, got {n}"
+            )));
+        }
+        _ => {
+            return Err(FfiError::MalformedInput(
+                "recordings must be an array of TelemetryEventInput".into(),
+            ));
+        }
+    };
+
+    let fresh = RefCell::new(fresh_id);
+    let fresh_id = || (fresh.borrow_mut())();
+    let now = || context.now.to_string();
+    let contexts = if context.per_event {
+        let list = match input.contexts {
+            Some(List::Items(list)) if list.len() == recordings.len() => list,
+            Some(List::Items(list)) => {
+                return Err(FfiError::MalformedInput(format!(
+                    "{} contexts for {} recordings",
+                    list.len(),
+                    recordings.len()
+                )));
+            }
+            _ => {
+                return Err(FfiError::MalformedInput(
+                    "contexts must be an array with one context per recording".into(),
+                ));
+            }
+        };
+        Contexts::PerEvent(list.into_iter())
+    } else {
+        // One context for all: read once; a missing id means a fresh one per recording.
+        let wanted_id = Cell::new(false);
+        let probe = || {
+            wanted_id.set(true);
+            "-".to_string()
+        };
+        let read = input.context.unwrap_or_else(ContextRead::empty);
+        let ctx = read
+            .finish(Some(&probe), Some(&now))
+            .map_err(|e| FfiError::MalformedInput(e.to_string()))?;
+        Contexts::Shared {
+            ctx: Box::new(ctx),
+            fresh_ids: wanted_id.get(),
+        }
+    };
 
     let mut out = RecordedBatch {
-        events: Vec::with_capacity(items.len() * 256),
-        summary: String::with_capacity(items.len() * 64 + 2),
+        events: Vec::with_capacity(recordings.len() * 256),
+        summary: String::with_capacity(recordings.len() * 64 + 2),
     };
     out.summary.push('[');
-    for (i, item) in items.iter().enumerate() {
+    let mut contexts = contexts;
+    for (i, recording) in recordings.into_iter().enumerate() {
         if i > 0 {
             out.summary.push(',');
         }
-        match record_one(item, contexts.get(i), &policy, fresh_id) {
+        let ctx = contexts.next(&fresh_id, &now);
+        match record_one(recording, ctx, &policy) {
             Ok(event) => {
                 let start = out.events.len();
                 event.encode_raw(&mut out.events);
@@ -116,108 +181,109 @@ pub fn record_batch(
     Ok(out)
 }
 
-/// The redaction policy from its JSON text, by the single-event entry points' rules.
-fn parse_policy(text: &str) -> Result<crate::policy::RedactionPolicy, FfiError> {
-    let mut input = serde_json::Map::new();
-    input.insert("policy".into(), parse_input(text)?);
-    policy_from(&Json::Object(input))?.map_err(|answer| {
-        // The inner error is an `{"error": …}` answer; a request error needs its message.
-        let message = serde_json::from_str::<Json>(&answer)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Json::as_str).map(str::to_owned))
-            .unwrap_or(answer);
-        FfiError::MalformedInput(format!("policy: {message}"))
-    })
-}
-
 fn record_one(
-    item: &Json,
-    context: Result<&ContextTemplate, &str>,
-    policy: &crate::policy::RedactionPolicy,
-    fresh_id: &mut dyn FnMut() -> String,
-) -> Result<crate::proto::Event, String> {
-    let template = context.map_err(str::to_owned)?;
-    let input = TelemetryEventInput::from_json(item).map_err(|e| e.to_string())?;
-    let mut ctx = template.context.clone();
-    if template.fill_id {
-        ctx.id = fresh_id();
-    }
+    recording: Result<TelemetryEventInput, RecordError>,
+    ctx: Result<RecordContext, RecordError>,
+    policy: &RedactionPolicy,
+) -> Result<Event, String> {
+    let ctx = ctx.map_err(|e| e.to_string())?;
+    let input = recording.map_err(|e| e.to_string())?;
     let mut event = record(&input, &ctx).map_err(|e| e.to_string())?;
     validate_event(&event).map_err(|e| e.to_string())?;
     policy.redact(&mut event);
     Ok(event)
 }
 
-/// A parsed record context, and whether each recording needs a fresh id.
-struct ContextTemplate {
-    context: RecordContext,
-    fill_id: bool,
-}
-
-impl ContextTemplate {
-    fn parse(mut value: Json, now: &str) -> Result<Self, String> {
-        let Json::Object(fields) = &mut value else {
-            return Err(
-                crate::record::RecordError::Context("expected an object".into()).to_string(),
-            );
-        };
-        if !fields.contains_key("now") {
-            fields.insert("now".into(), Json::String(now.to_string()));
-        }
-        let fill_id = !fields.contains_key("id");
-        if fill_id {
-            // Replaced by a fresh id for each recording.
-            fields.insert("id".into(), Json::String("-".into()));
-        }
-        let context = RecordContext::from_json(&value).map_err(|e| e.to_string())?;
-        Ok(ContextTemplate { context, fill_id })
-    }
-}
-
-/// One shared context, or one per recording (a context that cannot be used fails only the
-/// recordings it belongs to).
+/// The contexts of a batch: one for all, or one per recording (a context that cannot be used
+/// fails only the recording it belongs to).
 enum Contexts {
-    Shared(Box<ContextTemplate>),
-    PerEvent(Vec<Result<ContextTemplate, String>>),
+    Shared {
+        ctx: Box<RecordContext>,
+        fresh_ids: bool,
+    },
+    PerEvent(std::vec::IntoIter<ContextRead>),
 }
 
 impl Contexts {
-    fn parse(context: &BatchContext<'_>, count: usize) -> Result<Self, FfiError> {
-        let value = parse_input(context.context)?;
-        if !context.per_event {
-            return ContextTemplate::parse(value, context.now)
-                .map(|t| Contexts::Shared(Box::new(t)))
-                .map_err(FfiError::MalformedInput);
+    /// The next recording's context.
+    fn next(
+        &mut self,
+        fresh_id: &dyn Fn() -> String,
+        now: &dyn Fn() -> String,
+    ) -> Result<RecordContext, RecordError> {
+        match self {
+            Contexts::Shared { ctx, fresh_ids } => {
+                let mut c = (**ctx).clone();
+                if *fresh_ids {
+                    c.id = fresh_id();
+                }
+                Ok(c)
+            }
+            // One per recording (the lengths were checked to match).
+            Contexts::PerEvent(list) => list
+                .next()
+                .unwrap_or_else(ContextRead::empty)
+                .finish(Some(fresh_id), Some(now)),
         }
-        let Json::Array(items) = value else {
-            return Err(FfiError::MalformedInput(
-                "contexts must be an array with one context per recording".into(),
-            ));
-        };
-        if items.len() != count {
-            return Err(FfiError::MalformedInput(format!(
-                "{} contexts for {count} recordings",
-                items.len()
-            )));
+    }
+}
+
+/// The batch request's fields, each its own JSON text.
+#[derive(Default)]
+struct BatchInput {
+    recordings: Option<List<Result<TelemetryEventInput, RecordError>>>,
+    context: Option<ContextRead>,
+    contexts: Option<List<ContextRead>>,
+    policy: PolicyRead,
+}
+
+impl OpInput for BatchInput {
+    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+        match name {
+            "recordings" => {
+                self.recordings = Some(Seed(ListOf(|| InputReader)).deserialize(de)?);
+            }
+            "context" => self.context = Some(Seed(ContextReader).deserialize(de)?),
+            "contexts" => self.contexts = Some(Seed(ListOf(|| ContextReader)).deserialize(de)?),
+            "policy" => self.policy = Seed(PolicyReader).deserialize(de)?,
+            _ => {
+                Seed(Skip).deserialize(de)?;
+            }
         }
-        Ok(Contexts::PerEvent(
-            items
-                .into_iter()
-                .map(|v| ContextTemplate::parse(v, context.now))
-                .collect(),
-        ))
+        Ok(())
+    }
+}
+
+/// An array read element by element with one reader (each element's error is its own), at
+/// most [`MAX_BATCH_RECORDINGS`] elements kept.
+enum List<T> {
+    NotArray,
+    Items(Vec<T>),
+    TooLong(usize),
+}
+
+struct ListOf<R>(fn() -> R);
+
+impl<'de, R: Reader<'de>> Reader<'de> for ListOf<R> {
+    type Out = List<R::Out>;
+
+    fn wrong_kind(self, _: JsonKind) -> Self::Out {
+        List::NotArray
     }
 
-    fn get(&self, i: usize) -> Result<&ContextTemplate, &str> {
-        match self {
-            Contexts::Shared(t) => Ok(t),
-            Contexts::PerEvent(list) => match list.get(i) {
-                Some(Ok(t)) => Ok(t),
-                Some(Err(e)) => Err(e),
-                // `parse` checked that there is one context per recording.
-                None => Err("no context for this recording"),
-            },
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Seed((self.0)()))? {
+            items.push(item);
+            if items.len() > MAX_BATCH_RECORDINGS {
+                let mut n = items.len();
+                while seq.next_element_seed(Seed(Skip))?.is_some() {
+                    n += 1;
+                }
+                return Ok(List::TooLong(n));
+            }
         }
+        Ok(List::Items(items))
     }
 }
 

@@ -4,7 +4,7 @@
 //! JSON (key order ignored, numbers by value, an int64 written `"42"` equals `42`), a `payload`
 //! string must match byte for byte, and a top-level `error` matches as a prefix.
 
-use super::{OPS, run_op_value};
+use super::{OPS, run_op, written_json};
 use serde_json::{Value as Json, json};
 
 /// The result of checking one case.
@@ -61,9 +61,11 @@ pub fn check_case(case: &Json, target: &str) -> CaseReport {
             return CaseReport::Skipped;
         }
     }
-    match run_op_value(op, input) {
+    // Through the JSON-text entry point, as the WASM build and JS callers use it.
+    match run_op(op, &input.to_string()) {
         Err(e) => CaseReport::Invalid(e.to_string()),
-        Ok(actual) => {
+        Ok(answer) => {
+            let actual = written_json(answer.as_bytes());
             if answer_matches(expect, &actual) {
                 CaseReport::Passed
             } else {

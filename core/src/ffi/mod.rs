@@ -5,6 +5,10 @@
 //! functions unchanged, and the native and Node conformance runners call them, so every target
 //! runs the same code path. Answers are values: a failing operation answers `{"error": …}`;
 //! only a malformed *request* (unknown op, missing input field) is an [`FfiError`].
+//!
+//! Inputs are read from their JSON text straight into the core's types (`input`), never
+//! through a `serde_json::Value` tree; the `&serde_json::Value` variants ([`run_op_text`],
+//! [`run_op_value`], [`record_value`]) run the same readers over a parsed value.
 
 #[cfg(feature = "ingest")]
 use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
@@ -13,10 +17,20 @@ use crate::policy::RedactionPolicy;
 use crate::proto::{
     Event, RecordEventRequest, RecordEventsRequest, RecordEventsResponse, record_events_request,
 };
-use crate::record::{RecordContext, TelemetryEventInput, record};
+use crate::record::read::ContextRead;
+use crate::record::record;
 #[cfg(feature = "translate")]
 use crate::translate::{MAX_MESSAGE_BYTES, Message, Publisher, Translation, translate};
 use crate::validate::validate_event;
+#[cfg(feature = "translate")]
+use input::TranslateInput;
+use input::{
+    Fields, Loose, Parsed, PlanChunksInput, PolicyRead, RecordEventRequestInput,
+    RecordEventsRequestInput, RecordEventsResponseInput, RecordInput, RedactInput, SizesRead,
+    Source, Text, ValidateInput,
+};
+#[cfg(feature = "ingest")]
+use input::{IngestInput, RpcRead};
 use prost::Message as _;
 use serde_json::{Map, Value as Json, json};
 
@@ -40,12 +54,6 @@ pub enum FfiError {
 
 /// The operations of the conformance corpus.
 pub const OPS: [&str; 5] = ["validate", "redact", "translate", "ingest", "record"];
-
-fn field<'a>(input: &'a Json, name: &str) -> Result<&'a Json, FfiError> {
-    input
-        .get(name)
-        .ok_or_else(|| FfiError::MalformedInput(format!("input has no {name:?}")))
-}
 
 /// An operation's answer as JSON text: the form every target hands back, built directly (an
 /// event answer embeds the writer's bytes instead of re-parsing and re-serializing them).
@@ -73,21 +81,8 @@ fn event_answer(event: &Event) -> Answer {
     }
 }
 
-#[cfg(feature = "translate")]
-fn max_bytes(input: &Json) -> Result<usize, FfiError> {
-    match input.get("maxMessageBytes") {
-        None | Some(Json::Null) => Ok(MAX_MESSAGE_BYTES),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                FfiError::MalformedInput("maxMessageBytes must be a non-negative integer".into())
-            }),
-    }
-}
-
-#[cfg(feature = "translate")]
 /// The fields of a published message: `"payload":…,"attributes":{…}` (without braces).
+#[cfg(feature = "translate")]
 fn message_fields(out: &mut String, m: &Message) {
     out.push_str(r#""payload":"#);
     // The body is UTF-8 JSON written by the core; serde_json escapes it as a JSON string.
@@ -105,39 +100,115 @@ fn message_answer(m: &Message) -> Answer {
     out
 }
 
-/// Runs one operation on a parsed input and returns its answer as JSON text.
-pub fn run_op_text(op: &str, input: &Json) -> Result<String, FfiError> {
-    if !input.is_object() {
-        return Err(FfiError::MalformedInput("input must be an object".into()));
+/// The request field `name` (a missing one is a malformed request).
+fn required<T>(field: Option<T>, name: &str) -> Result<T, FfiError> {
+    field.ok_or_else(|| FfiError::MalformedInput(format!("input has no {name:?}")))
+}
+
+#[cfg(feature = "translate")]
+fn max_bytes(field: Loose<usize>) -> Result<usize, FfiError> {
+    match field {
+        Loose::Unset => Ok(MAX_MESSAGE_BYTES),
+        Loose::Value(n) => Ok(n),
+        Loose::Wrong => Err(FfiError::MalformedInput(
+            "maxMessageBytes must be a non-negative integer".into(),
+        )),
     }
+}
+
+/// Values `record` fills into a context that leaves `id` or `now` out (a key set to anything,
+/// `null` included, is kept). The WASM build passes a fresh UUID v7 and the current time; each
+/// is called only when needed.
+#[derive(Clone, Copy)]
+pub struct ContextDefaults<'a> {
+    /// The event id for a context without `id`.
+    pub id: &'a dyn Fn() -> String,
+    /// The RFC 3339 time of recording for a context without `now`.
+    pub now: &'a dyn Fn() -> String,
+}
+
+/// Runs one op on its input, from wherever the input comes.
+fn run<S: Source>(
+    op: &str,
+    source: S,
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<Answer, FfiError> {
+    let not_object = || FfiError::MalformedInput("input must be an object".into());
     match op {
-        "validate" => validate_value(input),
-        "redact" => redact_value(input),
+        "validate" => validate_op(source.read()?.ok_or_else(not_object)?),
+        "redact" => redact_op(source.read()?.ok_or_else(not_object)?),
         #[cfg(feature = "translate")]
-        "translate" => translate_value(input),
+        "translate" => translate_op(source.read()?.ok_or_else(not_object)?),
         #[cfg(feature = "ingest")]
-        "ingest" => ingest_value(input),
+        "ingest" => ingest_op(source.read()?.ok_or_else(not_object)?),
         #[cfg(not(feature = "translate"))]
         "translate" => Err(FfiError::NotInThisBuild("translate")),
         #[cfg(not(feature = "ingest"))]
         "ingest" => Err(FfiError::NotInThisBuild("ingest")),
-        "record" => record_value(input),
-        other => Err(FfiError::UnknownOp(other.to_string())),
+        "record" => record_op(source.read()?.ok_or_else(not_object)?, defaults),
+        other => {
+            source.read::<input::Unused>()?.ok_or_else(not_object)?;
+            Err(FfiError::UnknownOp(other.to_string()))
+        }
     }
-}
-
-/// Runs one operation on a parsed input and returns its answer as a parsed value (what the
-/// conformance comparison needs).
-pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
-    run_op_text(op, input).map(|text| written_json(text.as_bytes()))
 }
 
 /// Runs one operation on a JSON text input and returns the JSON text answer.
 pub fn run_op(op: &str, input: &str) -> Result<String, FfiError> {
-    run_op_text(op, &parse_input(input)?)
+    run(op, Text(input), None)
 }
 
-/// Parses a JSON text input, refusing documents over [`json::MAX_JSON_INPUT_BYTES`].
+/// Runs one operation on an input given as named fields, each its own JSON text (a repeated
+/// name: the last one wins), as if they were the fields of one input object. With `defaults`,
+/// a `record` context gets `id` and `now` filled in as by [`record_with_defaults`] (and a
+/// missing context is an empty one). A field that is not valid JSON is a malformed request
+/// naming the field.
+pub fn run_op_fields(
+    op: &str,
+    fields: &[(&str, &str)],
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<String, FfiError> {
+    run(op, Fields(fields), defaults)
+}
+
+/// `record` on a JSON text input, with `context.id` and `context.now` filled in from
+/// `defaults` when the context leaves them out (a missing context is an empty one).
+pub fn record_with_defaults(
+    input: &str,
+    defaults: ContextDefaults<'_>,
+) -> Result<String, FfiError> {
+    record_entry(Text(input), Some(defaults))
+}
+
+/// `record` outside [`run_op`]: an input that is not an object has no fields (so no context).
+fn record_entry<S: Source>(
+    source: S,
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<Answer, FfiError> {
+    match source.read()? {
+        Some(input) => record_op(input, defaults),
+        None => required(None, "context"),
+    }
+}
+
+/// Runs one operation on a parsed input and returns its answer as JSON text (same rules and
+/// messages as [`run_op`]).
+pub fn run_op_text(op: &str, input: &Json) -> Result<String, FfiError> {
+    run(op, Parsed(input), None)
+}
+
+/// Runs one operation on a parsed input and returns its answer as a parsed value.
+pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
+    run_op_text(op, input).map(|text| written_json(text.as_bytes()))
+}
+
+/// `record` on a parsed input (`{"event": TelemetryEventInput, "context"}`).
+pub fn record_value(input: &Json) -> Result<Answer, FfiError> {
+    record_entry(Parsed(input), None)
+}
+
+/// Parses a JSON text input into a `serde_json::Value`, refusing documents over
+/// [`json::MAX_JSON_INPUT_BYTES`] (for inputs the ops do not read themselves).
 pub fn parse_input(text: &str) -> Result<Json, FfiError> {
     if text.len() > json::MAX_JSON_INPUT_BYTES {
         return Err(FfiError::MalformedInput(format!(
@@ -150,8 +221,8 @@ pub fn parse_input(text: &str) -> Result<Json, FfiError> {
 }
 
 /// `{"event"}` → `{"ok": true}` or `{"error"}` (JSON text).
-pub fn validate_value(input: &Json) -> Result<Answer, FfiError> {
-    let event = match json::parse_event_value(field(input, "event")?) {
+fn validate_op(input: ValidateInput) -> Result<Answer, FfiError> {
+    let event = match required(input.event, "event")? {
         Ok(e) => e,
         Err(e) => return Ok(error_answer(e)),
     };
@@ -161,36 +232,35 @@ pub fn validate_value(input: &Json) -> Result<Answer, FfiError> {
     })
 }
 
-fn policy_from(input: &Json) -> Result<Result<RedactionPolicy, Answer>, FfiError> {
-    let policy = input.get("policy").unwrap_or(&Json::Null);
-    let dotcom = match policy.get("dotcom") {
-        None | Some(Json::Null) => false,
-        Some(Json::Bool(b)) => *b,
-        Some(_) => {
+fn policy_from(policy: PolicyRead) -> Result<Result<RedactionPolicy, Answer>, FfiError> {
+    let dotcom = match policy.dotcom {
+        Loose::Unset => false,
+        Loose::Value(b) => b,
+        Loose::Wrong => {
             return Err(FfiError::MalformedInput(
                 "policy.dotcom must be a boolean".into(),
             ));
         }
     };
-    let additional = match policy.get("additionalAllowedEventTypes") {
-        None | Some(Json::Null) => "",
-        Some(Json::String(s)) => s.as_str(),
-        Some(_) => {
+    let additional = match policy.additional_allowed_event_types {
+        Loose::Unset => String::new(),
+        Loose::Value(s) => s,
+        Loose::Wrong => {
             return Err(FfiError::MalformedInput(
                 "policy.additionalAllowedEventTypes must be a string".into(),
             ));
         }
     };
-    Ok(RedactionPolicy::new(dotcom, additional).map_err(error_answer))
+    Ok(RedactionPolicy::new(dotcom, &additional).map_err(error_answer))
 }
 
 /// `{"event", "policy"}` → `{"event"}` (redacted) or `{"error"}` (JSON text).
-pub fn redact_value(input: &Json) -> Result<Answer, FfiError> {
-    let policy = match policy_from(input)? {
+fn redact_op(input: RedactInput) -> Result<Answer, FfiError> {
+    let policy = match policy_from(input.policy)? {
         Ok(p) => p,
         Err(answer) => return Ok(answer),
     };
-    let mut event = match json::parse_event_value(field(input, "event")?) {
+    let mut event = match required(input.event, "event")? {
         Ok(e) => e,
         Err(e) => return Ok(error_answer(e)),
     };
@@ -201,13 +271,13 @@ pub fn redact_value(input: &Json) -> Result<Answer, FfiError> {
 #[cfg(feature = "translate")]
 /// `{"metadata", "event", "maxMessageBytes"?}` → `{"payload", "attributes"}`,
 /// `{"dropped": "oversized"}` or `{"error"}` (JSON text).
-pub fn translate_value(input: &Json) -> Result<Answer, FfiError> {
-    let limit = max_bytes(input)?;
-    let metadata = match json::parse_metadata_value(field(input, "metadata")?) {
+fn translate_op(input: TranslateInput) -> Result<Answer, FfiError> {
+    let limit = max_bytes(input.max_message_bytes)?;
+    let metadata = match required(input.metadata, "metadata")? {
         Ok(m) => m,
         Err(e) => return Ok(error_answer(e)),
     };
-    let event = match json::parse_event_value(field(input, "event")?) {
+    let event = match required(input.event, "event")? {
         Ok(e) => e,
         Err(e) => return Ok(error_answer(e)),
     };
@@ -225,32 +295,28 @@ pub fn translate_value(input: &Json) -> Result<Answer, FfiError> {
 #[cfg(feature = "ingest")]
 /// `{"metadata", "events", "rpc"?, "maxMessageBytes"?}` → `{"results", "succeededEvents"}`
 /// (JSON text).
-pub fn ingest_value(input: &Json) -> Result<Answer, FfiError> {
-    let limit = max_bytes(input)?;
-    let rpc = match input.get("rpc") {
-        None | Some(Json::Null) => Rpc::RecordEvents,
-        Some(Json::String(s)) if s == "RecordEvents" => Rpc::RecordEvents,
-        Some(Json::String(s)) if s == "RecordEvent" => Rpc::RecordEvent,
-        Some(other) => {
+fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
+    let limit = max_bytes(input.max_message_bytes)?;
+    let rpc = match input.rpc {
+        RpcRead::Unset => Rpc::RecordEvents,
+        RpcRead::Rpc(rpc) => rpc,
+        RpcRead::Other(other) => {
             return Err(FfiError::MalformedInput(format!(
                 "rpc must be \"RecordEvents\" or \"RecordEvent\", got {other}"
             )));
         }
     };
-    let metadata = match json::parse_metadata_value(field(input, "metadata")?) {
+    let metadata = match required(input.metadata, "metadata")? {
         Ok(m) => m,
         Err(e) => return Ok(error_answer(e)),
     };
-    let Json::Array(raw_events) = field(input, "events")? else {
+    let Some(events) = required(input.events, "events")? else {
         return Err(FfiError::MalformedInput("events must be an array".into()));
     };
-    let mut events = Vec::with_capacity(raw_events.len());
-    for (i, raw) in raw_events.iter().enumerate() {
-        match json::parse_event_value(raw) {
-            Ok(e) => events.push(e),
-            Err(e) => return Ok(error_answer(format!("events[{i}]: {e}"))),
-        }
-    }
+    let events = match events {
+        Ok(events) => events,
+        Err(e) => return Ok(error_answer(input::event_at(e))),
+    };
     let publisher = match Publisher::new(&metadata) {
         Ok(p) => p,
         Err(e) => return Ok(error_answer(e)),
@@ -296,12 +362,20 @@ pub fn ingest_value(input: &Json) -> Result<Answer, FfiError> {
 }
 
 /// `{"event": TelemetryEventInput, "context"}` → `{"event"}` or `{"error"}` (JSON text).
-pub fn record_value(input: &Json) -> Result<Answer, FfiError> {
-    let ctx = match RecordContext::from_json(field(input, "context")?) {
+fn record_op(
+    input: RecordInput,
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<Answer, FfiError> {
+    let context = match (input.context, defaults) {
+        (Some(read), _) => read,
+        (None, Some(_)) => ContextRead::empty(),
+        (None, None) => required(None, "context")?,
+    };
+    let ctx = match context.finish(defaults.map(|d| d.id), defaults.map(|d| d.now)) {
         Ok(c) => c,
         Err(e) => return Ok(error_answer(e)),
     };
-    let recording = match TelemetryEventInput::from_json(field(input, "event")?) {
+    let recording = match required(input.event, "event")? {
         Ok(r) => r,
         Err(e) => return Ok(error_answer(e)),
     };
@@ -314,47 +388,17 @@ pub fn record_value(input: &Json) -> Result<Answer, FfiError> {
 // ---------------------------------------------------------------------------------------------
 // Protobuf encode/decode for JS transports.
 
-fn events_json(events: &[Event]) -> Result<Json, FfiError> {
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        let bytes =
-            event_to_json(e).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
-        out.push(written_json(&bytes));
-    }
-    Ok(Json::Array(out))
-}
-
-fn parse_events(v: &Json) -> Result<Vec<Event>, FfiError> {
-    let Json::Array(items) = v else {
-        return Err(FfiError::MalformedInput("events must be an array".into()));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            json::parse_event_value(e)
-                .map_err(|e| FfiError::MalformedInput(format!("events[{i}]: {e}")))
-        })
-        .collect()
-}
-
 /// Encodes a `RecordEventsRequest` from `{"metadata": …}` or `{"events": {"events": […]}}`
 /// (proto3 JSON).
 pub fn encode_record_events_request(input: &str) -> Result<Vec<u8>, FfiError> {
-    let v = parse_input(input)?;
-    let payload = match (v.get("metadata"), v.get("events")) {
+    let v: RecordEventsRequestInput = Text(input).read()?.unwrap_or_default();
+    let payload = match (v.metadata, v.events) {
         (Some(m), None) => record_events_request::Payload::Metadata(
-            json::parse_metadata_value(m).map_err(|e| FfiError::MalformedInput(e.to_string()))?,
+            m.map_err(|e| FfiError::MalformedInput(e.to_string()))?,
         ),
         (None, Some(events)) => {
-            let list = events.get("events").unwrap_or(&Json::Null);
-            let list = if list.is_null() {
-                &Json::Array(Vec::new())
-            } else {
-                list
-            };
             record_events_request::Payload::Events(record_events_request::EventsPayload {
-                events: parse_events(list)?,
+                events: events?,
             })
         }
         _ => {
@@ -367,6 +411,40 @@ pub fn encode_record_events_request(input: &str) -> Result<Vec<u8>, FfiError> {
         payload: Some(payload),
     }
     .encode_to_vec())
+}
+
+/// Encodes a `RecordEventsResponse` from `{"succeededEvents": [...]}`.
+pub fn encode_record_events_response(input: &str) -> Result<Vec<u8>, FfiError> {
+    let v: RecordEventsResponseInput = Text(input).read()?.unwrap_or_default();
+    Ok(RecordEventsResponse {
+        succeeded_events: v.succeeded_events.transpose()?.unwrap_or_default(),
+    }
+    .encode_to_vec())
+}
+
+/// Encodes a `RecordEventRequest` from `{"metadata": …, "event": …}`.
+pub fn encode_record_event_request(input: &str) -> Result<Vec<u8>, FfiError> {
+    let v: RecordEventRequestInput = Text(input).read()?.unwrap_or_default();
+    let malformed = |e: json::JsonError| FfiError::MalformedInput(e.to_string());
+    let metadata = v.metadata.transpose().map_err(malformed)?;
+    let event = v.event.transpose().map_err(malformed)?;
+    Ok(RecordEventRequest { metadata, event }.encode_to_vec())
+}
+
+/// Encodes one `Event` from proto3 JSON (for export queues that store wire bytes).
+pub fn encode_event(input: &str) -> Result<Vec<u8>, FfiError> {
+    let event = input::event_text(input)?.map_err(|e| FfiError::MalformedInput(e.to_string()))?;
+    Ok(event.encode_to_vec())
+}
+
+fn events_json(events: &[Event]) -> Result<Json, FfiError> {
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let bytes =
+            event_to_json(e).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
+        out.push(written_json(&bytes));
+    }
+    Ok(Json::Array(out))
 }
 
 /// Decodes a `RecordEventsRequest` to proto3 JSON.
@@ -385,53 +463,10 @@ pub fn decode_record_events_request(bytes: &[u8]) -> Result<String, FfiError> {
     Ok(v.to_string())
 }
 
-/// Encodes a `RecordEventsResponse` from `{"succeededEvents": [...]}`.
-pub fn encode_record_events_response(input: &str) -> Result<Vec<u8>, FfiError> {
-    let v = parse_input(input)?;
-    let ids = match v.get("succeededEvents") {
-        None | Some(Json::Null) => Vec::new(),
-        Some(Json::Array(items)) => items
-            .iter()
-            .map(|i| {
-                i.as_str().map(str::to_string).ok_or_else(|| {
-                    FfiError::MalformedInput("succeededEvents must hold strings".into())
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(FfiError::MalformedInput(
-                "succeededEvents must be an array".into(),
-            ));
-        }
-    };
-    Ok(RecordEventsResponse {
-        succeeded_events: ids,
-    }
-    .encode_to_vec())
-}
-
 /// Decodes a `RecordEventsResponse` to `{"succeededEvents": [...]}`.
 pub fn decode_record_events_response(bytes: &[u8]) -> Result<String, FfiError> {
     let resp = RecordEventsResponse::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
     Ok(json!({ "succeededEvents": resp.succeeded_events }).to_string())
-}
-
-/// Encodes a `RecordEventRequest` from `{"metadata": …, "event": …}`.
-pub fn encode_record_event_request(input: &str) -> Result<Vec<u8>, FfiError> {
-    let v = parse_input(input)?;
-    let metadata = match v.get("metadata") {
-        None | Some(Json::Null) => None,
-        Some(m) => Some(
-            json::parse_metadata_value(m).map_err(|e| FfiError::MalformedInput(e.to_string()))?,
-        ),
-    };
-    let event = match v.get("event") {
-        None | Some(Json::Null) => None,
-        Some(e) => {
-            Some(json::parse_event_value(e).map_err(|e| FfiError::MalformedInput(e.to_string()))?)
-        }
-    };
-    Ok(RecordEventRequest { metadata, event }.encode_to_vec())
 }
 
 /// Decodes a `RecordEventRequest` to proto3 JSON.
@@ -450,13 +485,6 @@ pub fn decode_record_event_request(bytes: &[u8]) -> Result<String, FfiError> {
     Ok(Json::Object(out).to_string())
 }
 
-/// Encodes one `Event` from proto3 JSON (for export queues that store wire bytes).
-pub fn encode_event(input: &str) -> Result<Vec<u8>, FfiError> {
-    let v = parse_input(input)?;
-    let event = json::parse_event_value(&v).map_err(|e| FfiError::MalformedInput(e.to_string()))?;
-    Ok(event.encode_to_vec())
-}
-
 /// Decodes one `Event` to proto3 JSON.
 pub fn decode_event(bytes: &[u8]) -> Result<String, FfiError> {
     let event = Event::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
@@ -468,29 +496,28 @@ pub fn decode_event(bytes: &[u8]) -> Result<String, FfiError> {
 /// Plans export chunks: `{"sizes": [encoded event sizes], "limit"?: bytes}` →
 /// `{"chunks": [[start, end], …]}` (half-open index ranges), by [`crate::export::plan_chunks`].
 pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
-    let v = parse_input(input)?;
-    let Some(Json::Array(raw)) = v.get("sizes") else {
-        return Err(FfiError::MalformedInput(
-            "sizes must be an array of byte counts".into(),
-        ));
+    let v: PlanChunksInput = Text(input).read()?.unwrap_or_default();
+    let sizes = match v.sizes {
+        Some(SizesRead::Sizes(sizes)) => sizes,
+        Some(SizesRead::NotByteCounts) => {
+            return Err(FfiError::MalformedInput(
+                "sizes must hold non-negative integers".into(),
+            ));
+        }
+        None | Some(SizesRead::NotAnArray) => {
+            return Err(FfiError::MalformedInput(
+                "sizes must be an array of byte counts".into(),
+            ));
+        }
     };
-    let sizes = raw
-        .iter()
-        .map(|s| {
-            s.as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| {
-                    FfiError::MalformedInput("sizes must hold non-negative integers".into())
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let limit = match v.get("limit") {
-        None | Some(Json::Null) => crate::export::MAX_CHUNK_BYTES,
-        Some(l) => l
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|n| *n > 0)
-            .ok_or_else(|| FfiError::MalformedInput("limit must be a positive integer".into()))?,
+    let limit = match v.limit {
+        Loose::Unset => crate::export::MAX_CHUNK_BYTES,
+        Loose::Value(n) if n > 0 => n,
+        Loose::Value(_) | Loose::Wrong => {
+            return Err(FfiError::MalformedInput(
+                "limit must be a positive integer".into(),
+            ));
+        }
     };
     let chunks: Vec<[usize; 2]> = crate::export::plan_chunks(&sizes, limit)
         .into_iter()
@@ -502,3 +529,4 @@ pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
 pub mod batch;
 #[cfg(feature = "ingest")]
 pub mod conformance;
+mod input;

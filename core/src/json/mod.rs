@@ -11,6 +11,7 @@
 //! against real Go output in `tests/conformance/` (see `tests/go-oracle/`).
 
 pub(crate) mod parse;
+pub(crate) mod read;
 mod time;
 mod write;
 
