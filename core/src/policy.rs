@@ -13,7 +13,6 @@
 
 use crate::proto::Event;
 use prost_types::{Value, value::Kind};
-use std::collections::HashMap;
 
 /// The environment variable whose value [`Allowlist::with_additional`] parses.
 pub const ADDITIONAL_ALLOWED_EVENT_TYPES_ENV: &str =
@@ -145,11 +144,10 @@ pub fn parse_additional_allowed_event_types(
     Ok(types)
 }
 
-/// The allowlist index: `feature/action` keys, and bare `feature` keys for `*` entries.
+/// The allowlist: additional entries first, then the built-in ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowlist {
     types: Vec<AllowedEventType>,
-    index: HashMap<String, usize>,
 }
 
 impl Default for Allowlist {
@@ -180,16 +178,7 @@ impl Allowlist {
     }
 
     fn from_types(types: Vec<AllowedEventType>) -> Self {
-        let mut index = HashMap::with_capacity(types.len());
-        for (i, t) in types.iter().enumerate() {
-            let key = if t.action == "*" {
-                t.feature.clone()
-            } else {
-                format!("{}/{}", t.feature, t.action)
-            };
-            index.insert(key, i);
-        }
-        Allowlist { types, index }
+        Allowlist { types }
     }
 
     /// Every entry, additional ones first.
@@ -198,12 +187,18 @@ impl Allowlist {
     }
 
     /// The private-metadata keys allowed for an event type: the exact `feature/action` entry
-    /// first, then a feature-wide (`*`) entry; `None` if the event type is not allowlisted.
+    /// first, then a feature-wide (`*`) entry; `None` if the event type is not allowlisted. Of
+    /// two entries for one event type the later one wins (built-ins come after additional
+    /// entries). A scan: the list is a few dozen entries, and a lookup allocates nothing.
     pub fn allowed_keys(&self, feature: &str, action: &str) -> Option<&[String]> {
-        let exact = self.index.get(&format!("{feature}/{action}"));
-        exact
-            .or_else(|| self.index.get(feature))
-            .and_then(|&i| self.types.get(i))
+        let last = |matches: &dyn Fn(&AllowedEventType) -> bool| {
+            self.types
+                .iter()
+                .rev()
+                .find(|t| t.feature == feature && matches(t))
+        };
+        last(&|t| t.action == action && t.action != "*")
+            .or_else(|| last(&|t| t.action == "*"))
             .map(|t| t.allowed_private_metadata_keys.as_slice())
     }
 }

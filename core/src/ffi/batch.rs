@@ -30,12 +30,13 @@
 use super::input::{Fields, OpInput, PolicyRead, PolicyReader, Source};
 use super::{FfiError, policy_from};
 use crate::export::{framed_len, plan_chunks};
+use crate::json::MAX_STRUCT_DEPTH;
 use crate::json::read::{JsonKind, Reader, Seed, Skip};
 use crate::policy::RedactionPolicy;
 use crate::proto::Event;
 use crate::record::read::{ContextRead, ContextReader, InputReader};
 use crate::record::{RecordContext, RecordError, TelemetryEventInput, record};
-use crate::validate::validate_event;
+use crate::validate::{EventError, check_required_fields, validate_event};
 use prost::Message as _;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess};
 use serde_json::Value as Json;
@@ -148,50 +149,96 @@ pub fn record_batch(
         }
     };
 
-    let mut out = RecordedBatch {
-        events: Vec::with_capacity(recordings.len() * 256),
-        summary: String::with_capacity(recordings.len() * 64 + 2),
-    };
-    out.summary.push('[');
+    let mut events = Vec::with_capacity(recordings.len() * 256);
+    let mut summary = Vec::with_capacity(recordings.len() * 64 + 2);
+    summary.push(b'[');
     let mut contexts = contexts;
     for (i, recording) in recordings.into_iter().enumerate() {
         if i > 0 {
-            out.summary.push(',');
+            summary.push(b',');
         }
-        let ctx = contexts.next(&fresh_id, &now);
-        match record_one(recording, ctx, &policy) {
+        match contexts.with_next(&fresh_id, &now, |ctx| record_one(recording, ctx, &policy)) {
             Ok(event) => {
-                let start = out.events.len();
-                event.encode_raw(&mut out.events);
-                let len = out.events.len() - start;
-                out.summary.push_str(r#"{"id":"#);
-                push_json_string(&mut out.summary, &event.id);
-                out.summary.push_str(r#","len":"#);
-                out.summary.push_str(itoa::Buffer::new().format(len));
-                out.summary.push('}');
+                let start = events.len();
+                event.encode_raw(&mut events);
+                let len = events.len() - start;
+                summary.extend_from_slice(br#"{"id":"#);
+                push_json_string(&mut summary, &event.id);
+                summary.extend_from_slice(br#","len":"#);
+                summary.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+                summary.push(b'}');
             }
             Err(message) => {
-                out.summary.push_str(r#"{"error":"#);
-                push_json_string(&mut out.summary, &message);
-                out.summary.push('}');
+                summary.extend_from_slice(br#"{"error":"#);
+                push_json_string(&mut summary, &message);
+                summary.push(b'}');
             }
         }
     }
-    out.summary.push(']');
-    Ok(out)
+    summary.push(b']');
+    Ok(RecordedBatch {
+        events,
+        // Built from UTF-8 pieces only.
+        summary: String::from_utf8(summary).unwrap_or_default(),
+    })
 }
 
 fn record_one(
     recording: Result<TelemetryEventInput, RecordError>,
-    ctx: Result<RecordContext, RecordError>,
+    ctx: Result<&RecordContext, RecordError>,
     policy: &RedactionPolicy,
 ) -> Result<Event, String> {
     let ctx = ctx.map_err(|e| e.to_string())?;
     let input = recording.map_err(|e| e.to_string())?;
-    let mut event = record(&input, &ctx).map_err(|e| e.to_string())?;
-    validate_event(&event).map_err(|e| e.to_string())?;
+    let mut event = record(&input, ctx).map_err(|e| e.to_string())?;
+    validate(&event).map_err(|e| e.to_string())?;
     policy.redact(&mut event);
     Ok(event)
+}
+
+/// The gateway's checks ([`validate_event`]) without writing the event's JSON when that cannot
+/// fail: the marshal check (protojson must be able to write the event) only fails on a
+/// timestamp out of range or a `Struct` value that is unset, not finite or nested too deep, so
+/// the JSON is written (and its exact error given) only when [`surely_marshalable`] cannot
+/// vouch for the event. A test checks that everything it vouches for does marshal.
+fn validate(event: &Event) -> Result<(), EventError> {
+    check_required_fields(event)?;
+    if surely_marshalable(event) {
+        Ok(())
+    } else {
+        validate_event(event)
+    }
+}
+
+/// True only for events whose JSON the writer is sure to produce (see [`validate`]).
+fn surely_marshalable(event: &Event) -> bool {
+    fn value_ok(v: &prost_types::Value, depth: usize) -> bool {
+        use prost_types::value::Kind;
+        match &v.kind {
+            None => false,
+            Some(Kind::NumberValue(n)) => n.is_finite(),
+            Some(Kind::NullValue(_) | Kind::StringValue(_) | Kind::BoolValue(_)) => true,
+            Some(Kind::StructValue(s)) => struct_ok(s, depth),
+            Some(Kind::ListValue(l)) => {
+                depth + 1 < MAX_STRUCT_DEPTH / 2 && l.values.iter().all(|v| value_ok(v, depth + 1))
+            }
+        }
+    }
+    fn struct_ok(s: &prost_types::Struct, depth: usize) -> bool {
+        // Half the writer's limit: a margin so that no depth convention can differ.
+        depth + 1 < MAX_STRUCT_DEPTH / 2 && s.fields.values().all(|v| value_ok(v, depth + 1))
+    }
+    let mut scratch = Vec::with_capacity(32);
+    let timestamp_ok = event
+        .timestamp
+        .as_ref()
+        .is_none_or(|ts| crate::json::format_timestamp(&mut scratch, ts).is_ok());
+    let private_ok = event
+        .parameters
+        .as_ref()
+        .and_then(|p| p.private_metadata.as_ref())
+        .is_none_or(|s| struct_ok(s, 0));
+    timestamp_ok && private_ok
 }
 
 /// The contexts of a batch: one for all, or one per recording (a context that cannot be used
@@ -205,25 +252,28 @@ enum Contexts {
 }
 
 impl Contexts {
-    /// The next recording's context.
-    fn next(
+    /// Runs `f` with the next recording's context.
+    fn with_next<T>(
         &mut self,
         fresh_id: &dyn Fn() -> String,
         now: &dyn Fn() -> String,
-    ) -> Result<RecordContext, RecordError> {
+        f: impl FnOnce(Result<&RecordContext, RecordError>) -> T,
+    ) -> T {
         match self {
             Contexts::Shared { ctx, fresh_ids } => {
-                let mut c = (**ctx).clone();
                 if *fresh_ids {
-                    c.id = fresh_id();
+                    ctx.id = fresh_id();
                 }
-                Ok(c)
+                f(Ok(ctx))
             }
             // One per recording (the lengths were checked to match).
-            Contexts::PerEvent(list) => list
-                .next()
-                .unwrap_or_else(ContextRead::empty)
-                .finish(Some(fresh_id), Some(now)),
+            Contexts::PerEvent(list) => {
+                let ctx = list
+                    .next()
+                    .unwrap_or_else(ContextRead::empty)
+                    .finish(Some(fresh_id), Some(now));
+                f(ctx.as_ref().map_err(Clone::clone))
+            }
         }
     }
 }
@@ -287,9 +337,12 @@ impl<'de, R: Reader<'de>> Reader<'de> for ListOf<R> {
     }
 }
 
-fn push_json_string(out: &mut String, s: &str) {
-    // serde_json's escaping (the answer is parsed by JSON.parse).
-    out.push_str(&Json::from(s).to_string());
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping (the answer is parsed by JSON.parse), straight into the answer.
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        // Writing to a Vec cannot fail; an empty string keeps the answer valid JSON.
+        out.extend_from_slice(b"\"\"");
+    }
 }
 
 /// The `RecordEventsRequest` messages (each `{events: EventsPayload}`) carrying queued events:
@@ -356,22 +409,22 @@ pub fn events_requests(events: &[u8], lens: &[u32], limit: usize) -> Result<Vec<
 /// events read back from a persistent queue). Answers a JSON array with, per event, `null` or the
 /// decode error.
 pub fn check_events(events: &[u8], lens: &[u32]) -> String {
-    let mut out = String::from("[");
+    let mut out = vec![b'['];
     let mut at = 0usize;
     for (i, &len) in lens.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         let end = at.saturating_add(len as usize);
         match events.get(at..end).map(crate::proto::Event::decode) {
-            Some(Ok(_)) => out.push_str("null"),
+            Some(Ok(_)) => out.extend_from_slice(b"null"),
             Some(Err(e)) => push_json_string(&mut out, &format!("protobuf decode error: {e}")),
             None => push_json_string(&mut out, "event bytes missing"),
         }
         at = end;
     }
-    out.push(']');
-    out
+    out.push(b']');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -593,6 +646,83 @@ mod tests {
         assert!(events_requests(&batch.events[1..], &lens, limit).is_err());
         assert!(events_requests(&batch.events, &lens, 0).is_err());
         assert_eq!(events_requests(&[], &[], limit).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn what_the_marshal_precheck_vouches_for_marshals() {
+        use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
+        use std::collections::BTreeMap;
+        let with_private = |v: Value| Event {
+            id: "x".into(),
+            feature: "a.b".into(),
+            action: "cd".into(),
+            timestamp: Some(Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+            parameters: Some(crate::proto::EventParameters {
+                private_metadata: Some(Struct {
+                    fields: BTreeMap::from([("k".to_string(), v)]),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let num = |n: f64| Value {
+            kind: Some(Kind::NumberValue(n)),
+        };
+        let nest = |depth: usize| {
+            let mut v = num(1.0);
+            for i in 0..depth {
+                v = if i % 2 == 0 {
+                    Value {
+                        kind: Some(Kind::ListValue(ListValue { values: vec![v] })),
+                    }
+                } else {
+                    Value {
+                        kind: Some(Kind::StructValue(Struct {
+                            fields: BTreeMap::from([("n".to_string(), v)]),
+                        })),
+                    }
+                };
+            }
+            v
+        };
+        // Vouched for: the writer agrees.
+        for event in [
+            with_private(num(1.5)),
+            with_private(nest(40)),
+            Event::default(),
+        ] {
+            assert!(surely_marshalable(&event));
+            assert!(crate::json::event_to_json(&event).is_ok());
+        }
+        // Everything the writer refuses is left to the writer (with its exact error).
+        let mut far = with_private(num(1.0));
+        far.timestamp = Some(Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        });
+        let mut nanos = with_private(num(1.0));
+        nanos.timestamp = Some(Timestamp {
+            seconds: 0,
+            nanos: -1,
+        });
+        for event in [
+            with_private(num(f64::NAN)),
+            with_private(num(f64::INFINITY)),
+            with_private(Value { kind: None }),
+            with_private(nest(200)),
+            far,
+            nanos,
+        ] {
+            assert!(crate::json::event_to_json(&event).is_err());
+            assert!(!surely_marshalable(&event));
+            assert_eq!(
+                validate(&event).map_err(|e| e.to_string()),
+                validate_event(&event).map_err(|e| e.to_string())
+            );
+        }
     }
 
     #[test]
