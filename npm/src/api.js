@@ -193,7 +193,10 @@ export function createApi(host) {
 
   /** recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. */
   function recordBatchText(inputsText, contextText, perEvent, policyText) {
-    const buffer = call((g) => g.recordBatch(inputsText, contextText, perEvent, policyText));
+    // As UTF-8 bytes: one native copy into the module (a string is copied char by char in JS).
+    const inputsBytes = textEncoder.encode(inputsText);
+    const contextBytes = textEncoder.encode(contextText);
+    const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText));
     const summaryLength = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(0, true);
     const summary = JSON.parse(textDecoder.decode(buffer.subarray(4, 4 + summaryLength)));
     let at = 4 + summaryLength;

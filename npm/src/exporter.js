@@ -230,6 +230,11 @@ export function createExporter(core) {
       return this._queue.size;
     }
 
+    /** The ids of the queued events, oldest first. */
+    pendingIds() {
+      return Array.from(this._queue.keys());
+    }
+
     /** A copy of the queued events (oldest first), as they will be sent (proto3 JSON). */
     pendingEvents() {
       return Array.from(this._queue.values(), (entry) => core.decodeEvent(entry.bytes));

@@ -398,6 +398,8 @@ export declare class GatewayExporter {
   readonly pending: number;
   /** The queued events, oldest first, as they will be sent. */
   pendingEvents(): Event[];
+  /** The ids of the queued events, oldest first. */
+  pendingIds(): string[];
   readonly stats: GatewayExporterStats;
 }
 

@@ -17,13 +17,18 @@ const IDS_PER_RANDOM_FILL: usize = 64;
 /// Answers one buffer: the summary's length in bytes (4 bytes, little-endian), the summary (a
 /// JSON array of `{"id", "len"}` or `{"error"}`, one per recording), then the recorded events'
 /// wire bytes back to back.
+///
+/// `inputs` and `context` are UTF-8 bytes (JS `TextEncoder`): wasm-bindgen copies a string into
+/// the module one UTF-16 unit at a time in JS, bytes in one native copy.
 #[wasm_bindgen(js_name = recordBatch)]
 pub fn record_batch(
-    inputs: &str,
-    context: &str,
+    inputs: &[u8],
+    context: &[u8],
     per_event: bool,
     policy: &str,
 ) -> Result<Vec<u8>, JsError> {
+    let inputs = utf8("recordings", inputs)?;
+    let context = utf8("context", context)?;
     let now = now_rfc3339();
     let millis = unix_millis();
     let mut random = Vec::new();
@@ -51,6 +56,11 @@ pub fn record_batch(
     out.extend_from_slice(recorded.summary.as_bytes());
     out.extend_from_slice(&recorded.events);
     Ok(out)
+}
+
+fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| JsError::new(&format!("malformed input: {name}: not UTF-8: {e}")))
 }
 
 /// The `RecordEventsRequest` messages for queued events (see
