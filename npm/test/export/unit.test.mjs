@@ -466,6 +466,36 @@ test("plugs into @sourcegraph/telemetry's TelemetryRecorderProvider", async () =
   assert.equal(submitted.parameters.privateMetadata, undefined);
 });
 
+test("ValidationProcessor must come after the processors that set fields (README), with @sourcegraph/telemetry", async () => {
+  const { TimestampTelemetryProcessor } = require("@sourcegraph/telemetry/dist/processors/timestamp");
+  // A field-setting processor gone wrong: a timestamp the core refuses (year 10000).
+  const badClock = new TimestampTelemetryProcessor({ now: () => new Date("+010000-01-01T00:00:00Z") });
+  const run = (processors) => {
+    const gw = fakeGateway();
+    const { errors, onError } = collect();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError });
+    const provider = new TelemetryRecorderProvider({ client: "web" }, ex, processors, { bufferTimeMs: 0, bufferMaxSize: 0 });
+    let thrown = null;
+    try {
+      provider.getRecorder().recordEvent("cody.chat", "submitted");
+    } catch (e) {
+      thrown = e;
+    }
+    return { ex, errors, thrown };
+  };
+  // Last: it sees the event as it will be sent, and refuses it at recordEvent.
+  const last = run([badClock, new core.ValidationProcessor()]);
+  assert.ok(last.thrown instanceof core.TelemetryEventValidationError);
+  assert.match(last.thrown.message, /^invalid timestamp: /);
+  // First: the bad field is set after the check; only the exporter notices (reported, not sent).
+  const first = run([new core.ValidationProcessor(), badClock]);
+  assert.equal(first.thrown, null);
+  await new Promise((r) => setTimeout(r, 10));
+  await first.ex.flush({ timeoutMs: 2000 });
+  assert.deepEqual(first.errors.map((e) => e.code), ["invalid_event"]);
+  assert.match(first.errors[0].message, /^invalid timestamp: /);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Transports.
 
