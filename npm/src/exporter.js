@@ -270,7 +270,11 @@ export function createExporter(core) {
       }
       this._storeReady = Promise.resolve()
         .then(() => this._store.open((entries) => this._adopt(entries)))
-        .catch((e) => this._storeFailed("open", e))
+        .catch((e) => {
+          // A store that cannot open is left out: the queue lives in memory from here on.
+          this._storeFailed("open", e);
+          this._store = null;
+        })
         .then(() => {
           this._storeIsReady = true;
           const waiting = this._storeWaiting;
@@ -295,9 +299,10 @@ export function createExporter(core) {
      */
     _storeOp(what, fn) {
       if (!this._store) return Promise.resolve();
-      const store = this._store;
       return new Promise((resolve) => {
         const start = () => {
+          const store = this._store;
+          if (!store) return resolve();
           let op;
           try {
             op = Promise.resolve(fn(store));

@@ -47,6 +47,7 @@ const exporter = new core.GatewayExporter({
     return ctx;
   },
   onError: (e) => errors.push(e.code + ": " + e.message),
+  flushOnHide: params.get("hide") !== "0",
 });
 window.__exporter = exporter;
 window.__errors = errors;
@@ -216,5 +217,28 @@ test("Chromium: events recorded, then the page reloads at once; the reloaded pag
   assert.equal(r.leftInIndexedDb, 0);
   const report = check("reload", sinkPath, r.tracked, `${r.stats.resumed} resumed from IndexedDB after the reload`);
   assert.equal(report.events, 200);
+  await context.close();
+});
+
+test("Chromium: two tabs — a live tab's queued events are left alone, and claimed by the other once it closes", { timeout: 120_000 }, async (t) => {
+  const { browser, app, sinkPath } = await setup(t);
+  const context = await browser.newContext();
+  // Tab A: its export calls never start, and it sends nothing when closed (flushOnHide off).
+  const a = await openApp(context, app("&stall=1&hide=0"));
+  await a.page.evaluate((recs) => window.__record(recs), recordings(150, "tabs"));
+  // Tab B opens while A lives: it must not take A's events.
+  const b = await openApp(context, app());
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await b.page.evaluate(() => window.__exporter.stats.resumed), 0, "a live tab's events were taken");
+  assert.equal(readSink(sinkPath).lines.length, 0);
+  // A closes: B claims A's leftovers (its Web Lock is released) and sends them.
+  await a.page.close();
+  await b.page.waitForFunction(() => window.__exporter.stats.resumed === 150, null, { timeout: 20_000 });
+  const r = await b.page.evaluate(() => window.__resume());
+  assert.equal(r.error, undefined, r.error);
+  assert.equal(r.leftInIndexedDb, 0);
+  const report = check("two tabs", sinkPath, r.tracked, `${r.stats.resumed} claimed by the other tab once the first closed`);
+  assert.equal(report.events, 150);
+  assert.equal(report.duplicates, 0);
   await context.close();
 });

@@ -433,6 +433,24 @@ test("a store: events are persisted before exportEvents resolves, removed once a
   assert.equal(store.events.size, 0, "everything acknowledged was removed");
   assert.equal(store.log.at(-1), "close");
 
+  // A store that cannot open: reported once, and the queue lives in memory.
+  const closed = memoryStore();
+  closed.open = async () => {
+    throw new Error("database is locked (fake)");
+  };
+  const gw3 = fakeGateway();
+  const seen3 = collect();
+  const ex3 = new GatewayExporter({ transport: gw3, metadata: METADATA, context: CONTEXT, persist: closed, onError: seen3.onError });
+  await ex3.ready;
+  assert.equal(ex3.persistence, "memory");
+  await ex3.exportEvents([recording(1)]);
+  await ex3.exportEvents([recording(2)]);
+  await ex3.flush({ timeoutMs: 2000 });
+  assert.deepEqual(seen3.errors.map((e) => e.code), ["store_failed"]);
+  assert.match(seen3.errors[0].message, /open failed: database is locked \(fake\)/);
+  assert.deepEqual(closed.log, []);
+  assert.equal(gw3.calls.flatMap((c) => c.payloads.flat()).length, 2);
+
   // A failing store: reported, events still exported from memory.
   const broken = memoryStore({ failAdd: true });
   const gw2 = fakeGateway();
