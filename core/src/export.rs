@@ -47,12 +47,24 @@ pub fn plan_chunks(encoded_lens: &[usize], limit: usize) -> Vec<Range<usize>> {
 /// The ids of `sent` that the gateway acknowledged, in `sent` order, without duplicates.
 /// Only these may be marked exported; every other sent event stays queued for the next run.
 pub fn acknowledged<'a>(sent: &'a [String], succeeded: &[String]) -> Vec<&'a str> {
-    let succeeded: HashSet<&str> = succeeded.iter().map(String::as_str).collect();
-    let mut seen = HashSet::new();
-    sent.iter()
-        .map(String::as_str)
-        .filter(|id| succeeded.contains(id) && seen.insert(*id))
+    acknowledged_indices(sent, succeeded)
+        .into_iter()
+        .filter_map(|i| sent.get(i).map(String::as_str))
         .collect()
+}
+
+/// [`acknowledged`] as positions in `sent` (the first position of an id sent twice).
+pub fn acknowledged_indices<S: AsRef<str>>(sent: &[S], succeeded: &[String]) -> Vec<usize> {
+    let succeeded: HashSet<&str> = succeeded.iter().map(String::as_str).collect();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    for (i, id) in sent.iter().enumerate() {
+        let id = id.as_ref();
+        if succeeded.contains(id) && seen.insert(id) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// Retry back-off: exponential from `base_ms`, capped at `max_ms`, with "full jitter" — the
@@ -119,6 +131,8 @@ mod tests {
         let sent: Vec<String> = ["a", "b", "c", "a"].iter().map(|s| s.to_string()).collect();
         let ok: Vec<String> = ["c", "a", "zzz"].iter().map(|s| s.to_string()).collect();
         assert_eq!(acknowledged(&sent, &ok), vec!["a", "c"]);
+        assert_eq!(acknowledged_indices(&sent, &ok), vec![0, 2]);
+        assert_eq!(acknowledged_indices(&["x", "y"], &ok), Vec::<usize>::new());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 // 1. Single-event API calls (validate, redact, translate, record) and their boundary encodings:
 //      api       the shipped API: objects -> JSON.stringify -> JSON text into WASM -> JSON text ->
 //                JSON.parse (int64 exact as strings; every double exact)
-//      text      JSON text in and out, no JS (de)serialisation (what a caller holding JSON text pays)
+//      text      JSON text (as UTF-8 bytes) in and out, no JS (de)serialisation: the module's own
+//                cost plus the boundary
 //      objects   JS objects in and out through serde-wasm-bindgen (a build with the crate's
 //                `objects` feature, made here into bench/build-objects/; not shipped)
 //      js        the pure-JS baseline: the JS SDK's own per-event work (its feature/action
@@ -153,13 +154,14 @@ for (const op of Object.keys(inputs)) {
   // Sanity: every encoding gives the same answer.
   const viaApi = calls[op]();
   delete viaApi.data;
-  const viaText = JSON.parse(glue.runOp(op, text));
+  const bytes = new TextEncoder().encode(text);
+  const viaText = JSON.parse(glue.runOp(op, bytes));
   if (!api.conformance.answerMatches(viaApi, viaText)) throw new Error(`${op}: api and text answers differ`);
   if ("error" in viaApi) throw new Error(`${op}: ${viaApi.error}`);
   const row = {
     op,
     api: measure(calls[op]),
-    text: measure(() => glue.runOp(op, text)),
+    text: measure(() => glue.runOp(op, bytes)),
     objects: null,
     js: measure(() => jsBaseline(op === "record" ? input : event)),
   };

@@ -42,6 +42,46 @@ function stringify(value) {
   }
 }
 
+/**
+ * UTF-8 bytes of `text` for one call into the module, encoded into a buffer reused from call to
+ * call (`slot` 0 or 1: two arguments of one call). wasm-bindgen copies these in one native copy,
+ * where a string argument is copied one UTF-16 unit at a time in JS; `encodeInto` into a reused
+ * buffer also spares allocating a new array per call. The answer is valid until the next call
+ * with the same slot.
+ */
+const scratch = [new Uint8Array(16 * 1024), new Uint8Array(16 * 1024)];
+const SCRATCH_KEPT = 1024 * 1024;
+function scratchFor(chars, slot) {
+  // At most 3 bytes per UTF-16 unit.
+  const need = chars * 3;
+  let buffer = scratch[slot];
+  if (buffer.length < need) {
+    buffer = new Uint8Array(need);
+    // A buffer grown for one huge input is not kept.
+    if (need <= SCRATCH_KEPT) scratch[slot] = buffer;
+  }
+  return buffer;
+}
+function utf8(text, slot = 0) {
+  const buffer = scratchFor(text.length, slot);
+  const { written } = textEncoder.encodeInto(text, buffer);
+  return buffer.subarray(0, written);
+}
+/** Several texts back to back as UTF-8, and each one's length in bytes. */
+function utf8Joined(texts) {
+  let chars = 0;
+  for (const t of texts) chars += t.length;
+  const buffer = scratchFor(chars, 0);
+  const lens = new Uint32Array(texts.length);
+  let at = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const { written } = textEncoder.encodeInto(texts[i], buffer.subarray(at));
+    lens[i] = written;
+    at += written;
+  }
+  return { bytes: buffer.subarray(0, at), lens };
+}
+
 /** JSON text of an argument: a string is taken as JSON text already. */
 function jsonText(value) {
   return typeof value === "string" ? value : stringify(value === undefined ? null : value);
@@ -115,16 +155,16 @@ export function createApi(host) {
       const input = {};
       for (let i = 0; i < names.length; i++) input[names[i]] = values[i];
       const text = stringify(input);
-      answer = call((g) => (fill ? g.recordNow(text) : g.runOp(op, text)));
+      answer = call((g) => (fill ? g.recordNow(utf8(text)) : g.runOp(op, utf8(text))));
     } else {
-      const texts = values.map((v) => (typeof v === "string" ? v : stringify(v)));
-      answer = call((g) => g.runOpFields(op, names, texts, fill));
+      const { bytes, lens } = utf8Joined(values.map((v) => (typeof v === "string" ? v : stringify(v))));
+      answer = call((g) => g.runOpFields(op, names, bytes, lens, fill));
     }
     return JSON.parse(answer);
   }
 
   function runOp(op, input) {
-    return JSON.parse(call((g) => g.runOp(op, jsonText(input))));
+    return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
   }
 
   function validate(event) {
@@ -193,9 +233,8 @@ export function createApi(host) {
 
   /** recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. */
   function recordBatchText(inputsText, contextText, perEvent, policyText) {
-    // As UTF-8 bytes: one native copy into the module (a string is copied char by char in JS).
-    const inputsBytes = textEncoder.encode(inputsText);
-    const contextBytes = textEncoder.encode(contextText);
+    const inputsBytes = utf8(inputsText, 0);
+    const contextBytes = utf8(contextText, 1);
     const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText));
     const summaryLength = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(0, true);
     const summary = JSON.parse(textDecoder.decode(buffer.subarray(4, 4 + summaryLength)));
@@ -305,13 +344,13 @@ export function createApi(host) {
     }
   }
 
-  const encoder = (name) => (value) => call((g) => g[name](jsonText(value)));
+  const encoder = (name) => (value) => call((g) => g[name](utf8(jsonText(value))));
   const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
 
   /** The core's chunk plan: index ranges `[start, end)` of events whose sizes stay under `limit`. */
   function planChunks(sizes, limit) {
     const input = limit === undefined ? { sizes } : { sizes, limit };
-    return JSON.parse(call((g) => g.planChunks(JSON.stringify(input)))).chunks;
+    return JSON.parse(call((g) => g.planChunks(utf8(JSON.stringify(input))))).chunks;
   }
 
   /** The core's retry back-off for `attempt` (from 0); `sample` uniform in [0, 1). */
@@ -319,9 +358,19 @@ export function createApi(host) {
     return call((g) => g.backoffDelayMs(attempt, baseMs, maxMs, sample));
   }
 
+  /**
+   * The positions in `sent` (ids of one call) that an encoded RecordEventsResponse acknowledges,
+   * in `sent` order without duplicates: the core decodes the answer and applies `acknowledged`'s
+   * rule in one call.
+   */
+  function acknowledgedIn(sent, response) {
+    const { bytes, lens } = utf8Joined(sent);
+    return call((g) => g.acknowledgedIn(bytes, lens, response));
+  }
+
   /** The ids of `sent` the gateway acknowledged in `succeeded`, by the core's rule. */
   function acknowledged(sent, succeeded) {
-    return JSON.parse(call((g) => g.acknowledged(JSON.stringify({ sent, succeeded }))));
+    return JSON.parse(call((g) => g.acknowledged(utf8(JSON.stringify({ sent, succeeded })))));
   }
 
   const core = {
@@ -351,6 +400,7 @@ export function createApi(host) {
     planChunks,
     backoffDelayMs,
     acknowledged,
+    acknowledgedIn,
   };
   if (full) {
     Object.assign(core, {

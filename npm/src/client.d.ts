@@ -28,6 +28,7 @@ export {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  acknowledgedIn,
   GatewayExporter,
   GrpcWebTransport,
   IndexedDbQueueStore,

@@ -37,6 +37,7 @@ export const {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  acknowledgedIn,
   GatewayExporter,
   GrpcWebTransport,
   IndexedDbQueueStore,

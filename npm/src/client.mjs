@@ -30,6 +30,7 @@ export const {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  acknowledgedIn,
   GatewayExporter,
   GrpcWebTransport,
   IndexedDbQueueStore,

@@ -530,9 +530,9 @@ export function createExporter(core) {
 
     /** Applies a RecordEventsResponse to the events `sent` in a call. */
     _onResponse(sent, bytes) {
-      const { succeededEvents } = core.decodeRecordEventsResponse(bytes);
       const acked = [];
-      for (const id of core.acknowledged(sent, succeededEvents)) {
+      for (const i of core.acknowledgedIn(sent, bytes)) {
+        const id = sent[i];
         if (this._queue.delete(id)) {
           acked.push(id);
           this.stats.acknowledged++;

@@ -258,6 +258,8 @@ export function planChunks(sizes: number[], limit?: number): [number, number][];
 export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, sample?: number): number;
 /** The ids of `sent` acknowledged in `succeeded` (in `sent` order, without duplicates), by the core's rule. */
 export function acknowledged(sent: string[], succeeded: string[]): string[];
+/** The positions in `sent` an encoded `RecordEventsResponse` acknowledges (the same rule, decoding included). */
+export function acknowledgedIn(sent: string[], response: Uint8Array): Uint32Array;
 
 /** Options a transport call gets from the exporter. */
 export interface RecordEventsCallOptions {

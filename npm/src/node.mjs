@@ -32,6 +32,7 @@ export const {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  acknowledgedIn,
   GatewayExporter,
   GrpcWebTransport,
   IndexedDbQueueStore,

@@ -38,6 +38,7 @@ export const {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  acknowledgedIn,
   GatewayExporter,
   GrpcWebTransport,
   IndexedDbQueueStore,

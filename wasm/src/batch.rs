@@ -84,3 +84,23 @@ pub fn events_requests(events: &[u8], lens: &[u32], limit: f64) -> Result<Vec<u8
 pub fn check_events(events: &[u8], lens: &[u32]) -> String {
     batch::check_events(events, lens)
 }
+
+/// The positions in `sent` (the ids of one export call, UTF-8 back to back with their byte
+/// lengths in `lens`) that the encoded `RecordEventsResponse` acknowledges (see
+/// `telemetry_core::ffi::batch::acknowledged_in_response`): one crossing per answer, no JSON.
+#[wasm_bindgen(js_name = acknowledgedIn)]
+pub fn acknowledged_in(sent: &[u8], lens: &[u32], response: &[u8]) -> Result<Vec<u32>, JsError> {
+    let mut ids = Vec::with_capacity(lens.len());
+    let mut at = 0usize;
+    for &len in lens {
+        let end = at.saturating_add(len as usize);
+        let bytes = sent
+            .get(at..end)
+            .ok_or_else(|| JsError::new("malformed input: id lengths exceed the ids given"))?;
+        ids.push(utf8("sent", bytes)?);
+        at = end;
+    }
+    let acked = batch::acknowledged_in_response(&ids, response).map_err(js_error)?;
+    // Positions in a list of JS array length: well inside u32.
+    Ok(acked.into_iter().map(|i| i as u32).collect())
+}

@@ -29,14 +29,23 @@ fn js_error(e: FfiError) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// JSON text handed over as UTF-8 bytes. The JS layer encodes its strings with
+/// `TextEncoder.encodeInto` into a reused buffer, which wasm-bindgen copies into the module in
+/// one native copy (a `&str` argument is copied one UTF-16 unit at a time in JS, which costs more
+/// than many whole operations).
+fn utf8(bytes: &[u8]) -> Result<&str, JsError> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| js_error(FfiError::MalformedInput(format!("not UTF-8: {e}"))))
+}
+
 use ffi::parse_input;
 
 /// Runs one operation (`validate`, `redact`, `translate`, `ingest`, `record`) on the JSON text
 /// of its input and returns the JSON text of its answer. `record` is run as given: its context
 /// must carry `id` and `now` (see [`record`] for the variant that fills them).
 #[wasm_bindgen(js_name = runOp)]
-pub fn run_op(op: &str, input: &str) -> Result<String, JsError> {
-    ffi::run_op(op, input).map_err(js_error)
+pub fn run_op(op: &str, input: &[u8]) -> Result<String, JsError> {
+    ffi::run_op(op, utf8(input)?).map_err(js_error)
 }
 
 /// The defaults `record` fills into a context that leaves `id` or `now` out: a fresh UUID v7
@@ -51,31 +60,39 @@ fn defaults() -> ffi::ContextDefaults<'static> {
 /// `record`, with `context.id` (a fresh UUID v7) and `context.now` (the current time) filled
 /// in when the caller leaves them out.
 #[wasm_bindgen(js_name = recordNow)]
-pub fn record(input: &str) -> Result<String, JsError> {
-    ffi::record_with_defaults(input, defaults()).map_err(js_error)
+pub fn record(input: &[u8]) -> Result<String, JsError> {
+    ffi::record_with_defaults(utf8(input)?, defaults()).map_err(js_error)
 }
 
 /// Runs one operation on an input object assembled from named fields, each given as its own
 /// JSON text (so a caller can pass some fields as exact JSON text and others serialized, with
-/// no string splicing). With `fill`, a `record` context gets `id` and `now` filled in as by
-/// [`record`].
+/// no string splicing): `values` holds the texts back to back as UTF-8, `lens` their lengths.
+/// With `fill`, a `record` context gets `id` and `now` filled in as by [`record`].
 #[wasm_bindgen(js_name = runOpFields)]
 pub fn run_op_fields(
     op: &str,
     names: Vec<String>,
-    values: Vec<String>,
+    values: &[u8],
+    lens: &[u32],
     fill: bool,
 ) -> Result<String, JsError> {
-    if names.len() != values.len() {
+    if names.len() != lens.len() {
         return Err(js_error(FfiError::MalformedInput(
             "names and values differ in length".into(),
         )));
     }
-    let fields: Vec<(&str, &str)> = names
-        .iter()
-        .map(String::as_str)
-        .zip(values.iter().map(String::as_str))
-        .collect();
+    let mut fields = Vec::with_capacity(names.len());
+    let mut at = 0usize;
+    for (name, &len) in names.iter().zip(lens) {
+        let end = at.saturating_add(len as usize);
+        let text = values.get(at..end).ok_or_else(|| {
+            js_error(FfiError::MalformedInput(
+                "field lengths exceed the values given".into(),
+            ))
+        })?;
+        fields.push((name.as_str(), utf8(text)?));
+        at = end;
+    }
     ffi::run_op_fields(op, &fields, fill.then(defaults)).map_err(js_error)
 }
 
@@ -157,8 +174,8 @@ pub fn uuid_v7(unix_ms: i64, random: [u8; 10]) -> String {
 
 /// Encodes a `RecordEventsRequest` from `{"metadata": …}` or `{"events": {"events": […]}}`.
 #[wasm_bindgen(js_name = encodeRecordEventsRequest)]
-pub fn encode_record_events_request(input: &str) -> Result<Vec<u8>, JsError> {
-    ffi::encode_record_events_request(input).map_err(js_error)
+pub fn encode_record_events_request(input: &[u8]) -> Result<Vec<u8>, JsError> {
+    ffi::encode_record_events_request(utf8(input)?).map_err(js_error)
 }
 
 /// Decodes a `RecordEventsRequest` to proto3 JSON text.
@@ -169,8 +186,8 @@ pub fn decode_record_events_request(bytes: &[u8]) -> Result<String, JsError> {
 
 /// Encodes a `RecordEventsResponse` from `{"succeededEvents": […]}`.
 #[wasm_bindgen(js_name = encodeRecordEventsResponse)]
-pub fn encode_record_events_response(input: &str) -> Result<Vec<u8>, JsError> {
-    ffi::encode_record_events_response(input).map_err(js_error)
+pub fn encode_record_events_response(input: &[u8]) -> Result<Vec<u8>, JsError> {
+    ffi::encode_record_events_response(utf8(input)?).map_err(js_error)
 }
 
 /// Decodes a `RecordEventsResponse` to `{"succeededEvents": […]}` text.
@@ -181,8 +198,8 @@ pub fn decode_record_events_response(bytes: &[u8]) -> Result<String, JsError> {
 
 /// Encodes a `RecordEventRequest` from `{"metadata": …, "event": …}`.
 #[wasm_bindgen(js_name = encodeRecordEventRequest)]
-pub fn encode_record_event_request(input: &str) -> Result<Vec<u8>, JsError> {
-    ffi::encode_record_event_request(input).map_err(js_error)
+pub fn encode_record_event_request(input: &[u8]) -> Result<Vec<u8>, JsError> {
+    ffi::encode_record_event_request(utf8(input)?).map_err(js_error)
 }
 
 /// Decodes a `RecordEventRequest` to proto3 JSON text.
@@ -193,8 +210,8 @@ pub fn decode_record_event_request(bytes: &[u8]) -> Result<String, JsError> {
 
 /// Encodes one `Event` from proto3 JSON.
 #[wasm_bindgen(js_name = encodeEvent)]
-pub fn encode_event(input: &str) -> Result<Vec<u8>, JsError> {
-    ffi::encode_event(input).map_err(js_error)
+pub fn encode_event(input: &[u8]) -> Result<Vec<u8>, JsError> {
+    ffi::encode_event(utf8(input)?).map_err(js_error)
 }
 
 /// Decodes one `Event` to proto3 JSON text.
@@ -210,8 +227,8 @@ pub fn decode_event(bytes: &[u8]) -> Result<String, JsError> {
 /// The chunk plan: `{"sizes": [n, …], "limit"?: bytes}` (default limit 1 MiB) to
 /// `{"chunks": [[start, end], …]}`, half-open index ranges, by `telemetry_core::export::plan_chunks`.
 #[wasm_bindgen(js_name = planChunks)]
-pub fn plan_chunks(input: &str) -> Result<String, JsError> {
-    ffi::plan_chunks(input).map_err(js_error)
+pub fn plan_chunks(input: &[u8]) -> Result<String, JsError> {
+    ffi::plan_chunks(utf8(input)?).map_err(js_error)
 }
 
 /// The retry delay in milliseconds for `attempt` (from 0): full jitter over an exponential
@@ -234,8 +251,8 @@ pub fn backoff_delay_ms(attempt: u32, base_ms: f64, max_ms: f64, sample: f64) ->
 /// The ids of `sent` the gateway acknowledged (`{"sent": [...], "succeeded": [...]}` to a JSON
 /// array), in `sent` order without duplicates, by `telemetry_core::export::acknowledged`.
 #[wasm_bindgen(js_name = acknowledged)]
-pub fn acknowledged(input: &str) -> Result<String, JsError> {
-    let v = parse_input(input).map_err(js_error)?;
+pub fn acknowledged(input: &[u8]) -> Result<String, JsError> {
+    let v = parse_input(utf8(input)?).map_err(js_error)?;
     let list = |name: &str| -> Result<Vec<String>, JsError> {
         match v.get(name) {
             Some(Json::Array(items)) => items

@@ -405,6 +405,21 @@ pub fn events_requests(events: &[u8], lens: &[u32], limit: usize) -> Result<Vec<
     Ok(out)
 }
 
+/// The positions in `sent` (the event ids of one export call) that an encoded
+/// `RecordEventsResponse` acknowledges, in `sent` order without duplicates, by
+/// [`crate::export::acknowledged_indices`]: decoding the answer and applying the rule in one step.
+pub fn acknowledged_in_response<S: AsRef<str>>(
+    sent: &[S],
+    response: &[u8],
+) -> Result<Vec<usize>, FfiError> {
+    let response = crate::proto::RecordEventsResponse::decode(response)
+        .map_err(|e| FfiError::Decode(e.to_string()))?;
+    Ok(crate::export::acknowledged_indices(
+        sent,
+        &response.succeeded_events,
+    ))
+}
+
 /// Checks that each of `lens` consecutive byte ranges of `events` decodes as an `Event` (for
 /// events read back from a persistent queue). Answers a JSON array with, per event, `null` or the
 /// decode error.
@@ -723,6 +738,22 @@ mod tests {
                 validate_event(&event).map_err(|e| e.to_string())
             );
         }
+    }
+
+    #[test]
+    fn acknowledgements_come_from_the_response() {
+        let response = crate::proto::RecordEventsResponse {
+            succeeded_events: vec!["c".into(), "a".into(), "zzz".into()],
+        }
+        .encode_to_vec();
+        assert_eq!(
+            acknowledged_in_response(&["a", "b", "c", "a"], &response).unwrap(),
+            vec![0, 2]
+        );
+        assert!(matches!(
+            acknowledged_in_response(&["a"], &[0xff, 0xff]),
+            Err(FfiError::Decode(_))
+        ));
     }
 
     #[test]

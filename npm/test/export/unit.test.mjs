@@ -358,6 +358,10 @@ test("the batch path: one core call records, validates, redacts and encodes what
   assert.equal(requests.length, 1);
   assert.deepEqual(core.decodeRecordEventsRequest(requests[0]).events.events.map((e) => e.id), ["a", "b"]);
   assert.deepEqual(core.checkEvents([per[0].bytes, new Uint8Array([0x0a, 0x09, 0x01])]).map((x) => x === null), [true, false]);
+  const answer = core.encodeRecordEventsResponse({ succeededEvents: ["b", "a", "zzz"] });
+  assert.deepEqual([...core.acknowledgedIn(["a", "b", "c", "a"], answer)], [0, 1]);
+  assert.deepEqual(core.acknowledged(["a", "b", "c", "a"], ["b", "a", "zzz"]), ["a", "b"]);
+  assert.throws(() => core.acknowledgedIn(["a"], new Uint8Array([0xff, 0xff])), /protobuf decode error/);
   assert.throws(() => core.recordBatch({}, {}), /expected an array/);
   assert.throws(() => core.recordBatch([recording(1)], { context: [] }), /0 contexts for 1 recordings/);
 });

@@ -8,6 +8,8 @@ import {
   planChunks,
   backoffDelayMs,
   acknowledged,
+  acknowledgedIn,
+  encodeRecordEventsResponse,
   recordBatch,
   eventsRequests,
   checkEvents,
@@ -81,3 +83,4 @@ for (const r of batch) {
 }
 export const requests: Uint8Array[] = eventsRequests(batch.flatMap((r) => ("bytes" in r ? [r.bytes] : [])), 1024);
 export const checks: (string | null)[] = checkEvents(requests);
+export const ackedIn: Uint32Array = acknowledgedIn(["a"], encodeRecordEventsResponse({ succeededEvents: ["a"] }));
