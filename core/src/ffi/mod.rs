@@ -50,8 +50,15 @@ pub const OPS: [&str; 5] = ["validate", "redact", "translate", "ingest", "record
 /// event answer embeds the writer's bytes instead of re-parsing and re-serializing them).
 type Answer = String;
 
+/// `value` as compact JSON text, written by serde_json straight from the typed value (no
+/// `serde_json::Value` in between). Strings, string maps and lists of them cannot fail to
+/// serialize; `null` stands in if one ever did.
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}
+
 fn error_answer(e: impl std::fmt::Display) -> Answer {
-    json!({ "error": e.to_string() }).to_string()
+    format!(r#"{{"error":{}}}"#, json_text(&e.to_string()))
 }
 
 /// Parses JSON the writer produced (always valid) into a value.
@@ -76,9 +83,9 @@ fn event_answer(event: &Event) -> Answer {
 fn message_fields(out: &mut String, m: &Message) {
     out.push_str(r#""payload":"#);
     // The body is UTF-8 JSON written by the core; serde_json escapes it as a JSON string.
-    out.push_str(&Json::String(String::from_utf8_lossy(&m.data).into_owned()).to_string());
+    out.push_str(&json_text(&String::from_utf8_lossy(&m.data)));
     out.push_str(r#","attributes":"#);
-    out.push_str(&json!(m.attributes).to_string());
+    out.push_str(&json_text(&m.attributes));
 }
 
 fn message_answer(m: &Message) -> Answer {
@@ -308,9 +315,9 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
         if i > 0 {
             out.push(',');
         }
-        let head = json!({ "id": o.id }).to_string();
-        // `{"id":…` without its closing brace, then this outcome's fields.
-        out.push_str(head.strip_suffix('}').unwrap_or(&head));
+        // `{"id":…`, then this outcome's fields.
+        out.push_str(r#"{"id":"#);
+        out.push_str(&json_text(&o.id));
         match &o.outcome {
             Outcome::Publish(m) => {
                 out.push_str(r#","outcome":"publish","#);
@@ -318,7 +325,7 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
             }
             Outcome::Reject(e) => {
                 out.push_str(r#","outcome":"reject","retryable":false,"error":"#);
-                out.push_str(&Json::String(e.to_string()).to_string());
+                out.push_str(&json_text(&e.to_string()));
             }
             Outcome::DropOversized { .. } => {
                 out.push_str(r#","outcome":"drop","error":"discarding oversized event""#);
@@ -336,7 +343,7 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
         }),
     );
     out.push_str(r#"],"succeededEvents":"#);
-    out.push_str(&json!(acked).to_string());
+    out.push_str(&json_text(&acked));
     out.push('}');
     Ok(out)
 }
@@ -503,7 +510,7 @@ pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
         .into_iter()
         .map(|r| [r.start, r.end])
         .collect();
-    Ok(json!({ "chunks": chunks }).to_string())
+    Ok(format!(r#"{{"chunks":{}}}"#, json_text(&chunks)))
 }
 
 pub mod conformance;
