@@ -9,7 +9,7 @@
 //! (`Date.now()`) and randomness (`crypto.getRandomValues`), used to fill `context.id` (a UUID v7)
 //! and `context.now` of a `record` request that leaves them out.
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use telemetry_core::ffi::{self, FfiError, conformance};
 use wasm_bindgen::prelude::*;
 
@@ -35,13 +35,17 @@ pub fn run_op(op: &str, input: &str) -> Result<String, JsError> {
     ffi::run_op(op, input).map_err(js_error)
 }
 
+/// A fresh UUID v7 and the current time, for a `record` context that leaves `id` or `now` out.
+const CONTEXT_DEFAULTS: ffi::ContextDefaults<'static> = ffi::ContextDefaults {
+    id: &new_uuid_v7,
+    now: &now_rfc3339,
+};
+
 /// `record`, with `context.id` (a fresh UUID v7) and `context.now` (the current time) filled
 /// in when the caller leaves them out.
 #[wasm_bindgen(js_name = recordNow)]
 pub fn record(input: &str) -> Result<String, JsError> {
-    let mut value = parse_input(input).map_err(js_error)?;
-    fill_context(&mut value);
-    ffi::record_value(&value).map_err(js_error)
+    ffi::record_with_defaults(input, CONTEXT_DEFAULTS).map_err(js_error)
 }
 
 /// Runs one operation on an input object assembled from named fields, each given as its own
@@ -60,41 +64,12 @@ pub fn run_op_fields(
             "names and values differ in length".into(),
         )));
     }
-    let mut fields = Map::new();
-    for (name, text) in names.into_iter().zip(values) {
-        let value = parse_input(&text)
-            .map_err(|e| js_error(FfiError::MalformedInput(format!("{name}: {}", detail(&e)))))?;
-        fields.insert(name, value);
-    }
-    let mut value = Json::Object(fields);
-    if fill {
-        fill_context(&mut value);
-    }
-    ffi::run_op_text(op, &value).map_err(js_error)
-}
-
-fn detail(e: &FfiError) -> String {
-    match e {
-        FfiError::MalformedInput(m) | FfiError::Decode(m) | FfiError::UnknownOp(m) => m.clone(),
-    }
-}
-
-/// Fills `context.id` and `context.now` of a `record` input when they are absent.
-fn fill_context(value: &mut Json) {
-    let Json::Object(fields) = value else {
-        return;
-    };
-    let context = fields
-        .entry("context")
-        .or_insert_with(|| Json::Object(Map::new()));
-    if let Json::Object(ctx) = context {
-        if !ctx.contains_key("id") {
-            ctx.insert("id".into(), Json::String(new_uuid_v7()));
-        }
-        if !ctx.contains_key("now") {
-            ctx.insert("now".into(), Json::String(now_rfc3339()));
-        }
-    }
+    let fields: Vec<(&str, &str)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter().map(String::as_str))
+        .collect();
+    ffi::run_op_fields(op, &fields, fill.then_some(CONTEXT_DEFAULTS)).map_err(js_error)
 }
 
 /// A fresh UUID v7 (RFC 9562) from `Date.now()` and `crypto.getRandomValues`.
