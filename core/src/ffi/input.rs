@@ -11,35 +11,34 @@ use super::FfiError;
 use crate::ingest::Rpc;
 use crate::json::parse::{EventReader, MetadataReader, finish};
 use crate::json::read::{
-    JsonKind, Number, OrNull, Reader, Seed, Skip, from_text, from_value, next_key,
+    Elements, Entries, EntryValue, JsonKind, OneValue, Reader, Scalar, Skip, Stop, TextValue,
+    from_text, from_value,
 };
 use crate::json::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{Event, RecordEventsRequestMetadata};
 use crate::record::read::{ContextRead, ContextReader, InputReader as RecordingReader};
 use crate::record::{RecordError, TelemetryEventInput};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 use serde_json::Value as Json;
-use std::borrow::Cow;
 use std::marker::PhantomData;
 
 /// The fields of one op's input object, as read.
 pub(crate) trait OpInput: Default {
     /// Reads input field `name` from `de` (a field the op does not use is only checked).
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error>;
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop>;
 }
 
-fn skip<'de, D: Deserializer<'de>>(de: D) -> Result<(), D::Error> {
-    Seed(Skip).deserialize(de).map(drop)
+fn skip(value: &mut dyn OneValue<'_>) -> Result<(), Stop> {
+    value.read(Skip).map(drop)
 }
 
-fn read_event<'de, D: Deserializer<'de>>(de: D) -> Result<Result<Event, JsonError>, D::Error> {
-    Ok(finish("event", Seed(EventReader).deserialize(de)?))
+fn read_event(value: &mut dyn OneValue<'_>) -> Result<Result<Event, JsonError>, Stop> {
+    Ok(finish("event", value.read(EventReader)?))
 }
 
 type MetadataRead = Result<RecordEventsRequestMetadata, JsonError>;
 
-fn read_metadata<'de, D: Deserializer<'de>>(de: D) -> Result<MetadataRead, D::Error> {
-    Ok(finish("metadata", Seed(MetadataReader).deserialize(de)?))
+fn read_metadata(value: &mut dyn OneValue<'_>) -> Result<MetadataRead, Stop> {
+    Ok(finish("metadata", value.read(MetadataReader)?))
 }
 
 /// Where the input comes from: JSON text, a parsed value, or named fields each given as JSON
@@ -96,11 +95,9 @@ impl Source for Fields<'_> {
         for (name, text) in self.0 {
             let malformed = |detail: String| FfiError::MalformedInput(format!("{name}: {detail}"));
             check_size(text).map_err(malformed)?;
-            let mut de = serde_json::Deserializer::from_str(text);
-            input
-                .read_field(name, &mut de)
-                .and_then(|()| de.end())
-                .map_err(|e| malformed(not_json(e)))?;
+            let mut value = TextValue::new(text);
+            let read = input.read_field(name, &mut value);
+            value.end(read).map_err(|e| malformed(not_json(e)))?;
         }
         Ok(Some(input))
     }
@@ -116,28 +113,12 @@ impl<'de, I: OpInput> Reader<'de> for ObjectOf<I> {
         None
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<I>, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Option<I>, Stop> {
         let mut input = I::default();
-        while let Some(name) = next_key(&mut map)? {
-            map.next_value_seed(FieldSeed {
-                input: &mut input,
-                name: &name,
-            })?;
+        while let Some(name) = map.next_key()? {
+            input.read_field(&name, &mut EntryValue(map))?;
         }
         Ok(Some(input))
-    }
-}
-
-struct FieldSeed<'a, I> {
-    input: &'a mut I,
-    name: &'a str,
-}
-
-impl<'de, I: OpInput> DeserializeSeed<'de> for FieldSeed<'_, I> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        self.input.read_field(self.name, de)
     }
 }
 
@@ -160,12 +141,12 @@ impl<'de> Reader<'de> for LooseBool {
         Loose::Wrong
     }
 
-    fn null(self) -> Loose<bool> {
-        Loose::Unset
-    }
-
-    fn boolean(self, b: bool) -> Loose<bool> {
-        Loose::Value(b)
+    fn scalar(self, s: Scalar<'de>) -> Loose<bool> {
+        match s {
+            Scalar::Null => Loose::Unset,
+            Scalar::Bool(b) => Loose::Value(b),
+            _ => Loose::Wrong,
+        }
     }
 }
 
@@ -179,12 +160,12 @@ impl<'de> Reader<'de> for LooseText {
         Loose::Wrong
     }
 
-    fn null(self) -> Loose<String> {
-        Loose::Unset
-    }
-
-    fn string(self, s: Cow<'de, str>) -> Loose<String> {
-        Loose::Value(s.into_owned())
+    fn scalar(self, s: Scalar<'de>) -> Loose<String> {
+        match s {
+            Scalar::Null => Loose::Unset,
+            Scalar::Str(s) => Loose::Value(s.into_owned()),
+            _ => Loose::Wrong,
+        }
     }
 }
 
@@ -198,14 +179,14 @@ impl<'de> Reader<'de> for ByteCount {
         Loose::Wrong
     }
 
-    fn null(self) -> Loose<usize> {
-        Loose::Unset
-    }
-
-    fn number(self, n: Number) -> Loose<usize> {
-        match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
-            Some(n) => Loose::Value(n),
-            None => Loose::Wrong,
+    fn scalar(self, s: Scalar<'de>) -> Loose<usize> {
+        match s {
+            Scalar::Null => Loose::Unset,
+            Scalar::Number(n) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                Some(n) => Loose::Value(n),
+                None => Loose::Wrong,
+            },
+            _ => Loose::Wrong,
         }
     }
 }
@@ -223,14 +204,14 @@ impl<'de> Reader<'de> for EventList {
         None
     }
 
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
         let mut events = Vec::new();
-        while let Some(read) = seq.next_element_seed(Seed(EventReader))? {
+        while let Some(read) = seq.element(EventReader)? {
             match finish("event", read) {
                 Ok(e) => events.push(e),
                 Err(e) => {
                     let index = events.len();
-                    while seq.next_element_seed(Seed(Skip))?.is_some() {}
+                    while seq.element(Skip)?.is_some() {}
                     return Ok(Some(Err((index, e))));
                 }
             }
@@ -264,38 +245,62 @@ impl<'de> Reader<'de> for RpcReader {
         RpcRead::Other(kind.described().into())
     }
 
-    fn null(self) -> RpcRead {
-        RpcRead::Unset
-    }
-
-    fn boolean(self, b: bool) -> RpcRead {
-        RpcRead::Other(Json::Bool(b).to_string())
-    }
-
-    fn number(self, n: Number) -> RpcRead {
-        RpcRead::Other(n.to_json().to_string())
-    }
-
-    fn string(self, s: Cow<'de, str>) -> RpcRead {
-        match s.as_ref() {
-            "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
-            "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
-            _ => RpcRead::Other(Json::String(s.into_owned()).to_string()),
+    fn scalar(self, s: Scalar<'de>) -> RpcRead {
+        match s {
+            Scalar::Null => RpcRead::Unset,
+            Scalar::Str(s) if s == "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
+            Scalar::Str(s) if s == "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
+            other => RpcRead::Other(AnyJson.scalar(other).to_string()),
         }
     }
 
     // A wrong `rpc` that is an object or array is echoed in the error as compact JSON: only
-    // then is that one field read into a `serde_json::Value` (depth still bounded by serde_json).
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<RpcRead, A::Error> {
-        let v: Json =
-            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(RpcRead::Other(v.to_string()))
+    // then is that one field read into a `serde_json::Value`.
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<RpcRead, Stop> {
+        Ok(RpcRead::Other(AnyJson.object(map)?.to_string()))
     }
 
-    fn array<A: SeqAccess<'de>>(self, seq: A) -> Result<RpcRead, A::Error> {
-        let v: Json =
-            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(RpcRead::Other(v.to_string()))
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<RpcRead, Stop> {
+        Ok(RpcRead::Other(AnyJson.array(seq)?.to_string()))
+    }
+}
+
+/// Any JSON value as a `serde_json::Value` (as serde_json reads one: a repeated key's last
+/// value wins).
+struct AnyJson;
+
+impl<'de> Reader<'de> for AnyJson {
+    type Out = Json;
+
+    fn wrong_kind(self, _: JsonKind) -> Json {
+        // Not reached: every kind has its own method below.
+        Json::Null
+    }
+
+    fn scalar(self, s: Scalar<'de>) -> Json {
+        match s {
+            Scalar::Null => Json::Null,
+            Scalar::Bool(b) => Json::Bool(b),
+            Scalar::Number(n) => n.to_json(),
+            Scalar::Str(s) => Json::String(s.into_owned()),
+        }
+    }
+
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Json, Stop> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key()? {
+            let value = map.value(AnyJson)?;
+            object.insert(key.into_owned(), value);
+        }
+        Ok(Json::Object(object))
+    }
+
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Json, Stop> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.element(AnyJson)? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
     }
 }
 
@@ -307,8 +312,8 @@ impl<'de> Reader<'de> for RpcReader {
 pub(crate) struct Unused;
 
 impl OpInput for Unused {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, _: &str, de: D) -> Result<(), D::Error> {
-        skip(de)
+    fn read_field<'de>(&mut self, _: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+        skip(value)
     }
 }
 
@@ -319,10 +324,10 @@ pub(crate) struct ValidateInput {
 }
 
 impl OpInput for ValidateInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "event" => self.event = Some(read_event(de)?),
-            _ => skip(de)?,
+            "event" => self.event = Some(read_event(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -344,16 +349,16 @@ impl<'de> Reader<'de> for PolicyReader {
         PolicyRead::default()
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyRead, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<PolicyRead, Stop> {
         let mut policy = PolicyRead::default();
-        while let Some(key) = next_key(&mut map)? {
+        while let Some(key) = map.next_key()? {
             match key.as_ref() {
-                "dotcom" => policy.dotcom = map.next_value_seed(Seed(LooseBool))?,
+                "dotcom" => policy.dotcom = map.value(LooseBool)?,
                 "additionalAllowedEventTypes" => {
-                    policy.additional_allowed_event_types = map.next_value_seed(Seed(LooseText))?;
+                    policy.additional_allowed_event_types = map.value(LooseText)?;
                 }
                 _ => {
-                    map.next_value_seed(Seed(Skip))?;
+                    map.value(Skip)?;
                 }
             }
         }
@@ -369,11 +374,11 @@ pub(crate) struct RedactInput {
 }
 
 impl OpInput for RedactInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "policy" => self.policy = Seed(PolicyReader).deserialize(de)?,
-            "event" => self.event = Some(read_event(de)?),
-            _ => skip(de)?,
+            "policy" => self.policy = value.read(PolicyReader)?,
+            "event" => self.event = Some(read_event(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -388,12 +393,12 @@ pub(crate) struct TranslateInput {
 }
 
 impl OpInput for TranslateInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = Seed(ByteCount).deserialize(de)?,
-            "metadata" => self.metadata = Some(read_metadata(de)?),
-            "event" => self.event = Some(read_event(de)?),
-            _ => skip(de)?,
+            "maxMessageBytes" => self.max_message_bytes = value.read(ByteCount)?,
+            "metadata" => self.metadata = Some(read_metadata(value)?),
+            "event" => self.event = Some(read_event(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -410,13 +415,13 @@ pub(crate) struct IngestInput {
 }
 
 impl OpInput for IngestInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = Seed(ByteCount).deserialize(de)?,
-            "rpc" => self.rpc = Seed(RpcReader).deserialize(de)?,
-            "metadata" => self.metadata = Some(read_metadata(de)?),
-            "events" => self.events = Some(Seed(EventList).deserialize(de)?),
-            _ => skip(de)?,
+            "maxMessageBytes" => self.max_message_bytes = value.read(ByteCount)?,
+            "rpc" => self.rpc = value.read(RpcReader)?,
+            "metadata" => self.metadata = Some(read_metadata(value)?),
+            "events" => self.events = Some(value.read(EventList)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -430,11 +435,11 @@ pub(crate) struct RecordInput {
 }
 
 impl OpInput for RecordInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "context" => self.context = Some(Seed(ContextReader).deserialize(de)?),
-            "event" => self.event = Some(Seed(RecordingReader).deserialize(de)?),
-            _ => skip(de)?,
+            "context" => self.context = Some(value.read(ContextReader)?),
+            "event" => self.event = Some(value.read(RecordingReader)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -460,17 +465,17 @@ impl<'de> Reader<'de> for EventsPayloadReader {
         Ok(Vec::new())
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut events = Ok(Vec::new());
-        while let Some(key) = next_key(&mut map)? {
+        while let Some(key) = map.next_key()? {
             if key == "events" {
-                events = match map.next_value_seed(Seed(OrNull(EventList)))? {
+                events = match map.value_or_null(EventList)? {
                     None => Ok(Vec::new()),
                     Some(None) => Err(FfiError::MalformedInput("events must be an array".into())),
                     Some(Some(read)) => read.map_err(|e| FfiError::MalformedInput(event_at(e))),
                 };
             } else {
-                map.next_value_seed(Seed(Skip))?;
+                map.value(Skip)?;
             }
         }
         Ok(events)
@@ -478,11 +483,11 @@ impl<'de> Reader<'de> for EventsPayloadReader {
 }
 
 impl OpInput for RecordEventsRequestInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "metadata" => self.metadata = Some(read_metadata(de)?),
-            "events" => self.events = Some(Seed(EventsPayloadReader).deserialize(de)?),
-            _ => skip(de)?,
+            "metadata" => self.metadata = Some(read_metadata(value)?),
+            "events" => self.events = Some(value.read(EventsPayloadReader)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -496,19 +501,17 @@ pub(crate) struct RecordEventRequestInput {
 }
 
 impl OpInput for RecordEventRequestInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
             "metadata" => {
-                self.metadata = Seed(OrNull(MetadataReader))
-                    .deserialize(de)?
+                self.metadata = value
+                    .read_or_null(MetadataReader)?
                     .map(|r| finish("metadata", r));
             }
             "event" => {
-                self.event = Seed(OrNull(EventReader))
-                    .deserialize(de)?
-                    .map(|r| finish("event", r));
+                self.event = value.read_or_null(EventReader)?.map(|r| finish("event", r));
             }
-            _ => skip(de)?,
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -530,11 +533,11 @@ impl<'de> Reader<'de> for IdList {
         None
     }
 
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
         let mut ids = Ok(Vec::new());
-        while let Some(id) = seq.next_element_seed(Seed(OrNull(LooseText)))? {
+        while let Some(id) = seq.element(LooseText)? {
             match (id, &mut ids) {
-                (Some(Loose::Value(id)), Ok(ids)) => ids.push(id),
+                (Loose::Value(id), Ok(ids)) => ids.push(id),
                 _ => ids = Err(()),
             }
         }
@@ -543,10 +546,10 @@ impl<'de> Reader<'de> for IdList {
 }
 
 impl OpInput for RecordEventsResponseInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
             "succeededEvents" => {
-                self.succeeded_events = match Seed(OrNull(IdList)).deserialize(de)? {
+                self.succeeded_events = match value.read_or_null(IdList)? {
                     None => None,
                     Some(None) => Some(Err(FfiError::MalformedInput(
                         "succeededEvents must be an array".into(),
@@ -556,7 +559,7 @@ impl OpInput for RecordEventsResponseInput {
                     })),
                 };
             }
-            _ => skip(de)?,
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -585,9 +588,9 @@ impl<'de> Reader<'de> for ByteCounts {
         SizesRead::NotAnArray
     }
 
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SizesRead, A::Error> {
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<SizesRead, Stop> {
         let mut sizes = SizesRead::Sizes(Vec::new());
-        while let Some(size) = seq.next_element_seed(Seed(ByteCount))? {
+        while let Some(size) = seq.element(ByteCount)? {
             match (size, &mut sizes) {
                 (Loose::Value(n), SizesRead::Sizes(sizes)) => sizes.push(n),
                 _ => sizes = SizesRead::NotByteCounts,
@@ -598,11 +601,11 @@ impl<'de> Reader<'de> for ByteCounts {
 }
 
 impl OpInput for PlanChunksInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
         match name {
-            "sizes" => self.sizes = Some(Seed(ByteCounts).deserialize(de)?),
-            "limit" => self.limit = Seed(ByteCount).deserialize(de)?,
-            _ => skip(de)?,
+            "sizes" => self.sizes = Some(value.read(ByteCounts)?),
+            "limit" => self.limit = value.read(ByteCount)?,
+            _ => skip(value)?,
         }
         Ok(())
     }

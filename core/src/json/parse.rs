@@ -9,8 +9,8 @@
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
 use super::read::{
-    ErrorsByKey, JsonKind, Number, OrNull, Reader, Seed, Skip, Spellings, from_text, from_value,
-    next_key,
+    ByKey, Elements, Entries, JsonKind, Reader, Scalar, Skip, Spellings, Stop, from_text,
+    from_value,
 };
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
@@ -20,9 +20,7 @@ use crate::proto::{
     event_interaction, event_source, identifier,
 };
 use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
-use serde::de::{MapAccess, SeqAccess};
 use serde_json::Value as Json;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A field-level error on its way up: the path is collected in reverse as it unwinds.
@@ -157,8 +155,11 @@ impl<'de> Reader<'de> for Text {
         err(format!("expected a string, got {}", kind.described()))
     }
 
-    fn string(self, s: Cow<'de, str>) -> R<String> {
-        Ok(s.into_owned())
+    fn scalar(self, s: Scalar<'de>) -> R<String> {
+        match s {
+            Scalar::Str(s) => Ok(s.into_owned()),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 }
 
@@ -176,38 +177,35 @@ impl<'de> Reader<'de> for Int64 {
         ))
     }
 
-    fn number(self, n: Number) -> R<i64> {
-        if let Some(i) = n.as_i64() {
-            Ok(i)
-        } else if n.is_u64() {
-            err(format!("{n} is out of range for int64"))
-        } else {
-            let f = n.as_f64();
-            if f.fract() == 0.0
-                && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
-            {
-                Ok(f as i64)
-            } else {
-                err(format!("{n} is not an int64"))
+    fn scalar(self, s: Scalar<'de>) -> R<i64> {
+        match s {
+            Scalar::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Ok(i)
+                } else if n.is_u64() {
+                    err(format!("{n} is out of range for int64"))
+                } else {
+                    let f = n.as_f64();
+                    if f.fract() == 0.0
+                        && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
+                    {
+                        Ok(f as i64)
+                    } else {
+                        err(format!("{n} is not an int64"))
+                    }
+                }
             }
+            Scalar::Str(s) => s
+                .parse::<i64>()
+                .or_else(|_| err(format!("{s:?} is not an int64"))),
+            other => self.wrong_kind(other.kind()),
         }
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<i64> {
-        s.parse::<i64>()
-            .or_else(|_| err(format!("{s:?} is not an int64")))
     }
 }
 
 /// An `int32` field.
 #[derive(Clone, Copy)]
 struct Int32;
-
-impl Int32 {
-    fn narrow(wide: i64) -> R<i32> {
-        i32::try_from(wide).or_else(|_| err(format!("{wide} is out of range for int32")))
-    }
-}
 
 impl<'de> Reader<'de> for Int32 {
     type Out = R<i32>;
@@ -219,26 +217,25 @@ impl<'de> Reader<'de> for Int32 {
         ))
     }
 
-    fn number(self, n: Number) -> R<i32> {
-        let wide = match n.as_i64() {
-            Some(i) => i,
-            None => {
-                let f = n.as_f64();
-                if f.fract() == 0.0 && f.abs() < 4.0e9 {
-                    f as i64
-                } else {
-                    return err(format!("{n} is not an int32"));
+    fn scalar(self, s: Scalar<'de>) -> R<i32> {
+        let wide = match s {
+            Scalar::Number(n) => match n.as_i64() {
+                Some(i) => i,
+                None => {
+                    let f = n.as_f64();
+                    if f.fract() == 0.0 && f.abs() < 4.0e9 {
+                        f as i64
+                    } else {
+                        return err(format!("{n} is not an int32"));
+                    }
                 }
-            }
+            },
+            Scalar::Str(s) => s
+                .parse::<i64>()
+                .or_else(|_| err(format!("{s:?} is not an int32")))?,
+            other => return self.wrong_kind(other.kind()),
         };
-        Int32::narrow(wide)
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<i32> {
-        let wide = s
-            .parse::<i64>()
-            .or_else(|_| err(format!("{s:?} is not an int32")))?;
-        Int32::narrow(wide)
+        i32::try_from(wide).or_else(|_| err(format!("{wide} is out of range for int32")))
     }
 }
 
@@ -256,11 +253,12 @@ impl<'de> Reader<'de> for Double {
         ))
     }
 
-    fn number(self, n: Number) -> R<f64> {
-        Ok(n.as_f64())
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<f64> {
+    fn scalar(self, s: Scalar<'de>) -> R<f64> {
+        let s = match s {
+            Scalar::Number(n) => return Ok(n.as_f64()),
+            Scalar::Str(s) => s,
+            other => return self.wrong_kind(other.kind()),
+        };
         match s.as_ref() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
@@ -293,71 +291,79 @@ impl<'de> Reader<'de> for TimestampReader {
         ))
     }
 
-    fn string(self, s: Cow<'de, str>) -> R<Timestamp> {
-        timestamp_from_rfc3339(&s).or_else(err)
+    fn scalar(self, s: Scalar<'de>) -> R<Timestamp> {
+        match s {
+            Scalar::Str(s) => timestamp_from_rfc3339(&s).or_else(err),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Messages and maps.
 
-/// The fields of one message object, read under the proto3 JSON rules: `null` is "not set", an
-/// unknown field is refused (unless `null`), and errors are kept by key (see [`ErrorsByKey`]).
-struct Fields<A> {
-    map: A,
-    errors: ErrorsByKey<FieldError>,
+/// The fields of one message object being read (see [`message`]).
+struct Fields<'a, 'de> {
+    map: &'a mut dyn Entries<'de>,
+    errors: ByKey<FieldError>,
 }
 
-impl<'de, A: MapAccess<'de>> Fields<A> {
-    fn new(map: A) -> Self {
-        Fields {
-            map,
-            errors: ErrorsByKey::default(),
-        }
-    }
-
-    fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, A::Error> {
-        next_key(&mut self.map)
-    }
-
-    /// Reads `key`'s value and, unless it is wrong, hands it to `set` (`None` for `null`).
-    fn read<Rd, T>(
-        &mut self,
-        key: &str,
-        reader: Rd,
-        set: impl FnOnce(Option<T>),
-    ) -> Result<(), A::Error>
+impl<'de> Fields<'_, 'de> {
+    /// Reads `key`'s value with `reader` into `slot` (`None` for `null`, proto3 JSON's "not
+    /// set"); a wrong value leaves `slot` and keeps its error under `key`. Answers `true`: the
+    /// key is the message's.
+    fn read<Rd, T>(&mut self, key: &str, reader: Rd, slot: &mut Option<T>) -> Result<bool, Stop>
     where
         Rd: Reader<'de, Out = R<T>>,
     {
-        match self.map.next_value_seed(Seed(OrNull(reader)))? {
+        match self.map.value_or_null(reader)? {
             None => {
                 self.errors.clear(key);
-                set(None);
+                *slot = None;
             }
             Some(Ok(v)) => {
                 self.errors.clear(key);
-                set(Some(v));
+                *slot = Some(v);
             }
             Some(Err(e)) => self.errors.insert(key, e.at(key)),
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// A key the message does not have.
-    fn unknown(&mut self, key: &str) -> Result<(), A::Error> {
-        match self.map.next_value_seed(Seed(Skip))? {
-            JsonKind::Null => self.errors.clear(key),
-            _ => self.errors.insert(key, unknown_field(key)),
-        }
-        Ok(())
+    /// A `string` field.
+    fn text(&mut self, key: &str, slot: &mut Option<String>) -> Result<bool, Stop> {
+        self.read(key, Text, slot)
     }
+}
 
-    fn finish<T>(self, message: T) -> R<T> {
-        match self.errors.first() {
-            Some(e) => Err(e),
-            None => Ok(message),
+/// Reads a message object: `field` reads the value of a key the message has (through the
+/// [`Fields`] it is given) and answers `true`, or answers `false` for any other key, which is
+/// refused unless `null`. Gives the error to report, if any. (One loop for every message, and
+/// one small `match` each: compact code for the WASM build.)
+fn message<'de>(
+    map: &mut dyn Entries<'de>,
+    field: &mut dyn FnMut(&str, &mut Fields<'_, 'de>) -> Result<bool, Stop>,
+) -> Result<Option<FieldError>, Stop> {
+    let mut f = Fields {
+        map,
+        errors: ByKey::default(),
+    };
+    while let Some(key) = f.map.next_key()? {
+        if !field(&key, &mut f)? {
+            match f.map.value(Skip)? {
+                JsonKind::Null => f.errors.clear(&key),
+                _ => f.errors.insert(&key, unknown_field(&key)),
+            }
         }
+    }
+    Ok(f.errors.first())
+}
+
+/// The message `build` makes, unless reading it gave `error`.
+fn built<T>(error: Option<FieldError>, build: impl FnOnce() -> T) -> R<T> {
+    match error {
+        Some(e) => Err(e),
+        None => Ok(build()),
     }
 }
 
@@ -379,26 +385,41 @@ where
         expected_object("a map", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut out = BTreeMap::new();
-        let mut errors = ErrorsByKey::default();
-        while let Some(key) = next_key(&mut map)? {
-            match map.next_value_seed(Seed(OrNull(self.0)))? {
+        let mut errors = ByKey::default();
+        // Keys whose latest value is `null` after an earlier one was kept: left out at the end
+        // (rather than removed as they come, which would be another copy of `BTreeMap` code).
+        let mut nulled = ByKey::default();
+        while let Some(key) = map.next_key()? {
+            match map.value_or_null(self.0)? {
                 None => {
                     errors.clear(&key);
-                    out.remove(key.as_ref());
+                    if out.contains_key(key.as_ref()) {
+                        nulled.insert(&key, ());
+                    }
                 }
                 Some(Ok(v)) => {
                     errors.clear(&key);
+                    nulled.clear(&key);
                     out.insert(key.into_owned(), v);
                 }
                 Some(Err(e)) => errors.insert(&key, e.at(&key)),
             }
         }
-        Ok(match errors.first() {
-            Some(e) => Err(e),
-            None => Ok(out),
-        })
+        if let Some(e) = errors.first() {
+            return Ok(Err(e));
+        }
+        if !nulled.is_empty() {
+            let mut kept = BTreeMap::new();
+            for (k, v) in out {
+                if !nulled.contains(&k) {
+                    kept.insert(k, v);
+                }
+            }
+            out = kept;
+        }
+        Ok(Ok(out))
     }
 }
 
@@ -413,31 +434,38 @@ impl<'de> Reader<'de> for EventReader {
         expected_object("an event", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<R<Event>, A::Error> {
-        let mut f = Fields::new(map);
-        let mut e = Event::default();
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<R<Event>, Stop> {
+        let (mut id, mut timestamp, mut feature, mut action) = (None, None, None, None);
+        let (mut source, mut parameters, mut user, mut interaction) = (None, None, None, None);
         let mut flags = Spellings::default();
         let mut marketing = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "id" => f.read(&key, Text, |v| e.id = v.unwrap_or_default())?,
-                "timestamp" => f.read(&key, TimestampReader, |v| e.timestamp = v)?,
-                "feature" => f.read(&key, Text, |v| e.feature = v.unwrap_or_default())?,
-                "action" => f.read(&key, Text, |v| e.action = v.unwrap_or_default())?,
-                "source" => f.read(&key, SourceReader, |v| e.source = v)?,
-                "parameters" => f.read(&key, ParametersReader, |v| e.parameters = v)?,
-                "user" => f.read(&key, UserReader, |v| e.user = v)?,
-                "featureFlags" => f.read(&key, FeatureFlagsReader, |v| flags.first = v)?,
-                "feature_flags" => f.read(&key, FeatureFlagsReader, |v| flags.second = v)?,
-                "marketingTracking" => f.read(&key, MarketingReader, |v| marketing.first = v)?,
-                "marketing_tracking" => f.read(&key, MarketingReader, |v| marketing.second = v)?,
-                "interaction" => f.read(&key, InteractionReader, |v| e.interaction = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        e.feature_flags = flags.get();
-        e.marketing_tracking = marketing.get();
-        Ok(f.finish(e))
+        let error = message(map, &mut |key, f| match key {
+            "id" => f.text(key, &mut id),
+            "timestamp" => f.read(key, TimestampReader, &mut timestamp),
+            "feature" => f.text(key, &mut feature),
+            "action" => f.text(key, &mut action),
+            "source" => f.read(key, SourceReader, &mut source),
+            "parameters" => f.read(key, ParametersReader, &mut parameters),
+            "user" => f.read(key, UserReader, &mut user),
+            "featureFlags" => f.read(key, FeatureFlagsReader, &mut flags.first),
+            "feature_flags" => f.read(key, FeatureFlagsReader, &mut flags.second),
+            "marketingTracking" => f.read(key, MarketingReader, &mut marketing.first),
+            "marketing_tracking" => f.read(key, MarketingReader, &mut marketing.second),
+            "interaction" => f.read(key, InteractionReader, &mut interaction),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || Event {
+            id: id.unwrap_or_default(),
+            timestamp,
+            feature: feature.unwrap_or_default(),
+            action: action.unwrap_or_default(),
+            source,
+            parameters,
+            user,
+            feature_flags: flags.get(),
+            marketing_tracking: marketing.get(),
+            interaction,
+        }))
     }
 }
 
@@ -450,16 +478,15 @@ impl<'de> Reader<'de> for FeatureFlagsReader {
         expected_object("a featureFlags", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut flags = EventFeatureFlags::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "flags" => f.read(&key, MapOf(Text), |v| flags.flags = v.unwrap_or_default())?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(flags))
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let mut flags = None;
+        let error = message(map, &mut |key, f| match key {
+            "flags" => f.read(key, MapOf(Text), &mut flags),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventFeatureFlags {
+            flags: flags.unwrap_or_default(),
+        }))
     }
 }
 
@@ -472,17 +499,14 @@ impl<'de> Reader<'de> for SourceReader {
         expected_object("a source", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut s = EventSource::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "server" => f.read(&key, ServerReader, |v| s.server = v)?,
-                "client" => f.read(&key, ClientReader, |v| s.client = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(s))
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut server, mut client) = (None, None);
+        let error = message(map, &mut |key, f| match key {
+            "server" => f.read(key, ServerReader, &mut server),
+            "client" => f.read(key, ClientReader, &mut client),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventSource { server, client }))
     }
 }
 
@@ -495,16 +519,15 @@ impl<'de> Reader<'de> for ServerReader {
         expected_object("a server", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut server = event_source::Server::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "version" => f.read(&key, Text, |v| server.version = v.unwrap_or_default())?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(server))
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let mut version = None;
+        let error = message(map, &mut |key, f| match key {
+            "version" => f.text(key, &mut version),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || event_source::Server {
+            version: version.unwrap_or_default(),
+        }))
     }
 }
 
@@ -517,17 +540,17 @@ impl<'de> Reader<'de> for ClientReader {
         expected_object("a client", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut client = event_source::Client::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "name" => f.read(&key, Text, |v| client.name = v.unwrap_or_default())?,
-                "version" => f.read(&key, Text, |v| client.version = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(client))
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut name, mut version) = (None, None);
+        let error = message(map, &mut |key, f| match key {
+            "name" => f.text(key, &mut name),
+            "version" => f.text(key, &mut version),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || event_source::Client {
+            name: name.unwrap_or_default(),
+            version,
+        }))
     }
 }
 
@@ -540,31 +563,29 @@ impl<'de> Reader<'de> for ParametersReader {
         expected_object("a parameters", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut p = EventParameters::default();
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut version, mut metadata) = (None, None);
         let mut legacy = Spellings::default();
         let mut private = Spellings::default();
         let mut billing = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "version" => f.read(&key, Int32, |v| p.version = v.unwrap_or_default())?,
-                "legacyMetadata" => f.read(&key, MapOf(Int64), |v| legacy.first = v)?,
-                "legacy_metadata" => f.read(&key, MapOf(Int64), |v| legacy.second = v)?,
-                "metadata" => {
-                    f.read(&key, MapOf(Double), |v| p.metadata = v.unwrap_or_default())?
-                }
-                "privateMetadata" => f.read(&key, StructReader, |v| private.first = v)?,
-                "private_metadata" => f.read(&key, StructReader, |v| private.second = v)?,
-                "billingMetadata" => f.read(&key, BillingReader, |v| billing.first = v)?,
-                "billing_metadata" => f.read(&key, BillingReader, |v| billing.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        p.legacy_metadata = legacy.get().unwrap_or_default();
-        p.private_metadata = private.get();
-        p.billing_metadata = billing.get();
-        Ok(f.finish(p))
+        let error = message(map, &mut |key, f| match key {
+            "version" => f.read(key, Int32, &mut version),
+            "legacyMetadata" => f.read(key, MapOf(Int64), &mut legacy.first),
+            "legacy_metadata" => f.read(key, MapOf(Int64), &mut legacy.second),
+            "metadata" => f.read(key, MapOf(Double), &mut metadata),
+            "privateMetadata" => f.read(key, StructReader, &mut private.first),
+            "private_metadata" => f.read(key, StructReader, &mut private.second),
+            "billingMetadata" => f.read(key, BillingReader, &mut billing.first),
+            "billing_metadata" => f.read(key, BillingReader, &mut billing.second),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventParameters {
+            version: version.unwrap_or_default(),
+            legacy_metadata: legacy.get().unwrap_or_default(),
+            metadata: metadata.unwrap_or_default(),
+            private_metadata: private.get(),
+            billing_metadata: billing.get(),
+        }))
     }
 }
 
@@ -577,17 +598,17 @@ impl<'de> Reader<'de> for BillingReader {
         expected_object("a billingMetadata", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut b = EventBillingMetadata::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "product" => f.read(&key, Text, |v| b.product = v.unwrap_or_default())?,
-                "category" => f.read(&key, Text, |v| b.category = v.unwrap_or_default())?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(b))
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut product, mut category) = (None, None);
+        let error = message(map, &mut |key, f| match key {
+            "product" => f.text(key, &mut product),
+            "category" => f.text(key, &mut category),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventBillingMetadata {
+            product: product.unwrap_or_default(),
+            category: category.unwrap_or_default(),
+        }))
     }
 }
 
@@ -601,23 +622,20 @@ impl<'de> Reader<'de> for UserReader {
         expected_object("a user", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut user_id = Spellings::default();
         let mut anonymous = Spellings::default();
         let mut sams = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "userId" => f.read(&key, Int64, |v| user_id.first = v)?,
-                "user_id" => f.read(&key, Int64, |v| user_id.second = v)?,
-                "anonymousUserId" => f.read(&key, Text, |v| anonymous.first = v)?,
-                "anonymous_user_id" => f.read(&key, Text, |v| anonymous.second = v)?,
-                "samsExternalId" => f.read(&key, Text, |v| sams.first = v)?,
-                "sams_external_id" => f.read(&key, Text, |v| sams.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(EventUser {
+        let error = message(map, &mut |key, f| match key {
+            "userId" => f.read(key, Int64, &mut user_id.first),
+            "user_id" => f.read(key, Int64, &mut user_id.second),
+            "anonymousUserId" => f.text(key, &mut anonymous.first),
+            "anonymous_user_id" => f.text(key, &mut anonymous.second),
+            "samsExternalId" => f.text(key, &mut sams.first),
+            "sams_external_id" => f.text(key, &mut sams.second),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventUser {
             user_id: user_id.get(),
             anonymous_user_id: anonymous.get(),
             sams_external_id: sams.get(),
@@ -634,41 +652,44 @@ impl<'de> Reader<'de> for MarketingReader {
         expected_object("a marketingTracking", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut url, mut referrer) = (None, None);
         let mut first_source = Spellings::default();
         let mut cohort = Spellings::default();
         let mut last_source = Spellings::default();
         let mut device_session = Spellings::default();
         let mut session_referrer = Spellings::default();
         let mut session_first = Spellings::default();
-        let mut m = EventMarketingTracking::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "url" => f.read(&key, Text, |v| m.url = v)?,
-                "referrer" => f.read(&key, Text, |v| m.referrer = v)?,
-                "firstSourceUrl" => f.read(&key, Text, |v| first_source.first = v)?,
-                "first_source_url" => f.read(&key, Text, |v| first_source.second = v)?,
-                "cohortId" => f.read(&key, Text, |v| cohort.first = v)?,
-                "cohort_id" => f.read(&key, Text, |v| cohort.second = v)?,
-                "lastSourceUrl" => f.read(&key, Text, |v| last_source.first = v)?,
-                "last_source_url" => f.read(&key, Text, |v| last_source.second = v)?,
-                "deviceSessionId" => f.read(&key, Text, |v| device_session.first = v)?,
-                "device_session_id" => f.read(&key, Text, |v| device_session.second = v)?,
-                "sessionReferrer" => f.read(&key, Text, |v| session_referrer.first = v)?,
-                "session_referrer" => f.read(&key, Text, |v| session_referrer.second = v)?,
-                "sessionFirstUrl" => f.read(&key, Text, |v| session_first.first = v)?,
-                "session_first_url" => f.read(&key, Text, |v| session_first.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        m.first_source_url = first_source.get();
-        m.cohort_id = cohort.get();
-        m.last_source_url = last_source.get();
-        m.device_session_id = device_session.get();
-        m.session_referrer = session_referrer.get();
-        m.session_first_url = session_first.get();
-        Ok(f.finish(m))
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "url" => &mut url,
+                "referrer" => &mut referrer,
+                "firstSourceUrl" => &mut first_source.first,
+                "first_source_url" => &mut first_source.second,
+                "cohortId" => &mut cohort.first,
+                "cohort_id" => &mut cohort.second,
+                "lastSourceUrl" => &mut last_source.first,
+                "last_source_url" => &mut last_source.second,
+                "deviceSessionId" => &mut device_session.first,
+                "device_session_id" => &mut device_session.second,
+                "sessionReferrer" => &mut session_referrer.first,
+                "session_referrer" => &mut session_referrer.second,
+                "sessionFirstUrl" => &mut session_first.first,
+                "session_first_url" => &mut session_first.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || EventMarketingTracking {
+            url,
+            first_source_url: first_source.get(),
+            cohort_id: cohort.get(),
+            referrer,
+            last_source_url: last_source.get(),
+            device_session_id: device_session.get(),
+            session_referrer: session_referrer.get(),
+            session_first_url: session_first.get(),
+        }))
     }
 }
 
@@ -681,22 +702,19 @@ impl<'de> Reader<'de> for InteractionReader {
         expected_object("an interaction", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut trace = Spellings::default();
         let mut interaction = Spellings::default();
         let mut geolocation = None;
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "traceId" => f.read(&key, Text, |v| trace.first = v)?,
-                "trace_id" => f.read(&key, Text, |v| trace.second = v)?,
-                "interactionId" => f.read(&key, Text, |v| interaction.first = v)?,
-                "interaction_id" => f.read(&key, Text, |v| interaction.second = v)?,
-                "geolocation" => f.read(&key, GeolocationReader, |v| geolocation = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(EventInteraction {
+        let error = message(map, &mut |key, f| match key {
+            "traceId" => f.text(key, &mut trace.first),
+            "trace_id" => f.text(key, &mut trace.second),
+            "interactionId" => f.text(key, &mut interaction.first),
+            "interaction_id" => f.text(key, &mut interaction.second),
+            "geolocation" => f.read(key, GeolocationReader, &mut geolocation),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventInteraction {
             trace_id: trace.get(),
             interaction_id: interaction.get(),
             geolocation,
@@ -713,17 +731,14 @@ impl<'de> Reader<'de> for GeolocationReader {
         expected_object("a geolocation", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut country = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "countryCode" => f.read(&key, Text, |v| country.first = v)?,
-                "country_code" => f.read(&key, Text, |v| country.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(event_interaction::Geolocation {
+        let error = message(map, &mut |key, f| match key {
+            "countryCode" => f.text(key, &mut country.first),
+            "country_code" => f.text(key, &mut country.second),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || event_interaction::Geolocation {
             country_code: country.get().unwrap_or_default(),
         }))
     }
@@ -739,21 +754,18 @@ impl<'de> Reader<'de> for MetadataReader {
         expected_object("a metadata", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut request_id = Spellings::default();
-        let mut id = None;
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "requestId" => f.read(&key, Text, |v| request_id.first = v)?,
-                "request_id" => f.read(&key, Text, |v| request_id.second = v)?,
-                "identifier" => f.read(&key, IdentifierReader, |v| id = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(RecordEventsRequestMetadata {
+        let mut identifier = None;
+        let error = message(map, &mut |key, f| match key {
+            "requestId" => f.text(key, &mut request_id.first),
+            "request_id" => f.text(key, &mut request_id.second),
+            "identifier" => f.read(key, IdentifierReader, &mut identifier),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || RecordEventsRequestMetadata {
             request_id: request_id.get().unwrap_or_default(),
-            identifier: id,
+            identifier,
         }))
     }
 }
@@ -770,36 +782,32 @@ impl<'de> Reader<'de> for IdentifierReader {
         expected_object("an identifier", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         use identifier::Identifier as Which;
-        let mut set: BTreeMap<String, R<Which>> = BTreeMap::new();
-        while let Some(key) = next_key(&mut map)? {
-            let at = |r: Option<R<Which>>| r.map(|r| r.map_err(|e| e.at(&key)));
+        let mut set: ByKey<R<Which>> = ByKey::default();
+        while let Some(key) = map.next_key()? {
+            let at = |r: R<Which>| r.map_err(|e| e.at(&key));
             let read = match key.as_ref() {
-                "licensedInstance" | "licensed_instance" => at(map
-                    .next_value_seed(Seed(OrNull(LicensedReader)))?
-                    .map(|r| r.map(Which::LicensedInstance))),
-                "unlicensedInstance" | "unlicensed_instance" => at(map
-                    .next_value_seed(Seed(OrNull(UnlicensedReader)))?
-                    .map(|r| r.map(Which::UnlicensedInstance))),
-                "managedService" | "managed_service" => at(map
-                    .next_value_seed(Seed(OrNull(ManagedServiceReader)))?
-                    .map(|r| r.map(Which::ManagedService))),
-                _ => match map.next_value_seed(Seed(Skip))? {
+                "licensedInstance" | "licensed_instance" => map
+                    .value_or_null(LicensedReader)?
+                    .map(|r| at(r.map(Which::LicensedInstance))),
+                "unlicensedInstance" | "unlicensed_instance" => map
+                    .value_or_null(UnlicensedReader)?
+                    .map(|r| at(r.map(Which::UnlicensedInstance))),
+                "managedService" | "managed_service" => map
+                    .value_or_null(ManagedServiceReader)?
+                    .map(|r| at(r.map(Which::ManagedService))),
+                _ => match map.value(Skip)? {
                     JsonKind::Null => None,
                     _ => Some(Err(unknown_field(&key))),
                 },
             };
             match read {
-                None => {
-                    set.remove(key.as_ref());
-                }
-                Some(r) => {
-                    set.insert(key.into_owned(), r);
-                }
+                None => set.clear(&key),
+                Some(r) => set.insert(&key, r),
             }
         }
-        let mut fields = set.into_iter();
+        let mut fields = set.into_sorted();
         Ok(match (fields.next(), fields.next()) {
             (None, _) => Ok(Identifier::default()),
             (Some((_, Err(e))), _) => Err(e),
@@ -822,24 +830,24 @@ impl<'de> Reader<'de> for LicensedReader {
         expected_object("a licensedInstance", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut key_ = Spellings::default();
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let mut license = Spellings::default();
         let mut instance = Spellings::default();
         let mut url = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "licenseKey" => f.read(&key, Text, |v| key_.first = v)?,
-                "license_key" => f.read(&key, Text, |v| key_.second = v)?,
-                "instanceId" => f.read(&key, Text, |v| instance.first = v)?,
-                "instance_id" => f.read(&key, Text, |v| instance.second = v)?,
-                "externalUrl" => f.read(&key, Text, |v| url.first = v)?,
-                "external_url" => f.read(&key, Text, |v| url.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(identifier::LicensedInstanceIdentifier {
-            license_key: key_.get().unwrap_or_default(),
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "licenseKey" => &mut license.first,
+                "license_key" => &mut license.second,
+                "instanceId" => &mut instance.first,
+                "instance_id" => &mut instance.second,
+                "externalUrl" => &mut url.first,
+                "external_url" => &mut url.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || identifier::LicensedInstanceIdentifier {
+            license_key: license.get().unwrap_or_default(),
             instance_id: instance.get().unwrap_or_default(),
             external_url: url.get().unwrap_or_default(),
         }))
@@ -855,20 +863,20 @@ impl<'de> Reader<'de> for UnlicensedReader {
         expected_object("an unlicensedInstance", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut instance = Spellings::default();
         let mut url = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "instanceId" => f.read(&key, Text, |v| instance.first = v)?,
-                "instance_id" => f.read(&key, Text, |v| instance.second = v)?,
-                "externalUrl" => f.read(&key, Text, |v| url.first = v)?,
-                "external_url" => f.read(&key, Text, |v| url.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(identifier::UnlicensedInstanceIdentifier {
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "instanceId" => &mut instance.first,
+                "instance_id" => &mut instance.second,
+                "externalUrl" => &mut url.first,
+                "external_url" => &mut url.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || identifier::UnlicensedInstanceIdentifier {
             instance_id: instance.get().unwrap_or_default(),
             external_url: url.get().unwrap_or_default(),
         }))
@@ -884,20 +892,20 @@ impl<'de> Reader<'de> for ManagedServiceReader {
         expected_object("a managedService", kind)
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut service = Spellings::default();
         let mut environment = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "serviceId" => f.read(&key, Text, |v| service.first = v)?,
-                "service_id" => f.read(&key, Text, |v| service.second = v)?,
-                "serviceEnvironment" => f.read(&key, Text, |v| environment.first = v)?,
-                "service_environment" => f.read(&key, Text, |v| environment.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(identifier::ManagedServiceIdentifier {
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "serviceId" => &mut service.first,
+                "service_id" => &mut service.second,
+                "serviceEnvironment" => &mut environment.first,
+                "service_environment" => &mut environment.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || identifier::ManagedServiceIdentifier {
             service_id: service.get().unwrap_or_default(),
             service_environment: environment.get(),
         }))
@@ -920,15 +928,15 @@ impl<'de> Reader<'de> for StructReader {
         ))
     }
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<R<Struct>, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<R<Struct>, Stop> {
         struct_fields(map).map(Ok)
     }
 }
 
-fn struct_fields<'de, A: MapAccess<'de>>(mut map: A) -> Result<Struct, A::Error> {
+fn struct_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Struct, Stop> {
     let mut fields = BTreeMap::new();
-    while let Some(key) = next_key(&mut map)? {
-        let value = map.next_value_seed(Seed(ValueReader))?;
+    while let Some(key) = map.next_key()? {
+        let value = map.value(ValueReader)?;
         fields.insert(key.into_owned(), value);
     }
     Ok(Struct { fields })
@@ -942,43 +950,29 @@ impl<'de> Reader<'de> for ValueReader {
     type Out = Value;
 
     fn wrong_kind(self, _: JsonKind) -> Value {
-        // Every kind is handled below; a value without a kind is what a writer refuses.
+        // Not reached: every kind has its own method below.
         Value { kind: None }
     }
 
-    fn null(self) -> Value {
-        Value {
-            kind: Some(Kind::NullValue(0)),
-        }
+    fn scalar(self, s: Scalar<'de>) -> Value {
+        let kind = match s {
+            Scalar::Null => Kind::NullValue(0),
+            Scalar::Bool(b) => Kind::BoolValue(b),
+            Scalar::Number(n) => Kind::NumberValue(n.as_f64()),
+            Scalar::Str(s) => Kind::StringValue(s.into_owned()),
+        };
+        Value { kind: Some(kind) }
     }
 
-    fn boolean(self, b: bool) -> Value {
-        Value {
-            kind: Some(Kind::BoolValue(b)),
-        }
-    }
-
-    fn number(self, n: Number) -> Value {
-        Value {
-            kind: Some(Kind::NumberValue(n.as_f64())),
-        }
-    }
-
-    fn string(self, s: Cow<'de, str>) -> Value {
-        Value {
-            kind: Some(Kind::StringValue(s.into_owned())),
-        }
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Value, Stop> {
         Ok(Value {
             kind: Some(Kind::StructValue(struct_fields(map)?)),
         })
     }
 
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element_seed(Seed(ValueReader))? {
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Value, Stop> {
+        let mut values = Vec::new();
+        while let Some(v) = seq.element(ValueReader)? {
             values.push(v);
         }
         Ok(Value {

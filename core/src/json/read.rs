@@ -1,24 +1,28 @@
 //! Reading JSON straight into typed values: the serde plumbing shared by the proto3 JSON readers
 //! ([`super::parse`]), the recording readers (`record`) and the `ffi` op inputs.
 //!
-//! A reader is a [`Reader`]: what to make of each kind of JSON value. [`Seed`] runs one over any
-//! `serde` deserializer, in practice `serde_json`'s streaming one over the input text, so no
-//! `serde_json::Value` tree is built. (The `*_value` entry points run the same readers over a
-//! `&serde_json::Value`, which is also a deserializer.) serde's visitors are the field's way to
-//! do this; what is written here are the rules that make the result exactly what the earlier
-//! readers, which converted a parsed `serde_json::Value`, gave for every input:
+//! A reader is a [`Reader`]: what to make of a scalar, an object or an array. [`from_text`] runs
+//! one over `serde_json`'s streaming deserializer, so no `serde_json::Value` tree is built
+//! ([`from_value`] runs the same readers over a parsed value, which is a deserializer too).
+//! serde's visitors are the field's way to do this; what is written here are the rules that make
+//! the result exactly what the earlier readers, which converted a parsed `serde_json::Value`,
+//! gave for every input:
 //!
 //! * **Syntax first.** A reader never stops at a wrong field: it records the error and reads on,
 //!   so that a document that is not valid JSON is reported as such, with serde_json's message and
 //!   position, wherever a field error sits. Only serde errors (syntax, depth) stop reading.
 //! * **Sorted keys, the last duplicate wins.** An object is judged as if its keys were read in
 //!   sorted order after duplicates were merged, the last one winning (what a `serde_json::Map`
-//!   holds): the error reported is the one under the smallest key ([`ErrorsByKey`]), a repeated
-//!   key's earlier value has no effect even when it is wrong, and of two spellings of one field
-//!   the later-sorting one wins ([`Spellings`]).
+//!   holds): the error reported is the one under the smallest key ([`ByKey`]), a repeated key's
+//!   earlier value has no effect even when it is wrong, and of two spellings of one field the
+//!   later-sorting one wins ([`Spellings`]).
 //! * **Bounded depth.** Every value, skipped ones included, is read through `deserialize_any`,
 //!   so serde_json's 128-level recursion limit applies to the whole document: deep input is an
 //!   error, never a stack overflow.
+//!
+//! Size matters as much as speed (this code ships in the WASM build): readers see objects and
+//! arrays as `dyn` [`Entries`] / [`Elements`] and run through one type-erased visitor, so
+//! serde_json's large `deserialize_any` is compiled once, not once per reader type.
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -99,9 +103,7 @@ impl Number {
             Number::Float(f) => f,
         }
     }
-}
 
-impl Number {
     /// The same number as a `serde_json::Value` (`null` for a non-finite float, which JSON
     /// text cannot hold, as serde_json does).
     pub(crate) fn to_json(self) -> serde_json::Value {
@@ -124,9 +126,34 @@ impl fmt::Display for Number {
     }
 }
 
+/// A JSON value that is not an object or an array.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar<'de> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    /// Borrowed from the input when it has no escapes.
+    Str(Cow<'de, str>),
+}
+
+impl Scalar<'_> {
+    pub(crate) fn kind(&self) -> JsonKind {
+        match self {
+            Scalar::Null => JsonKind::Null,
+            Scalar::Bool(_) => JsonKind::Bool,
+            Scalar::Number(_) => JsonKind::Number,
+            Scalar::Str(_) => JsonKind::String,
+        }
+    }
+}
+
+/// Reading stopped on a serde error (syntax, depth). The error itself is kept by the adapter
+/// that met it and handed back to serde on the way out, so readers only pass this marker up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stop;
+
 /// What to make of each kind of JSON value. Every method must consume its value completely;
-/// the defaults read (and check) an object or array they do not want, then answer
-/// [`Reader::wrong_kind`].
+/// the defaults read (and check) a value they do not want, then answer [`Reader::wrong_kind`].
 pub(crate) trait Reader<'de>: Sized {
     /// What the reader makes of a value (usually a `Result` of the target type and the
     /// reader's own error type: a wrong value is an answer, not a serde error).
@@ -135,133 +162,296 @@ pub(crate) trait Reader<'de>: Sized {
     /// The answer for a value of a kind this reader does not take.
     fn wrong_kind(self, kind: JsonKind) -> Self::Out;
 
-    fn null(self) -> Self::Out {
-        self.wrong_kind(JsonKind::Null)
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        self.wrong_kind(s.kind())
     }
 
-    fn boolean(self, _: bool) -> Self::Out {
-        self.wrong_kind(JsonKind::Bool)
-    }
-
-    fn number(self, _: Number) -> Self::Out {
-        self.wrong_kind(JsonKind::Number)
-    }
-
-    fn string(self, _: Cow<'de, str>) -> Self::Out {
-        self.wrong_kind(JsonKind::String)
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        skip_entries(&mut map)?;
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        skip_entries(map)?;
         Ok(self.wrong_kind(JsonKind::Object))
     }
 
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
-        skip_elements(&mut seq)?;
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
+        skip_elements(seq)?;
         Ok(self.wrong_kind(JsonKind::Array))
     }
 }
 
-/// Runs a [`Reader`] over one value of a deserializer (through `deserialize_any`, so that
+/// The entries of an object being read.
+pub(crate) trait Entries<'de> {
+    /// The next key (borrowed from the input when it has no escapes), or `None` at the end.
+    fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, Stop>;
+
+    /// Reads the value of the key just read into `into`.
+    fn next_value_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop>;
+}
+
+impl<'de> dyn Entries<'de> + '_ {
+    /// Reads the value of the key just read with `reader`.
+    pub(crate) fn value<R: Reader<'de>>(&mut self, reader: R) -> Result<R::Out, Stop> {
+        let mut slot = Slot::new(reader, false);
+        self.next_value_into(&mut slot)?;
+        slot.answer()
+    }
+
+    /// Reads the value of the key just read with `reader`, unless it is `null` (`None`).
+    pub(crate) fn value_or_null<R: Reader<'de>>(
+        &mut self,
+        reader: R,
+    ) -> Result<Option<R::Out>, Stop> {
+        let mut slot = Slot::new(reader, true);
+        self.next_value_into(&mut slot)?;
+        slot.answer_or_null()
+    }
+}
+
+/// The elements of an array being read.
+pub(crate) trait Elements<'de> {
+    /// Reads the next element into `into`; `false` at the end.
+    fn next_element_into(&mut self, into: &mut dyn Erased<'de>) -> Result<bool, Stop>;
+}
+
+impl<'de> dyn Elements<'de> + '_ {
+    /// Reads the next element with `reader`, or `None` at the end.
+    pub(crate) fn element<R: Reader<'de>>(&mut self, reader: R) -> Result<Option<R::Out>, Stop> {
+        let mut slot = Slot::new(reader, false);
+        if self.next_element_into(&mut slot)? {
+            slot.answer().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// One value to read (an input given as separate fields hands each over as one).
+#[cfg(feature = "ffi")]
+pub(crate) trait OneValue<'de> {
+    /// Reads the value into `into`.
+    fn read_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop>;
+}
+
+#[cfg(feature = "ffi")]
+impl<'de> dyn OneValue<'de> + '_ {
+    /// Reads the value with `reader`.
+    pub(crate) fn read<R: Reader<'de>>(&mut self, reader: R) -> Result<R::Out, Stop> {
+        let mut slot = Slot::new(reader, false);
+        self.read_into(&mut slot)?;
+        slot.answer()
+    }
+
+    /// Reads the value with `reader`, unless it is `null` (`None`).
+    pub(crate) fn read_or_null<R: Reader<'de>>(
+        &mut self,
+        reader: R,
+    ) -> Result<Option<R::Out>, Stop> {
+        let mut slot = Slot::new(reader, true);
+        self.read_into(&mut slot)?;
+        slot.answer_or_null()
+    }
+}
+
+/// An object's value under the key just read, as one value.
+#[cfg(feature = "ffi")]
+pub(crate) struct EntryValue<'a, 'de>(pub &'a mut dyn Entries<'de>);
+
+#[cfg(feature = "ffi")]
+impl<'de> OneValue<'de> for EntryValue<'_, 'de> {
+    fn read_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop> {
+        self.0.next_value_into(into)
+    }
+}
+
+/// A reader with its type erased: what the one visitor calls.
+pub(crate) trait Erased<'de> {
+    fn scalar(&mut self, s: Scalar<'de>);
+    fn object(&mut self, map: &mut dyn Entries<'de>) -> Result<(), Stop>;
+    fn array(&mut self, seq: &mut dyn Elements<'de>) -> Result<(), Stop>;
+}
+
+/// A reader waiting for its value, then its answer. With `or_null`, a `null` is not handed
+/// to the reader but noted (for fields where `null` is "not set"), which spares every reader a
+/// second, null-aware type.
+struct Slot<'de, R: Reader<'de>> {
+    reader: Option<R>,
+    out: Option<R::Out>,
+    or_null: bool,
+    was_null: bool,
+}
+
+impl<'de, R: Reader<'de>> Slot<'de, R> {
+    fn new(reader: R, or_null: bool) -> Self {
+        Slot {
+            reader: Some(reader),
+            out: None,
+            or_null,
+            was_null: false,
+        }
+    }
+
+    fn answer(self) -> Result<R::Out, Stop> {
+        self.out.ok_or(Stop)
+    }
+
+    fn answer_or_null(self) -> Result<Option<R::Out>, Stop> {
+        if self.was_null {
+            Ok(None)
+        } else {
+            self.out.ok_or(Stop).map(Some)
+        }
+    }
+}
+
+impl<'de, R: Reader<'de>> Erased<'de> for Slot<'de, R> {
+    fn scalar(&mut self, s: Scalar<'de>) {
+        if self.or_null && matches!(s, Scalar::Null) {
+            self.was_null = true;
+        } else if let Some(r) = self.reader.take() {
+            self.out = Some(r.scalar(s));
+        }
+    }
+
+    fn object(&mut self, map: &mut dyn Entries<'de>) -> Result<(), Stop> {
+        if let Some(r) = self.reader.take() {
+            self.out = Some(r.object(map)?);
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, seq: &mut dyn Elements<'de>) -> Result<(), Stop> {
+        if let Some(r) = self.reader.take() {
+            self.out = Some(r.array(seq)?);
+        }
+        Ok(())
+    }
+}
+
+/// Runs an erased reader over one value of a deserializer, through `deserialize_any` (so that
 /// serde_json's recursion limit counts every level).
-pub(crate) struct Seed<R>(pub R);
+struct ErasedSeed<'a, 'de>(&'a mut dyn Erased<'de>);
 
-impl<'de, R: Reader<'de>> DeserializeSeed<'de> for Seed<R> {
-    type Value = R::Out;
+impl<'de> DeserializeSeed<'de> for ErasedSeed<'_, 'de> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<R::Out, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(Visit(self.0))
     }
 }
 
-struct Visit<R>(R);
+/// The one visitor: hands each value to the erased reader.
+struct Visit<'a, 'de>(&'a mut dyn Erased<'de>);
 
-impl<'de, R: Reader<'de>> Visitor<'de> for Visit<R> {
-    type Value = R::Out;
+impl<'de> Visitor<'de> for Visit<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_unit<E>(self) -> Result<R::Out, E> {
-        Ok(self.0.null())
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.scalar(Scalar::Null);
+        Ok(())
     }
 
-    fn visit_none<E>(self) -> Result<R::Out, E> {
-        Ok(self.0.null())
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.0.scalar(Scalar::Null);
+        Ok(())
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<R::Out, E> {
-        Ok(self.0.boolean(v))
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.scalar(Scalar::Bool(v));
+        Ok(())
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<R::Out, E> {
-        Ok(self.0.number(Number::PosInt(v)))
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.scalar(Scalar::Number(Number::PosInt(v)));
+        Ok(())
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<R::Out, E> {
-        Ok(self.0.number(Number::from_i64(v)))
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.scalar(Scalar::Number(Number::from_i64(v)));
+        Ok(())
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<R::Out, E> {
-        Ok(self.0.number(Number::Float(v)))
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.scalar(Scalar::Number(Number::Float(v)));
+        Ok(())
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<R::Out, E> {
-        Ok(self.0.string(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        self.0.scalar(Scalar::Str(Cow::Borrowed(v)));
+        Ok(())
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<R::Out, E> {
-        Ok(self.0.string(Cow::Owned(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.scalar(Scalar::Str(Cow::Owned(v.to_owned())));
+        Ok(())
     }
 
-    fn visit_string<E>(self, v: String) -> Result<R::Out, E> {
-        Ok(self.0.string(Cow::Owned(v)))
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.0.scalar(Scalar::Str(Cow::Owned(v)));
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R::Out, A::Error> {
-        self.0.object(map)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let mut entries = MapEntries { map, error: None };
+        match self.0.object(&mut entries) {
+            Ok(()) => Ok(()),
+            Err(Stop) => Err(entries.error.unwrap_or_else(stopped)),
+        }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<R::Out, A::Error> {
-        self.0.array(seq)
-    }
-}
-
-/// Reads a value only to check it (syntax, depth) and tell its kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Skip;
-
-impl<'de> Reader<'de> for Skip {
-    type Out = JsonKind;
-
-    fn wrong_kind(self, kind: JsonKind) -> JsonKind {
-        kind
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
-        skip_entries(&mut map)?;
-        Ok(JsonKind::Object)
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
-        skip_elements(&mut seq)?;
-        Ok(JsonKind::Array)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let mut elements = SeqElements { seq, error: None };
+        match self.0.array(&mut elements) {
+            Ok(()) => Ok(()),
+            Err(Stop) => Err(elements.error.unwrap_or_else(stopped)),
+        }
     }
 }
 
-/// Reads the rest of an object without keeping it.
-pub(crate) fn skip_entries<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
-    while next_key(map)?.is_some() {
-        map.next_value_seed(Seed(Skip))?;
-    }
-    Ok(())
+/// The error for a [`Stop`] without a kept serde error (not reached: a `Stop` starts at one).
+fn stopped<E: serde::de::Error>() -> E {
+    E::custom("reading stopped")
 }
 
-/// Reads the rest of an array without keeping it.
-pub(crate) fn skip_elements<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
-    while seq.next_element_seed(Seed(Skip))?.is_some() {}
-    Ok(())
+/// A serde `MapAccess` as [`Entries`], keeping the serde error it meets.
+struct MapEntries<'de, A: MapAccess<'de>> {
+    map: A,
+    error: Option<A::Error>,
+}
+
+impl<'de, A: MapAccess<'de>> Entries<'de> for MapEntries<'de, A> {
+    fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, Stop> {
+        self.map.next_key_seed(KeySeed).map_err(|e| {
+            self.error = Some(e);
+            Stop
+        })
+    }
+
+    fn next_value_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop> {
+        self.map.next_value_seed(ErasedSeed(into)).map_err(|e| {
+            self.error = Some(e);
+            Stop
+        })
+    }
+}
+
+/// A serde `SeqAccess` as [`Elements`], keeping the serde error it meets.
+struct SeqElements<'de, A: SeqAccess<'de>> {
+    seq: A,
+    error: Option<A::Error>,
+}
+
+impl<'de, A: SeqAccess<'de>> Elements<'de> for SeqElements<'de, A> {
+    fn next_element_into(&mut self, into: &mut dyn Erased<'de>) -> Result<bool, Stop> {
+        match self.seq.next_element_seed(ErasedSeed(into)) {
+            Ok(more) => Ok(more.is_some()),
+            Err(e) => {
+                self.error = Some(e);
+                Err(Stop)
+            }
+        }
+    }
 }
 
 struct KeySeed;
@@ -294,79 +484,91 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// The next key of an object (borrowed from the input when it has no escapes).
-pub(crate) fn next_key<'de, A: MapAccess<'de>>(
-    map: &mut A,
-) -> Result<Option<Cow<'de, str>>, A::Error> {
-    map.next_key_seed(KeySeed)
-}
+/// Reads a value only to check it (syntax, depth) and tell its kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Skip;
 
-/// A reader for a field where `null` means "not set": `None` for null, else the inner answer.
-pub(crate) struct OrNull<R>(pub R);
+impl<'de> Reader<'de> for Skip {
+    type Out = JsonKind;
 
-impl<'de, R: Reader<'de>> Reader<'de> for OrNull<R> {
-    type Out = Option<R::Out>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        Some(self.0.wrong_kind(kind))
-    }
-
-    fn null(self) -> Self::Out {
-        None
-    }
-
-    fn boolean(self, v: bool) -> Self::Out {
-        Some(self.0.boolean(v))
-    }
-
-    fn number(self, v: Number) -> Self::Out {
-        Some(self.0.number(v))
-    }
-
-    fn string(self, v: Cow<'de, str>) -> Self::Out {
-        Some(self.0.string(v))
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        self.0.object(map).map(Some)
-    }
-
-    fn array<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Out, A::Error> {
-        self.0.array(seq).map(Some)
+    fn wrong_kind(self, kind: JsonKind) -> JsonKind {
+        kind
     }
 }
 
-/// The errors of one object's fields, by key: a later value of the same key replaces (or, when
-/// good, clears) an earlier one's error, and the error reported is the smallest key's, as when
-/// the merged object is read in sorted key order. Allocates only when a field is wrong.
+/// Reads the rest of an object without keeping it.
+pub(crate) fn skip_entries<'de>(map: &mut dyn Entries<'de>) -> Result<(), Stop> {
+    while map.next_key()?.is_some() {
+        map.value(Skip)?;
+    }
+    Ok(())
+}
+
+/// Reads the rest of an array without keeping it.
+pub(crate) fn skip_elements<'de>(seq: &mut dyn Elements<'de>) -> Result<(), Stop> {
+    while seq.element(Skip)?.is_some() {}
+    Ok(())
+}
+
+/// The latest of something (an error, a value) per key of one object: a later value of the
+/// same key replaces an earlier one, [`ByKey::clear`] forgets it, and [`ByKey::first`] is the
+/// smallest key's, as when the merged object is read in sorted key order. Allocates only when
+/// used. (Keys map to slots in a list rather than to the values themselves, so that one
+/// `BTreeMap` type serves every value type and nothing is ever removed from it: each would be
+/// another copy of `BTreeMap`'s code in the WASM build.)
 #[derive(Debug)]
-pub(crate) struct ErrorsByKey<E> {
-    errors: BTreeMap<String, E>,
+pub(crate) struct ByKey<T> {
+    slots: BTreeMap<String, usize>,
+    values: Vec<Option<T>>,
 }
 
-impl<E> Default for ErrorsByKey<E> {
+impl<T> Default for ByKey<T> {
     fn default() -> Self {
-        ErrorsByKey {
-            errors: BTreeMap::new(),
+        ByKey {
+            slots: BTreeMap::new(),
+            values: Vec::new(),
         }
     }
 }
 
-impl<E> ErrorsByKey<E> {
-    /// `key`'s latest value is good (or absent): forget its earlier error.
+impl<T> ByKey<T> {
+    /// `key` has nothing (any more).
     pub(crate) fn clear(&mut self, key: &str) {
-        if !self.errors.is_empty() {
-            self.errors.remove(key);
+        if !self.slots.is_empty()
+            && let Some(slot) = self.slots.get(key).and_then(|&i| self.values.get_mut(i))
+        {
+            *slot = None;
         }
     }
 
-    /// `key`'s latest value is wrong.
-    pub(crate) fn insert(&mut self, key: &str, error: E) {
-        self.errors.insert(key.to_owned(), error);
+    /// `key`'s latest is `value`.
+    pub(crate) fn insert(&mut self, key: &str, value: T) {
+        match self.slots.get(key).and_then(|&i| self.values.get_mut(i)) {
+            Some(slot) => *slot = Some(value),
+            None => {
+                self.slots.insert(key.to_owned(), self.values.len());
+                self.values.push(Some(value));
+            }
+        }
     }
 
-    /// Records `key`'s latest answer: the value when good.
-    pub(crate) fn keep<T>(&mut self, key: &str, answer: Result<T, E>) -> Option<T> {
+    /// Whether no key has anything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.iter().all(Option::is_none)
+    }
+
+    /// Whether `key` has something.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        !self.slots.is_empty()
+            && self
+                .slots
+                .get(key)
+                .and_then(|&i| self.values.get(i))
+                .is_some_and(Option::is_some)
+    }
+
+    /// Records `key`'s latest answer (for errors): the value when good, else the error.
+    pub(crate) fn keep<V>(&mut self, key: &str, answer: Result<V, T>) -> Option<V> {
         match answer {
             Ok(v) => {
                 self.clear(key);
@@ -379,9 +581,17 @@ impl<E> ErrorsByKey<E> {
         }
     }
 
-    /// The error under the smallest key, if any.
-    pub(crate) fn first(self) -> Option<E> {
-        self.errors.into_values().next()
+    /// What the smallest key has, if any key has something.
+    pub(crate) fn first(self) -> Option<T> {
+        self.into_sorted().next().map(|(_, v)| v)
+    }
+
+    /// What each key has, in sorted key order.
+    pub(crate) fn into_sorted(self) -> impl Iterator<Item = (String, T)> {
+        let mut values = self.values;
+        self.slots
+            .into_iter()
+            .filter_map(move |(k, i)| values.get_mut(i).and_then(Option::take).map(|v| (k, v)))
     }
 }
 
@@ -419,9 +629,10 @@ pub(crate) fn from_text<'de, R: Reader<'de>>(
     reader: R,
 ) -> Result<R::Out, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let out = Seed(reader).deserialize(&mut de)?;
+    let mut slot = Slot::new(reader, false);
+    ErasedSeed(&mut slot).deserialize(&mut de)?;
     de.end()?;
-    Ok(out)
+    slot.answer().map_err(|Stop| stopped())
 }
 
 /// Runs a reader over an already parsed value (its keys are unique and sorted already).
@@ -429,12 +640,64 @@ pub(crate) fn from_value<'de, R: Reader<'de>>(
     value: &'de serde_json::Value,
     reader: R,
 ) -> Result<R::Out, serde_json::Error> {
-    Seed(reader).deserialize(value)
+    let mut slot = Slot::new(reader, false);
+    ErasedSeed(&mut slot).deserialize(value)?;
+    slot.answer().map_err(|Stop| stopped())
+}
+
+/// One input field's JSON text, read as one value (the whole text).
+#[cfg(feature = "ffi")]
+pub(crate) struct TextValue<'de> {
+    de: serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+    error: Option<serde_json::Error>,
+}
+
+#[cfg(feature = "ffi")]
+impl<'de> TextValue<'de> {
+    pub(crate) fn new(text: &'de str) -> Self {
+        TextValue {
+            de: serde_json::Deserializer::from_str(text),
+            error: None,
+        }
+    }
+
+    /// After the value is read: the serde error that stopped it, or trailing characters.
+    pub(crate) fn end(mut self, read: Result<(), Stop>) -> Result<(), serde_json::Error> {
+        match (read, self.error.take()) {
+            (Err(Stop), error) => Err(error.unwrap_or_else(stopped)),
+            (Ok(()), _) => self.de.end(),
+        }
+    }
+}
+
+#[cfg(feature = "ffi")]
+impl<'de> OneValue<'de> for TextValue<'de> {
+    fn read_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop> {
+        ErasedSeed(into).deserialize(&mut self.de).map_err(|e| {
+            self.error = Some(e);
+            Stop
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct NumberOnly;
+
+    impl<'de> Reader<'de> for NumberOnly {
+        type Out = Option<Number>;
+        fn wrong_kind(self, _: JsonKind) -> Self::Out {
+            None
+        }
+        fn scalar(self, s: Scalar<'de>) -> Self::Out {
+            match s {
+                Scalar::Number(n) => Some(n),
+                _ => None,
+            }
+        }
+    }
 
     #[test]
     fn numbers_print_and_convert_as_serde_json_does() {
@@ -459,18 +722,6 @@ mod tests {
         }
     }
 
-    struct NumberOnly;
-
-    impl<'de> Reader<'de> for NumberOnly {
-        type Out = Option<Number>;
-        fn wrong_kind(self, _: JsonKind) -> Self::Out {
-            None
-        }
-        fn number(self, n: Number) -> Self::Out {
-            Some(n)
-        }
-    }
-
     #[test]
     fn skipping_keeps_the_depth_limit() {
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
@@ -490,15 +741,24 @@ mod tests {
     }
 
     #[test]
-    fn errors_by_key_report_the_smallest_key_of_the_latest_values() {
-        let mut errors = ErrorsByKey::default();
+    fn by_key_gives_the_smallest_key_of_the_latest_values() {
+        let mut errors = ByKey::default();
         errors.insert("b", "b is wrong");
         errors.insert("a", "a is wrong");
         errors.clear("a");
         errors.insert("c", "c is wrong");
+        assert!(errors.contains("b") && !errors.contains("a"));
         assert_eq!(errors.first(), Some("b is wrong"));
-        let mut errors: ErrorsByKey<&str> = ErrorsByKey::default();
+        let mut errors: ByKey<&str> = ByKey::default();
         assert_eq!(errors.keep("a", Ok::<_, &str>(1)), Some(1));
         assert_eq!(errors.first(), None);
+        let mut values = ByKey::default();
+        values.insert("z", 1);
+        values.insert("y", 2);
+        values.insert("z", 3);
+        assert_eq!(
+            values.into_sorted().collect::<Vec<_>>(),
+            [("y".to_string(), 2), ("z".to_string(), 3)]
+        );
     }
 }

@@ -9,12 +9,10 @@ use super::{MetadataValue, RecordContext, RecordError, TelemetryEventInput};
 use crate::json::parse::{UserReader, ValueReader, finish};
 use crate::json::parse_timestamp_str;
 use crate::json::read::{
-    ErrorsByKey, JsonKind, Number, OrNull, Reader, Seed, Skip, Spellings, next_key,
+    ByKey, Elements, Entries, JsonKind, Reader, Scalar, Skip, Spellings, Stop,
 };
 use crate::proto::EventMarketingTracking;
 use prost_types::Value;
-use serde::de::{MapAccess, SeqAccess};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -24,6 +22,55 @@ fn shape<T>(msg: impl Into<String>) -> Result<T, RecordError> {
 
 fn context<T>(msg: impl Into<String>) -> Result<T, RecordError> {
     Err(RecordError::Context(msg.into()))
+}
+
+/// The fields of one object of a recording or a context being read (see [`object`]).
+struct Shape<'a, 'de> {
+    map: &'a mut dyn Entries<'de>,
+    errors: ByKey<RecordError>,
+}
+
+impl<'de> Shape<'_, 'de> {
+    /// Reads `key`'s value with `reader` into `slot`; a wrong value leaves `slot` and keeps its
+    /// error under `key`. Answers `true`: the key is the object's.
+    fn read<Rd, T>(&mut self, key: &str, reader: Rd, slot: &mut T) -> Result<bool, Stop>
+    where
+        Rd: Reader<'de, Out = Result<T, RecordError>>,
+    {
+        let read = self.map.value(reader)?;
+        if let Some(v) = self.errors.keep(key, read) {
+            *slot = v;
+        }
+        Ok(true)
+    }
+}
+
+/// Reads an object of a recording or a context: `field` reads the value of a key the object has
+/// (through the [`Shape`] it is given) and answers `true`, or answers `false` for any other key,
+/// which is refused with `unknown(key)` whatever its value. Gives the errors by key.
+fn object<'de>(
+    map: &mut dyn Entries<'de>,
+    unknown: &dyn Fn(&str) -> RecordError,
+    field: &mut dyn FnMut(&str, &mut Shape<'_, 'de>) -> Result<bool, Stop>,
+) -> Result<ByKey<RecordError>, Stop> {
+    let mut f = Shape {
+        map,
+        errors: ByKey::default(),
+    };
+    while let Some(key) = f.map.next_key()? {
+        if !field(&key, &mut f)? {
+            f.map.value(Skip)?;
+            f.errors.insert(&key, unknown(&key));
+        }
+    }
+    Ok(f.errors)
+}
+
+fn first_error<T>(errors: ByKey<RecordError>, value: T) -> Result<T, RecordError> {
+    match errors.first() {
+        Some(e) => Err(e),
+        None => Ok(value),
+    }
 }
 
 /// Where a field sits in a recording, for its error message (built only on error).
@@ -57,41 +104,31 @@ impl<'de> Reader<'de> for OptText<'_> {
         shape(format!("{}: expected a string", self.0))
     }
 
-    fn null(self) -> Self::Out {
-        Ok(None)
-    }
-
-    fn string(self, s: Cow<'de, str>) -> Self::Out {
-        Ok(Some(s.into_owned()))
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Null => Ok(None),
+            Scalar::Str(s) => Ok(Some(s.into_owned())),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 }
 
 /// A string that `null` leaves empty.
-fn req_text<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    path: &'static str,
-) -> Result<Result<String, RecordError>, A::Error> {
-    Ok(map
-        .next_value_seed(Seed(OptText(Path::Fixed(path))))?
-        .map(Option::unwrap_or_default))
-}
+struct ReqText(&'static str);
 
-/// A field the shape does not have: refused whatever its value (`null` included).
-fn unknown<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    errors: &mut ErrorsByKey<RecordError>,
-    key: &str,
-    error: RecordError,
-) -> Result<(), A::Error> {
-    map.next_value_seed(Seed(Skip))?;
-    errors.insert(key, error);
-    Ok(())
-}
+impl<'de> Reader<'de> for ReqText {
+    type Out = Result<String, RecordError>;
 
-fn first_error<T>(errors: ErrorsByKey<RecordError>, value: T) -> Result<T, RecordError> {
-    match errors.first() {
-        Some(e) => Err(e),
-        None => Ok(value),
+    fn wrong_kind(self, _: JsonKind) -> Self::Out {
+        shape(format!("{}: expected a string", self.0))
+    }
+
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Null => Ok(String::new()),
+            Scalar::Str(s) => Ok(s.into_owned()),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 }
 
@@ -131,70 +168,49 @@ impl<'de> Reader<'de> for InputReader {
         shape("event: expected an object")
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut input = TelemetryEventInput::default();
-        let mut errors = ErrorsByKey::default();
         let mut source = Presence::Missing;
         let mut parameters = Presence::Missing;
-        while let Some(key) = next_key(&mut map)? {
-            match key.as_ref() {
-                "timestamp" => {
-                    let read = map.next_value_seed(Seed(OptText(Path::Fixed("timestamp"))))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        input.timestamp = v;
-                    }
-                }
-                "feature" => {
-                    if let Some(v) = errors.keep(&key, req_text(&mut map, "feature")?) {
-                        input.feature = v;
-                    }
-                }
-                "action" => {
-                    if let Some(v) = errors.keep(&key, req_text(&mut map, "action")?) {
-                        input.action = v;
-                    }
-                }
-                "source" => {
-                    let read = map.next_value_seed(Seed(SourceReader))?;
-                    source = Presence::of(&read);
-                    match read {
-                        None => errors.clear(&key),
-                        Some(r) => {
-                            if let Some((client, version)) = errors.keep(&key, r.read) {
-                                input.client = client;
-                                input.client_version = version;
-                            }
+        let unknown = |k: &str| RecordError::Shape(format!("unknown field {k:?}"));
+        let errors = object(map, &unknown, &mut |key, f| match key {
+            "timestamp" => f.read(key, OptText(Path::Fixed("timestamp")), &mut input.timestamp),
+            "feature" => f.read(key, ReqText("feature"), &mut input.feature),
+            "action" => f.read(key, ReqText("action"), &mut input.action),
+            "source" => {
+                let read = f.map.value(SourceReader)?;
+                source = Presence::of(&read);
+                match read {
+                    None => f.errors.clear(key),
+                    Some(r) => {
+                        if let Some((client, version)) = f.errors.keep(key, r.read) {
+                            input.client = client;
+                            input.client_version = version;
                         }
                     }
                 }
-                "parameters" => {
-                    let read = map.next_value_seed(Seed(ParametersReader))?;
-                    parameters = Presence::of(&read);
-                    match read {
-                        None => errors.clear(&key),
-                        Some(r) => {
-                            if let Some(p) = errors.keep(&key, r.read) {
-                                input.version = p.version;
-                                input.metadata = p.metadata;
-                                input.private_metadata = p.private_metadata;
-                                input.billing_metadata = p.billing_metadata;
-                                input.interaction_id = p.interaction_id;
-                            }
-                        }
-                    }
-                }
-                "marketingTracking" => {
-                    let read = map.next_value_seed(Seed(MarketingReader))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        input.marketing_tracking = v;
-                    }
-                }
-                other => {
-                    let error = RecordError::Shape(format!("unknown field {other:?}"));
-                    unknown(&mut map, &mut errors, &key, error)?;
-                }
+                Ok(true)
             }
-        }
+            "parameters" => {
+                let read = f.map.value(ParametersReader)?;
+                parameters = Presence::of(&read);
+                match read {
+                    None => f.errors.clear(key),
+                    Some(r) => {
+                        if let Some(p) = f.errors.keep(key, r.read) {
+                            input.version = p.version;
+                            input.metadata = p.metadata;
+                            input.private_metadata = p.private_metadata;
+                            input.billing_metadata = p.billing_metadata;
+                            input.interaction_id = p.interaction_id;
+                        }
+                    }
+                }
+                Ok(true)
+            }
+            "marketingTracking" => f.read(key, MarketingReader, &mut input.marketing_tracking),
+            _ => Ok(false),
+        })?;
         Ok(match (source, parameters) {
             (Presence::Missing, _) => shape("source: is required"),
             (Presence::Incomplete, _) => shape("source.client: is required"),
@@ -215,33 +231,26 @@ impl<'de> Reader<'de> for SourceReader {
         None
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        let mut errors = ErrorsByKey::default();
-        let mut client = None;
-        let mut version = None;
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut client, mut version) = (None, None);
         let mut complete = false;
-        while let Some(key) = next_key(&mut map)? {
-            match key.as_ref() {
-                "client" => {
-                    let read = map.next_value_seed(Seed(OptText(Path::Fixed("source.client"))))?;
-                    complete = matches!(read, Ok(Some(_)));
-                    if let Some(v) = errors.keep(&key, read) {
-                        client = v;
-                    }
+        let unknown = |k: &str| RecordError::Shape(format!("source: unknown field {k:?}"));
+        let errors = object(map, &unknown, &mut |key, f| match key {
+            "client" => {
+                let read = f.map.value(OptText(Path::Fixed("source.client")))?;
+                complete = matches!(read, Ok(Some(_)));
+                if let Some(v) = f.errors.keep(key, read) {
+                    client = v;
                 }
-                "clientVersion" => {
-                    let read =
-                        map.next_value_seed(Seed(OptText(Path::Fixed("source.clientVersion"))))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        version = v;
-                    }
-                }
-                other => {
-                    let error = RecordError::Shape(format!("source: unknown field {other:?}"));
-                    unknown(&mut map, &mut errors, &key, error)?;
-                }
+                Ok(true)
             }
-        }
+            "clientVersion" => f.read(
+                key,
+                OptText(Path::Fixed("source.clientVersion")),
+                &mut version,
+            ),
+            _ => Ok(false),
+        })?;
         Ok(Some(Required {
             complete,
             read: first_error(errors, (client.unwrap_or_default(), version)),
@@ -269,60 +278,51 @@ impl<'de> Reader<'de> for ParametersReader {
         None
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut p = Parameters::default();
-        let mut errors = ErrorsByKey::default();
         let mut complete = false;
         // `interactionID` sorts before `interactionId` (`D` < `d`): the latter wins.
         let mut interaction: Spellings<Option<String>> = Spellings::default();
-        while let Some(key) = next_key(&mut map)? {
-            match key.as_ref() {
-                "version" => match map.next_value_seed(Seed(OrNull(Version)))? {
+        let unknown = |k: &str| RecordError::Shape(format!("parameters: unknown field {k:?}"));
+        let errors = object(map, &unknown, &mut |key, f| match key {
+            "version" => {
+                match f.map.value_or_null(Version)? {
                     None => {
                         complete = false;
-                        errors.clear(&key);
+                        f.errors.clear(key);
                         p.version = 0;
                     }
                     Some(read) => {
                         complete = true;
-                        if let Some(v) = errors.keep(&key, read) {
+                        if let Some(v) = f.errors.keep(key, read) {
                             p.version = v;
                         }
                     }
-                },
-                "metadata" => {
-                    let read = map.next_value_seed(Seed(MetadataList))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        p.metadata = v;
-                    }
                 }
-                "privateMetadata" => {
-                    p.private_metadata = map.next_value_seed(Seed(OrNull(ValueReader)))?;
-                    errors.clear(&key);
-                }
-                "billingMetadata" => {
-                    let read = map.next_value_seed(Seed(BillingReader))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        p.billing_metadata = v;
-                    }
-                }
-                "interactionID" | "interactionId" => {
-                    let read = map
-                        .next_value_seed(Seed(OptText(Path::Fixed("parameters.interactionID"))))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        if key == "interactionID" {
-                            interaction.first = Some(v);
-                        } else {
-                            interaction.second = Some(v);
-                        }
-                    }
-                }
-                other => {
-                    let error = RecordError::Shape(format!("parameters: unknown field {other:?}"));
-                    unknown(&mut map, &mut errors, &key, error)?;
-                }
+                Ok(true)
             }
-        }
+            "metadata" => f.read(key, MetadataList, &mut p.metadata),
+            "privateMetadata" => {
+                p.private_metadata = f.map.value_or_null(ValueReader)?;
+                f.errors.clear(key);
+                Ok(true)
+            }
+            "billingMetadata" => f.read(key, BillingReader, &mut p.billing_metadata),
+            "interactionID" | "interactionId" => {
+                let read = f
+                    .map
+                    .value(OptText(Path::Fixed("parameters.interactionID")))?;
+                if let Some(v) = f.errors.keep(key, read) {
+                    if key == "interactionID" {
+                        interaction.first = Some(v);
+                    } else {
+                        interaction.second = Some(v);
+                    }
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        })?;
         p.interaction_id = interaction.get().flatten();
         Ok(Some(Required {
             complete,
@@ -341,10 +341,13 @@ impl<'de> Reader<'de> for Version {
         shape("parameters.version: expected a 32-bit integer")
     }
 
-    fn number(self, n: Number) -> Self::Out {
-        match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
-            Some(v) => Ok(v),
-            None => self.wrong_kind(JsonKind::Number),
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+                Some(v) => Ok(v),
+                None => self.wrong_kind(JsonKind::Number),
+            },
+            other => self.wrong_kind(other.kind()),
         }
     }
 }
@@ -359,22 +362,23 @@ impl<'de> Reader<'de> for MetadataList {
         shape("parameters.metadata: expected an array of {key, value}")
     }
 
-    fn null(self) -> Self::Out {
-        Ok(Vec::new())
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Null => Ok(Vec::new()),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
+    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
         let mut entries = Vec::new();
-        let mut i = 0;
-        while let Some(entry) = seq.next_element_seed(Seed(MetadataEntry(i)))? {
+        while let Some(entry) = seq.element(MetadataEntry(entries.len()))? {
             match entry {
                 Ok(e) => entries.push(e),
                 Err(e) => {
-                    while seq.next_element_seed(Seed(Skip))?.is_some() {}
+                    while seq.element(Skip)?.is_some() {}
                     return Ok(Err(e));
                 }
             }
-            i += 1;
         }
         Ok(Ok(entries))
     }
@@ -393,28 +397,20 @@ impl<'de> Reader<'de> for MetadataEntry {
         ))
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let i = self.0;
-        let mut errors = ErrorsByKey::default();
         let mut key_field = None;
         let mut value = MetadataValue::NotANumber { go_type: "<nil>" };
-        while let Some(key) = next_key(&mut map)? {
-            match key.as_ref() {
-                "key" => {
-                    let read = map.next_value_seed(Seed(OptText(Path::MetadataKey(i))))?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        key_field = v;
-                    }
-                }
-                "value" => value = map.next_value_seed(Seed(MetadataValueReader))?,
-                other => {
-                    let error = RecordError::Shape(format!(
-                        "parameters.metadata.{i}: unknown field {other:?}"
-                    ));
-                    unknown(&mut map, &mut errors, &key, error)?;
-                }
+        let unknown =
+            |k: &str| RecordError::Shape(format!("parameters.metadata.{i}: unknown field {k:?}"));
+        let errors = object(map, &unknown, &mut |key, f| match key {
+            "key" => f.read(key, OptText(Path::MetadataKey(i)), &mut key_field),
+            "value" => {
+                value = f.map.value(MetadataValueReader)?;
+                Ok(true)
             }
-        }
+            _ => Ok(false),
+        })?;
         Ok(match (errors.first(), key_field) {
             (Some(e), _) => Err(e),
             (None, None) => shape(format!("parameters.metadata.{i}.key: is required")),
@@ -442,8 +438,11 @@ impl<'de> Reader<'de> for MetadataValueReader {
         MetadataValue::NotANumber { go_type }
     }
 
-    fn number(self, n: Number) -> MetadataValue {
-        MetadataValue::Number(n.as_f64())
+    fn scalar(self, s: Scalar<'de>) -> MetadataValue {
+        match s {
+            Scalar::Number(n) => MetadataValue::Number(n.as_f64()),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 }
 
@@ -457,36 +456,31 @@ impl<'de> Reader<'de> for BillingReader {
         shape("parameters.billingMetadata: expected an object")
     }
 
-    fn null(self) -> Self::Out {
-        Ok(None)
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Null => Ok(None),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        let mut errors = ErrorsByKey::default();
-        let mut product = String::new();
-        let mut category = String::new();
-        while let Some(key) = next_key(&mut map)? {
-            match key.as_ref() {
-                "product" => {
-                    let read = req_text(&mut map, "parameters.billingMetadata.product")?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        product = v;
-                    }
-                }
-                "category" => {
-                    let read = req_text(&mut map, "parameters.billingMetadata.category")?;
-                    if let Some(v) = errors.keep(&key, read) {
-                        category = v;
-                    }
-                }
-                other => {
-                    let error = RecordError::Shape(format!(
-                        "parameters.billingMetadata: unknown field {other:?}"
-                    ));
-                    unknown(&mut map, &mut errors, &key, error)?;
-                }
-            }
-        }
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        let (mut product, mut category) = (String::new(), String::new());
+        let unknown = |k: &str| {
+            RecordError::Shape(format!("parameters.billingMetadata: unknown field {k:?}"))
+        };
+        let errors = object(map, &unknown, &mut |key, f| match key {
+            "product" => f.read(
+                key,
+                ReqText("parameters.billingMetadata.product"),
+                &mut product,
+            ),
+            "category" => f.read(
+                key,
+                ReqText("parameters.billingMetadata.category"),
+                &mut category,
+            ),
+            _ => Ok(false),
+        })?;
         Ok(first_error(errors, Some((product, category))))
     }
 }
@@ -502,61 +496,60 @@ impl<'de> Reader<'de> for MarketingReader {
         shape("marketingTracking: expected an object")
     }
 
-    fn null(self) -> Self::Out {
-        Ok(None)
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Null => Ok(None),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        let mut errors = ErrorsByKey::default();
-        let mut m = EventMarketingTracking::default();
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+        // Each field as given: `Some(None)` for an explicit `null`.
+        let (mut url, mut referrer, mut session_referrer) = (None, None, None);
         let mut first_source: Spellings<Option<String>> = Spellings::default();
         let mut cohort: Spellings<Option<String>> = Spellings::default();
         let mut last_source: Spellings<Option<String>> = Spellings::default();
         let mut device_session: Spellings<Option<String>> = Spellings::default();
         let mut session_first: Spellings<Option<String>> = Spellings::default();
-        while let Some(key) = next_key(&mut map)? {
-            let slot = match key.as_ref() {
-                "url" => Slot::One(&mut m.url),
-                "referrer" => Slot::One(&mut m.referrer),
-                "sessionReferrer" => Slot::One(&mut m.session_referrer),
-                "firstSourceURL" => Slot::Spelling(&mut first_source.first),
-                "firstSourceUrl" => Slot::Spelling(&mut first_source.second),
-                "cohortID" => Slot::Spelling(&mut cohort.first),
-                "cohortId" => Slot::Spelling(&mut cohort.second),
-                "lastSourceURL" => Slot::Spelling(&mut last_source.first),
-                "lastSourceUrl" => Slot::Spelling(&mut last_source.second),
-                "deviceSessionID" => Slot::Spelling(&mut device_session.first),
-                "deviceSessionId" => Slot::Spelling(&mut device_session.second),
-                "sessionFirstURL" => Slot::Spelling(&mut session_first.first),
-                "sessionFirstUrl" => Slot::Spelling(&mut session_first.second),
-                other => {
-                    let error =
-                        RecordError::Shape(format!("marketingTracking: unknown field {other:?}"));
-                    unknown(&mut map, &mut errors, &key, error)?;
-                    continue;
-                }
+        let unknown =
+            |k: &str| RecordError::Shape(format!("marketingTracking: unknown field {k:?}"));
+        let errors = object(map, &unknown, &mut |key, f| {
+            let slot = match key {
+                "url" => &mut url,
+                "referrer" => &mut referrer,
+                "sessionReferrer" => &mut session_referrer,
+                "firstSourceURL" => &mut first_source.first,
+                "firstSourceUrl" => &mut first_source.second,
+                "cohortID" => &mut cohort.first,
+                "cohortId" => &mut cohort.second,
+                "lastSourceURL" => &mut last_source.first,
+                "lastSourceUrl" => &mut last_source.second,
+                "deviceSessionID" => &mut device_session.first,
+                "deviceSessionId" => &mut device_session.second,
+                "sessionFirstURL" => &mut session_first.first,
+                "sessionFirstUrl" => &mut session_first.second,
+                _ => return Ok(false),
             };
-            let read = map.next_value_seed(Seed(OptText(Path::Marketing(&key))))?;
-            if let Some(v) = errors.keep(&key, read) {
-                match slot {
-                    Slot::One(s) => *s = v,
-                    Slot::Spelling(s) => *s = Some(v),
-                }
+            let read = f.map.value(OptText(Path::Marketing(key)))?;
+            if let Some(v) = f.errors.keep(key, read) {
+                *slot = Some(v);
             }
-        }
-        m.first_source_url = first_source.get().flatten();
-        m.cohort_id = cohort.get().flatten();
-        m.last_source_url = last_source.get().flatten();
-        m.device_session_id = device_session.get().flatten();
-        m.session_first_url = session_first.get().flatten();
-        Ok(first_error(errors, Some(m)))
+            Ok(true)
+        })?;
+        Ok(first_error(
+            errors,
+            Some(EventMarketingTracking {
+                url: url.flatten(),
+                first_source_url: first_source.get().flatten(),
+                cohort_id: cohort.get().flatten(),
+                referrer: referrer.flatten(),
+                last_source_url: last_source.get().flatten(),
+                device_session_id: device_session.get().flatten(),
+                session_referrer: session_referrer.flatten(),
+                session_first_url: session_first.get().flatten(),
+            }),
+        ))
     }
-}
-
-/// Where one marketing field's value goes.
-enum Slot<'a> {
-    One(&'a mut Option<String>),
-    Spelling(&'a mut Option<Option<String>>),
 }
 
 /// A record context as read, before the defaults for a missing `id` / `now` (the WASM build's
@@ -574,7 +567,7 @@ pub(crate) struct ContextFields {
     have_now: bool,
     saw_id: bool,
     saw_now: bool,
-    errors: ErrorsByKey<RecordError>,
+    errors: ByKey<RecordError>,
 }
 
 impl ContextRead {
@@ -620,18 +613,21 @@ impl ContextRead {
     }
 }
 
-/// A context field that must be a string (`null` included in "not a string").
-struct ContextText<'a>(&'a str);
+/// A context field that must be a string (`null` included in "not a string"), named `.0`.
+struct ContextText(&'static str);
 
-impl<'de> Reader<'de> for ContextText<'_> {
+impl<'de> Reader<'de> for ContextText {
     type Out = Result<String, RecordError>;
 
     fn wrong_kind(self, _: JsonKind) -> Self::Out {
         context(format!("{}: expected a string", self.0))
     }
 
-    fn string(self, s: Cow<'de, str>) -> Self::Out {
-        Ok(s.into_owned())
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Str(s) => Ok(s.into_owned()),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 }
 
@@ -646,73 +642,68 @@ impl<'de> Reader<'de> for ContextReader {
         ContextRead::NotObject
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<ContextRead, A::Error> {
-        let mut f = ContextFields::default();
-        while let Some(key) = next_key(&mut map)? {
-            let k = key.as_ref();
-            match k {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<ContextRead, Stop> {
+        let (mut ctx, mut have_now, mut saw_id, mut saw_now) =
+            (RecordContext::default(), false, false, false);
+        let unknown = |k: &str| RecordError::Context(format!("unknown field {k:?}"));
+        let errors = object(map, &unknown, &mut |key, f| {
+            let optional = match key {
                 "id" => {
-                    f.saw_id = true;
-                    let read = map.next_value_seed(Seed(ContextText(k)))?;
-                    if let Some(v) = f.errors.keep(k, read) {
-                        f.ctx.id = v;
-                    }
+                    saw_id = true;
+                    return f.read(key, ContextText("id"), &mut ctx.id);
                 }
                 "now" => {
-                    f.saw_now = true;
-                    let read = map.next_value_seed(Seed(ContextText(k)))?.and_then(|s| {
+                    saw_now = true;
+                    let read = f.map.value(ContextText("now"))?.and_then(|s| {
                         parse_timestamp_str(&s)
                             .map_err(|e| RecordError::Context(format!("now: {}", e.detail)))
                     });
-                    if let Some(t) = f.errors.keep(k, read) {
-                        f.ctx.now = t;
-                        f.have_now = true;
+                    if let Some(t) = f.errors.keep(key, read) {
+                        ctx.now = t;
+                        have_now = true;
                     }
+                    return Ok(true);
                 }
                 "serverVersion" => {
-                    let read = map.next_value_seed(Seed(ContextText(k)))?;
-                    if let Some(v) = f.errors.keep(k, read) {
-                        f.ctx.server_version = v;
-                    }
+                    return f.read(key, ContextText("serverVersion"), &mut ctx.server_version);
                 }
-                "user" => match map.next_value_seed(Seed(OrNull(UserReader)))? {
-                    None => {
-                        f.errors.clear(k);
-                        f.ctx.user = None;
-                    }
-                    Some(read) => {
-                        let read = finish("user", read)
-                            .map_err(|e| RecordError::Context(format!("user: {e}")));
-                        if let Some(u) = f.errors.keep(k, read) {
-                            f.ctx.user = Some(u);
+                "user" => {
+                    match f.map.value_or_null(UserReader)? {
+                        None => {
+                            f.errors.clear(key);
+                            ctx.user = None;
+                        }
+                        Some(read) => {
+                            let read = finish("user", read)
+                                .map_err(|e| RecordError::Context(format!("user: {e}")));
+                            if let Some(u) = f.errors.keep(key, read) {
+                                ctx.user = Some(u);
+                            }
                         }
                     }
-                },
-                "featureFlags" => {
-                    let read = map.next_value_seed(Seed(ContextFlags))?;
-                    if let Some(flags) = f.errors.keep(k, read) {
-                        f.ctx.feature_flags = flags;
-                    }
+                    return Ok(true);
                 }
-                "traceId" | "interactionId" | "countryCode" => {
-                    let read = map
-                        .next_value_seed(Seed(OrNull(ContextText(k))))?
-                        .transpose();
-                    if let Some(v) = f.errors.keep(k, read) {
-                        match k {
-                            "traceId" => f.ctx.trace_id = v,
-                            "interactionId" => f.ctx.interaction_id = v,
-                            _ => f.ctx.country_code = v,
-                        }
-                    }
-                }
-                other => {
-                    let error = RecordError::Context(format!("unknown field {other:?}"));
-                    unknown(&mut map, &mut f.errors, k, error)?;
-                }
+                "featureFlags" => return f.read(key, ContextFlags, &mut ctx.feature_flags),
+                "traceId" => (ContextText("traceId"), &mut ctx.trace_id),
+                "interactionId" => (ContextText("interactionId"), &mut ctx.interaction_id),
+                "countryCode" => (ContextText("countryCode"), &mut ctx.country_code),
+                _ => return Ok(false),
+            };
+            // An optional string: `null` is unset.
+            let (reader, slot) = optional;
+            let read = f.map.value_or_null(reader)?.transpose();
+            if let Some(v) = f.errors.keep(key, read) {
+                *slot = v;
             }
-        }
-        Ok(ContextRead::Object(Box::new(f)))
+            Ok(true)
+        })?;
+        Ok(ContextRead::Object(Box::new(ContextFields {
+            ctx,
+            have_now,
+            saw_id,
+            saw_now,
+            errors,
+        })))
     }
 }
 
@@ -726,15 +717,18 @@ impl<'de> Reader<'de> for ContextFlags {
         context("featureFlags: expected an object")
     }
 
-    fn null(self) -> Self::Out {
-        Ok(BTreeMap::new())
+    fn scalar(self, s: Scalar<'de>) -> Self::Out {
+        match s {
+            Scalar::Null => Ok(BTreeMap::new()),
+            other => self.wrong_kind(other.kind()),
+        }
     }
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
         let mut flags = BTreeMap::new();
-        let mut errors = ErrorsByKey::default();
-        while let Some(name) = next_key(&mut map)? {
-            let read = map.next_value_seed(Seed(FlagValue))?.ok_or_else(|| {
+        let mut errors = ByKey::default();
+        while let Some(name) = map.next_key()? {
+            let read = map.value(FlagValue)?.ok_or_else(|| {
                 RecordError::Context(format!("featureFlags.{name}: expected a boolean or string"))
             });
             if let Some(v) = errors.keep(&name, read) {
@@ -755,11 +749,11 @@ impl<'de> Reader<'de> for FlagValue {
         None
     }
 
-    fn boolean(self, b: bool) -> Option<String> {
-        Some(b.to_string())
-    }
-
-    fn string(self, s: Cow<'de, str>) -> Option<String> {
-        Some(s.into_owned())
+    fn scalar(self, s: Scalar<'de>) -> Option<String> {
+        match s {
+            Scalar::Bool(b) => Some(b.to_string()),
+            Scalar::Str(s) => Some(s.into_owned()),
+            _ => None,
+        }
     }
 }
