@@ -9,43 +9,64 @@
 
 use super::FfiError;
 use crate::ingest::Rpc;
-use crate::json::parse::{EventReader, MetadataReader, finish};
+use crate::json::parse::{EVENT, METADATA, Message, R, finish};
 use crate::json::read::{
-    Elements, Entries, EntryValue, JsonKind, OneValue, Reader, Scalar, Skip, Stop, TextValue,
-    from_text, from_value,
+    Entries, Got, Scalar, Source, Stop, TextValue, from_text, from_value, object_document,
 };
 use crate::json::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{Event, RecordEventsRequestMetadata};
-use crate::record::read::{ContextRead, ContextReader, InputReader as RecordingReader};
+use crate::record::read::{ContextRead, recording, recording_not_object};
 use crate::record::{RecordError, TelemetryEventInput};
 use serde_json::Value as Json;
-use std::marker::PhantomData;
 
 /// The fields of one op's input object, as read.
-pub(crate) trait OpInput: Default {
-    /// Reads input field `name` from `de` (a field the op does not use is only checked).
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop>;
+pub(crate) trait OpInput {
+    /// Reads input field `name` from `value` (a field the op does not use is only checked).
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop>;
 }
 
-fn skip(value: &mut dyn OneValue<'_>) -> Result<(), Stop> {
-    value.read(Skip).map(drop)
+fn skip(value: &mut dyn Source<'_>) -> Result<(), Stop> {
+    value.value().map(drop)
 }
 
-fn read_event(value: &mut dyn OneValue<'_>) -> Result<Result<Event, JsonError>, Stop> {
-    Ok(finish("event", value.read(EventReader)?))
+/// A message that is the whole of a field (so `null` is a wrong kind, not "not set").
+fn read_message<'de, T>(
+    value: &mut dyn Source<'de>,
+    subject: &'static str,
+    message: Message<T>,
+) -> Result<Result<T, JsonError>, Stop> {
+    Ok(finish(subject, read_or_wrong(value, message)?))
+}
+
+fn read_or_wrong<'de, T>(value: &mut dyn Source<'de>, message: Message<T>) -> Result<R<T>, Stop> {
+    let mut read = message.read;
+    Ok(match value.object(&mut read)? {
+        Ok(r) => r,
+        Err(got) => Err((message.wrong)(got.kind())),
+    })
+}
+
+fn read_event(value: &mut dyn Source<'_>) -> Result<Result<Event, JsonError>, Stop> {
+    read_message(value, "event", EVENT)
 }
 
 type MetadataRead = Result<RecordEventsRequestMetadata, JsonError>;
 
-fn read_metadata(value: &mut dyn OneValue<'_>) -> Result<MetadataRead, Stop> {
-    Ok(finish("metadata", value.read(MetadataReader)?))
+fn read_metadata(value: &mut dyn Source<'_>) -> Result<MetadataRead, Stop> {
+    read_message(value, "metadata", METADATA)
 }
 
 /// Where the input comes from: JSON text, a parsed value, or named fields each given as JSON
-/// text. Each is its own type so that a build using only one carries only that one's readers.
-pub(crate) trait Source: Copy {
+/// text. Each is its own type so that a build using only one carries only that one's code.
+pub(crate) trait InputSource: Copy {
+    /// Reads the input object's fields into `input`; `false` when it is not an object.
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError>;
+
     /// Reads the input object; `None` when it is not an object.
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError>;
+    fn read<I: OpInput + Default>(self) -> Result<Option<I>, FfiError> {
+        let mut input = I::default();
+        Ok(self.read_into(&mut input)?.then_some(input))
+    }
 }
 
 /// The input as JSON text.
@@ -74,24 +95,37 @@ fn not_json(e: serde_json::Error) -> String {
     format!("not valid JSON: {e}")
 }
 
-impl Source for Text<'_> {
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError> {
+/// Reads each field of an input object into `input`.
+fn input_fields<'de>(map: &mut dyn Entries<'de>, input: &mut dyn OpInput) -> Result<(), Stop> {
+    while let Some(name) = map.next_key()? {
+        input.read_field(&name, map)?;
+    }
+    Ok(())
+}
+
+impl InputSource for Text<'_> {
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
         check_size(self.0).map_err(FfiError::MalformedInput)?;
-        from_text(self.0, ObjectOf::<I>(PhantomData))
-            .map_err(|e| FfiError::MalformedInput(not_json(e)))
+        object_document(|body| from_text(self.0, body, None), &mut |map| {
+            input_fields(map, input)
+        })
+        .map(|read| read.is_ok())
+        .map_err(|e| FfiError::MalformedInput(not_json(e)))
     }
 }
 
-impl Source for Parsed<'_> {
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError> {
-        from_value(self.0, ObjectOf::<I>(PhantomData))
-            .map_err(|e| FfiError::MalformedInput(not_json(e)))
+impl InputSource for Parsed<'_> {
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
+        object_document(|body| from_value(self.0, body, None), &mut |map| {
+            input_fields(map, input)
+        })
+        .map(|read| read.is_ok())
+        .map_err(|e| FfiError::MalformedInput(not_json(e)))
     }
 }
 
-impl Source for Fields<'_> {
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError> {
-        let mut input = I::default();
+impl InputSource for Fields<'_> {
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
         for (name, text) in self.0 {
             let malformed = |detail: String| FfiError::MalformedInput(format!("{name}: {detail}"));
             check_size(text).map_err(malformed)?;
@@ -99,26 +133,7 @@ impl Source for Fields<'_> {
             let read = input.read_field(name, &mut value);
             value.end(read).map_err(|e| malformed(not_json(e)))?;
         }
-        Ok(Some(input))
-    }
-}
-
-/// An input object: each field read into `I`; `None` for anything but an object.
-struct ObjectOf<I>(PhantomData<I>);
-
-impl<'de, I: OpInput> Reader<'de> for ObjectOf<I> {
-    type Out = Option<I>;
-
-    fn wrong_kind(self, _: JsonKind) -> Option<I> {
-        None
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Option<I>, Stop> {
-        let mut input = I::default();
-        while let Some(name) = map.next_key()? {
-            input.read_field(&name, &mut EntryValue(map))?;
-        }
-        Ok(Some(input))
+        Ok(true)
     }
 }
 
@@ -132,91 +147,56 @@ pub(crate) enum Loose<T> {
 }
 
 /// A boolean option.
-struct LooseBool;
-
-impl<'de> Reader<'de> for LooseBool {
-    type Out = Loose<bool>;
-
-    fn wrong_kind(self, _: JsonKind) -> Loose<bool> {
-        Loose::Wrong
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Loose<bool> {
-        match s {
-            Scalar::Null => Loose::Unset,
-            Scalar::Bool(b) => Loose::Value(b),
-            _ => Loose::Wrong,
-        }
+fn loose_bool(got: Got<'_>) -> Loose<bool> {
+    match got {
+        Got::Scalar(Scalar::Null) => Loose::Unset,
+        Got::Scalar(Scalar::Bool(b)) => Loose::Value(b),
+        _ => Loose::Wrong,
     }
 }
 
 /// A string option.
-struct LooseText;
-
-impl<'de> Reader<'de> for LooseText {
-    type Out = Loose<String>;
-
-    fn wrong_kind(self, _: JsonKind) -> Loose<String> {
-        Loose::Wrong
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Loose<String> {
-        match s {
-            Scalar::Null => Loose::Unset,
-            Scalar::Str(s) => Loose::Value(s.into_owned()),
-            _ => Loose::Wrong,
-        }
+fn loose_text(got: Got<'_>) -> Loose<String> {
+    match got {
+        Got::Scalar(Scalar::Null) => Loose::Unset,
+        Got::Scalar(Scalar::Str(s)) => Loose::Value(s.into_owned()),
+        _ => Loose::Wrong,
     }
 }
 
 /// A byte count: a non-negative JSON integer.
-struct ByteCount;
-
-impl<'de> Reader<'de> for ByteCount {
-    type Out = Loose<usize>;
-
-    fn wrong_kind(self, _: JsonKind) -> Loose<usize> {
-        Loose::Wrong
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Loose<usize> {
-        match s {
-            Scalar::Null => Loose::Unset,
-            Scalar::Number(n) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
-                Some(n) => Loose::Value(n),
-                None => Loose::Wrong,
-            },
-            _ => Loose::Wrong,
-        }
+fn byte_count(got: Got<'_>) -> Loose<usize> {
+    match got {
+        Got::Scalar(Scalar::Null) => Loose::Unset,
+        Got::Scalar(Scalar::Number(n)) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) => Loose::Value(n),
+            None => Loose::Wrong,
+        },
+        _ => Loose::Wrong,
     }
 }
 
-/// A list of events: `None` unless an array; else the events, or the first wrong one's index
-/// and error (the rest are only checked).
-struct EventList;
-
+/// A list of events: the events, or the first wrong one's index and error (the rest are only
+/// checked).
 type EventsRead = Result<Vec<Event>, (usize, JsonError)>;
 
-impl<'de> Reader<'de> for EventList {
-    type Out = Option<EventsRead>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        None
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
-        let mut events = Vec::new();
-        while let Some(read) = seq.element(EventReader)? {
-            match finish("event", read) {
-                Ok(e) => events.push(e),
-                Err(e) => {
-                    let index = events.len();
-                    while seq.element(Skip)?.is_some() {}
-                    return Ok(Some(Err((index, e))));
-                }
+fn event_list<'de>(items: &mut dyn Source<'de>) -> Result<EventsRead, Stop> {
+    let mut events = Vec::new();
+    loop {
+        let mut read = EVENT.read;
+        let event = match items.object(&mut read)? {
+            Ok(r) => r,
+            Err(Got::End) => return Ok(Ok(events)),
+            Err(got) => Err((EVENT.wrong)(got.kind())),
+        };
+        match finish("event", event) {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                let index = events.len();
+                while items.value()? != Got::End {}
+                return Ok(Err((index, e)));
             }
         }
-        Ok(Some(Ok(events)))
     }
 }
 
@@ -235,73 +215,46 @@ pub(crate) enum RpcRead {
     Other(String),
 }
 
-struct RpcReader;
-
-impl<'de> Reader<'de> for RpcReader {
-    type Out = RpcRead;
-
-    fn wrong_kind(self, kind: JsonKind) -> RpcRead {
-        // Not reached: every kind has its own method below.
-        RpcRead::Other(kind.described().into())
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> RpcRead {
-        match s {
-            Scalar::Null => RpcRead::Unset,
-            Scalar::Str(s) if s == "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
-            Scalar::Str(s) if s == "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
-            other => RpcRead::Other(AnyJson.scalar(other).to_string()),
-        }
-    }
-
-    // A wrong `rpc` that is an object or array is echoed in the error as compact JSON: only
-    // then is that one field read into a `serde_json::Value`.
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<RpcRead, Stop> {
-        Ok(RpcRead::Other(AnyJson.object(map)?.to_string()))
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<RpcRead, Stop> {
-        Ok(RpcRead::Other(AnyJson.array(seq)?.to_string()))
-    }
+/// The `rpc` option: read as a `serde_json::Value` (a short string, or anything that is wrong
+/// and echoed in the error as compact JSON).
+fn rpc(value: &mut dyn Source<'_>) -> Result<RpcRead, Stop> {
+    Ok(match any_json(value)?.unwrap_or(Json::Null) {
+        Json::Null => RpcRead::Unset,
+        Json::String(s) if s == "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
+        Json::String(s) if s == "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
+        other => RpcRead::Other(other.to_string()),
+    })
 }
 
-/// Any JSON value as a `serde_json::Value` (as serde_json reads one: a repeated key's last
-/// value wins).
-struct AnyJson;
-
-impl<'de> Reader<'de> for AnyJson {
-    type Out = Json;
-
-    fn wrong_kind(self, _: JsonKind) -> Json {
-        // Not reached: every kind has its own method below.
-        Json::Null
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Json {
-        match s {
-            Scalar::Null => Json::Null,
-            Scalar::Bool(b) => Json::Bool(b),
-            Scalar::Number(n) => n.to_json(),
-            Scalar::Str(s) => Json::String(s.into_owned()),
-        }
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Json, Stop> {
-        let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key()? {
-            let value = map.value(AnyJson)?;
-            object.insert(key.into_owned(), value);
-        }
-        Ok(Json::Object(object))
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Json, Stop> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.element(AnyJson)? {
-            items.push(item);
-        }
-        Ok(Json::Array(items))
-    }
+/// The next value as a `serde_json::Value` (as serde_json reads one: a repeated key's last
+/// value wins); `None` at the end of an array.
+fn any_json(value: &mut dyn Source<'_>) -> Result<Option<Json>, Stop> {
+    let mut object = serde_json::Map::new();
+    let mut items = Vec::new();
+    let got = value.value_with(
+        Some(&mut |map| {
+            while let Some(key) = map.next_key()? {
+                let v = any_json(map)?.unwrap_or(Json::Null);
+                object.insert(key.into_owned(), v);
+            }
+            Ok(())
+        }),
+        Some(&mut |seq| {
+            while let Some(v) = any_json(seq)? {
+                items.push(v);
+            }
+            Ok(())
+        }),
+    )?;
+    Ok(Some(match got {
+        Got::Scalar(Scalar::Null) => Json::Null,
+        Got::Scalar(Scalar::Bool(b)) => Json::Bool(b),
+        Got::Scalar(Scalar::Number(n)) => n.to_json(),
+        Got::Scalar(Scalar::Str(s)) => Json::String(s.into_owned()),
+        Got::Object => Json::Object(object),
+        Got::Array => Json::Array(items),
+        Got::End => return Ok(None),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,7 +265,7 @@ impl<'de> Reader<'de> for AnyJson {
 pub(crate) struct Unused;
 
 impl OpInput for Unused {
-    fn read_field<'de>(&mut self, _: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, _: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         skip(value)
     }
 }
@@ -324,7 +277,7 @@ pub(crate) struct ValidateInput {
 }
 
 impl OpInput for ValidateInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
             "event" => self.event = Some(read_event(value)?),
             _ => skip(value)?,
@@ -340,30 +293,22 @@ pub(crate) struct PolicyRead {
     pub(crate) additional_allowed_event_types: Loose<String>,
 }
 
-struct PolicyReader;
-
-impl<'de> Reader<'de> for PolicyReader {
-    type Out = PolicyRead;
-
-    fn wrong_kind(self, _: JsonKind) -> PolicyRead {
-        PolicyRead::default()
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<PolicyRead, Stop> {
+fn policy(value: &mut dyn Source<'_>) -> Result<PolicyRead, Stop> {
+    let read = value.object(&mut |map| {
         let mut policy = PolicyRead::default();
         while let Some(key) = map.next_key()? {
+            let got = (map as &mut dyn Source<'_>).value()?;
             match key.as_ref() {
-                "dotcom" => policy.dotcom = map.value(LooseBool)?,
+                "dotcom" => policy.dotcom = loose_bool(got),
                 "additionalAllowedEventTypes" => {
-                    policy.additional_allowed_event_types = map.value(LooseText)?;
+                    policy.additional_allowed_event_types = loose_text(got);
                 }
-                _ => {
-                    map.value(Skip)?;
-                }
+                _ => {}
             }
         }
         Ok(policy)
-    }
+    })?;
+    Ok(read.unwrap_or_default())
 }
 
 /// `redact`: `{"event", "policy"}`.
@@ -374,9 +319,9 @@ pub(crate) struct RedactInput {
 }
 
 impl OpInput for RedactInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "policy" => self.policy = value.read(PolicyReader)?,
+            "policy" => self.policy = policy(value)?,
             "event" => self.event = Some(read_event(value)?),
             _ => skip(value)?,
         }
@@ -393,9 +338,9 @@ pub(crate) struct TranslateInput {
 }
 
 impl OpInput for TranslateInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = value.read(ByteCount)?,
+            "maxMessageBytes" => self.max_message_bytes = byte_count(value.value()?),
             "metadata" => self.metadata = Some(read_metadata(value)?),
             "event" => self.event = Some(read_event(value)?),
             _ => skip(value)?,
@@ -415,12 +360,12 @@ pub(crate) struct IngestInput {
 }
 
 impl OpInput for IngestInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = value.read(ByteCount)?,
-            "rpc" => self.rpc = value.read(RpcReader)?,
+            "maxMessageBytes" => self.max_message_bytes = byte_count(value.value()?),
+            "rpc" => self.rpc = rpc(value)?,
             "metadata" => self.metadata = Some(read_metadata(value)?),
-            "events" => self.events = Some(value.read(EventList)?),
+            "events" => self.events = Some(value.array(&mut event_list)?.ok()),
             _ => skip(value)?,
         }
         Ok(())
@@ -435,10 +380,15 @@ pub(crate) struct RecordInput {
 }
 
 impl OpInput for RecordInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "context" => self.context = Some(value.read(ContextReader)?),
-            "event" => self.event = Some(value.read(RecordingReader)?),
+            "context" => self.context = Some(ContextRead::read(value)?),
+            "event" => {
+                self.event = Some(match value.object(&mut recording)? {
+                    Ok(read) => read,
+                    Err(_) => Err(recording_not_object()),
+                });
+            }
             _ => skip(value)?,
         }
         Ok(())
@@ -456,37 +406,31 @@ pub(crate) struct RecordEventsRequestInput {
 }
 
 /// An `EventsPayload`: anything but an object, or a missing or `null` list, is no events.
-struct EventsPayloadReader;
-
-impl<'de> Reader<'de> for EventsPayloadReader {
-    type Out = Result<Vec<Event>, FfiError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        Ok(Vec::new())
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+fn events_payload(value: &mut dyn Source<'_>) -> Result<Result<Vec<Event>, FfiError>, Stop> {
+    let read = value.object(&mut |map| {
         let mut events = Ok(Vec::new());
         while let Some(key) = map.next_key()? {
+            let value = map as &mut dyn Source<'_>;
             if key == "events" {
-                events = match map.value_or_null(EventList)? {
-                    None => Ok(Vec::new()),
-                    Some(None) => Err(FfiError::MalformedInput("events must be an array".into())),
-                    Some(Some(read)) => read.map_err(|e| FfiError::MalformedInput(event_at(e))),
+                events = match value.array(&mut event_list)? {
+                    Ok(read) => read.map_err(|e| FfiError::MalformedInput(event_at(e))),
+                    Err(got) if got.is_null() => Ok(Vec::new()),
+                    Err(_) => Err(FfiError::MalformedInput("events must be an array".into())),
                 };
             } else {
-                map.value(Skip)?;
+                value.value()?;
             }
         }
         Ok(events)
-    }
+    })?;
+    Ok(read.unwrap_or(Ok(Vec::new())))
 }
 
 impl OpInput for RecordEventsRequestInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
             "metadata" => self.metadata = Some(read_metadata(value)?),
-            "events" => self.events = Some(value.read(EventsPayloadReader)?),
+            "events" => self.events = Some(events_payload(value)?),
             _ => skip(value)?,
         }
         Ok(())
@@ -500,17 +444,25 @@ pub(crate) struct RecordEventRequestInput {
     pub(crate) event: Option<Result<Event, JsonError>>,
 }
 
+/// A message field where `null` is "not set".
+fn read_message_or_null<'de, T>(
+    value: &mut dyn Source<'de>,
+    subject: &'static str,
+    message: Message<T>,
+) -> Result<Option<Result<T, JsonError>>, Stop> {
+    let mut read = message.read;
+    Ok(match value.object(&mut read)? {
+        Ok(r) => Some(finish(subject, r)),
+        Err(got) if got.is_null() => None,
+        Err(got) => Some(finish(subject, Err((message.wrong)(got.kind())))),
+    })
+}
+
 impl OpInput for RecordEventRequestInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "metadata" => {
-                self.metadata = value
-                    .read_or_null(MetadataReader)?
-                    .map(|r| finish("metadata", r));
-            }
-            "event" => {
-                self.event = value.read_or_null(EventReader)?.map(|r| finish("event", r));
-            }
+            "metadata" => self.metadata = read_message_or_null(value, "metadata", METADATA)?,
+            "event" => self.event = read_message_or_null(value, "event", EVENT)?,
             _ => skip(value)?,
         }
         Ok(())
@@ -523,38 +475,26 @@ pub(crate) struct RecordEventsResponseInput {
     pub(crate) succeeded_events: Option<Result<Vec<String>, FfiError>>,
 }
 
-/// A list of ids: `None` unless an array; the ids, or `Err` if one is not a string.
-struct IdList;
-
-impl<'de> Reader<'de> for IdList {
-    type Out = Option<Result<Vec<String>, ()>>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        None
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
-        let mut ids = Ok(Vec::new());
-        while let Some(id) = seq.element(LooseText)? {
-            match (id, &mut ids) {
-                (Loose::Value(id), Ok(ids)) => ids.push(id),
-                _ => ids = Err(()),
-            }
-        }
-        Ok(Some(ids))
-    }
-}
-
 impl OpInput for RecordEventsResponseInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
             "succeededEvents" => {
-                self.succeeded_events = match value.read_or_null(IdList)? {
-                    None => None,
-                    Some(None) => Some(Err(FfiError::MalformedInput(
+                let read = value.array(&mut |items| {
+                    let mut ids = Some(Vec::new());
+                    loop {
+                        match (items.value()?, &mut ids) {
+                            (Got::End, _) => return Ok(ids),
+                            (Got::Scalar(Scalar::Str(id)), Some(ids)) => ids.push(id.into_owned()),
+                            _ => ids = None,
+                        }
+                    }
+                })?;
+                self.succeeded_events = match read {
+                    Err(got) if got.is_null() => None,
+                    Err(_) => Some(Err(FfiError::MalformedInput(
                         "succeededEvents must be an array".into(),
                     ))),
-                    Some(Some(ids)) => Some(ids.map_err(|()| {
+                    Ok(ids) => Some(ids.ok_or_else(|| {
                         FfiError::MalformedInput("succeededEvents must hold strings".into())
                     })),
                 };
@@ -579,32 +519,28 @@ pub(crate) enum SizesRead {
     Sizes(Vec<usize>),
 }
 
-struct ByteCounts;
-
-impl<'de> Reader<'de> for ByteCounts {
-    type Out = SizesRead;
-
-    fn wrong_kind(self, _: JsonKind) -> SizesRead {
-        SizesRead::NotAnArray
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<SizesRead, Stop> {
+fn sizes(value: &mut dyn Source<'_>) -> Result<SizesRead, Stop> {
+    let read = value.array(&mut |items| {
         let mut sizes = SizesRead::Sizes(Vec::new());
-        while let Some(size) = seq.element(ByteCount)? {
-            match (size, &mut sizes) {
+        loop {
+            let got = items.value()?;
+            if got == Got::End {
+                return Ok(sizes);
+            }
+            match (byte_count(got), &mut sizes) {
                 (Loose::Value(n), SizesRead::Sizes(sizes)) => sizes.push(n),
                 _ => sizes = SizesRead::NotByteCounts,
             }
         }
-        Ok(sizes)
-    }
+    })?;
+    Ok(read.unwrap_or(SizesRead::NotAnArray))
 }
 
 impl OpInput for PlanChunksInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn OneValue<'de>) -> Result<(), Stop> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "sizes" => self.sizes = Some(value.read(ByteCounts)?),
-            "limit" => self.limit = value.read(ByteCount)?,
+            "sizes" => self.sizes = Some(sizes(value)?),
+            "limit" => self.limit = byte_count(value.value()?),
             _ => skip(value)?,
         }
         Ok(())
@@ -615,7 +551,10 @@ impl OpInput for PlanChunksInput {
 /// [`FfiError`], a wrong event an `Err` answer.
 pub(crate) fn event_text(text: &str) -> Result<Result<Event, JsonError>, FfiError> {
     check_size(text).map_err(FfiError::MalformedInput)?;
-    from_text(text, EventReader)
-        .map(|r| finish("event", r))
-        .map_err(|e| FfiError::MalformedInput(not_json(e)))
+    let mut read = EVENT.read;
+    match object_document(|body| from_text(text, body, None), &mut read) {
+        Ok(Ok(r)) => Ok(finish("event", r)),
+        Ok(Err(got)) => Ok(finish("event", Err((EVENT.wrong)(got.kind())))),
+        Err(e) => Err(FfiError::MalformedInput(not_json(e))),
+    }
 }

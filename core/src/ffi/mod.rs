@@ -21,9 +21,9 @@ use crate::record::record;
 use crate::translate::{MAX_MESSAGE_BYTES, Message, Publisher, Translation, translate};
 use crate::validate::validate_event;
 use input::{
-    Fields, IngestInput, Loose, Parsed, PlanChunksInput, PolicyRead, RecordEventRequestInput,
-    RecordEventsRequestInput, RecordEventsResponseInput, RecordInput, RedactInput, RpcRead,
-    SizesRead, Source, Text, TranslateInput, ValidateInput,
+    Fields, IngestInput, InputSource, Loose, Parsed, PlanChunksInput, PolicyRead,
+    RecordEventRequestInput, RecordEventsRequestInput, RecordEventsResponseInput, RecordInput,
+    RedactInput, RpcRead, SizesRead, Text, TranslateInput, ValidateInput,
 };
 use prost::Message as _;
 use serde_json::{Map, Value as Json, json};
@@ -123,7 +123,7 @@ pub struct ContextDefaults<'a> {
 }
 
 /// Runs one op on its input, from wherever the input comes.
-fn run<S: Source>(
+fn run<S: InputSource>(
     op: &str,
     source: S,
     defaults: Option<ContextDefaults<'_>>,
@@ -170,7 +170,7 @@ pub fn record_with_defaults(
 }
 
 /// `record` outside [`run_op`]: an input that is not an object has no fields (so no context).
-fn record_entry<S: Source>(
+fn record_entry<S: InputSource>(
     source: S,
     defaults: Option<ContextDefaults<'_>>,
 ) -> Result<Answer, FfiError> {

@@ -9,8 +9,8 @@
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
 use super::read::{
-    ByKey, Elements, Entries, JsonKind, Reader, Scalar, Skip, Spellings, Stop, from_text,
-    from_value,
+    ByKey, Entries, Got, JsonKind, Scalar, Source, Spellings, Stop, from_text, from_value,
+    object_document,
 };
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
@@ -68,15 +68,35 @@ fn document_error(subject: &'static str, detail: String) -> JsonError {
     }
 }
 
+/// What reads a message's fields, and what a value of another kind is.
+pub(crate) struct Message<T> {
+    /// Reads the object's entries.
+    pub(crate) read: for<'de> fn(&mut dyn Entries<'de>) -> Result<R<T>, Stop>,
+    /// The error for a value that is not an object.
+    pub(crate) wrong: fn(JsonKind) -> FieldError,
+}
+
+impl<T> Clone for Message<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Message<T> {}
+
+impl<T> Message<T> {
+    /// The message read from a value that `got` was when it was not an object.
+    fn not_object(&self, got: &Got<'_>) -> R<T> {
+        Err((self.wrong)(got.kind()))
+    }
+}
+
 /// Reads a whole document: bounded in size here and in depth by serde_json.
-fn read_document<'de, Rd, T>(
+fn read_document<T>(
     subject: &'static str,
-    text: &'de str,
-    reader: Rd,
-) -> Result<T, JsonError>
-where
-    Rd: Reader<'de, Out = R<T>>,
-{
+    text: &str,
+    message: Message<T>,
+) -> Result<T, JsonError> {
     if text.len() > MAX_JSON_INPUT_BYTES {
         return Err(document_error(
             subject,
@@ -86,46 +106,47 @@ where
             ),
         ));
     }
-    match from_text(text, reader) {
-        Ok(r) => finish(subject, r),
+    let mut read = message.read;
+    match object_document(|body| from_text(text, body, None), &mut read) {
+        Ok(Ok(r)) => finish(subject, r),
+        Ok(Err(got)) => finish(subject, message.not_object(&got)),
         Err(e) => Err(document_error(subject, format!("not valid JSON: {e}"))),
     }
 }
 
-/// Reads an already parsed value with the same reader.
-fn read_parsed<'de, Rd, T>(subject: &'static str, v: &'de Json, reader: Rd) -> Result<T, JsonError>
-where
-    Rd: Reader<'de, Out = R<T>>,
-{
-    match from_value(v, reader) {
-        Ok(r) => finish(subject, r),
+/// Reads an already parsed value with the same readers.
+fn read_parsed<T>(subject: &'static str, v: &Json, message: Message<T>) -> Result<T, JsonError> {
+    let mut read = message.read;
+    match object_document(|body| from_value(v, body, None), &mut read) {
+        Ok(Ok(r)) => finish(subject, r),
+        Ok(Err(got)) => finish(subject, message.not_object(&got)),
         Err(e) => Err(document_error(subject, format!("not valid JSON: {e}"))),
     }
 }
 
 /// Parses an `Event` from its proto3 JSON text.
 pub fn parse_event(text: &str) -> Result<Event, JsonError> {
-    read_document("event", text, EventReader)
+    read_document("event", text, EVENT)
 }
 
 /// Parses an `Event` from a parsed JSON value (same rules and messages as [`parse_event`]).
 pub fn parse_event_value(v: &Json) -> Result<Event, JsonError> {
-    read_parsed("event", v, EventReader)
+    read_parsed("event", v, EVENT)
 }
 
 /// Parses `RecordEventsRequestMetadata` from its proto3 JSON text.
 pub fn parse_metadata(text: &str) -> Result<RecordEventsRequestMetadata, JsonError> {
-    read_document("metadata", text, MetadataReader)
+    read_document("metadata", text, METADATA)
 }
 
 /// Parses `RecordEventsRequestMetadata` from a parsed JSON value.
 pub fn parse_metadata_value(v: &Json) -> Result<RecordEventsRequestMetadata, JsonError> {
-    read_parsed("metadata", v, MetadataReader)
+    read_parsed("metadata", v, METADATA)
 }
 
 /// Converts a JSON object to a `google.protobuf.Struct`.
 pub fn parse_struct_value(v: &Json) -> Result<Struct, JsonError> {
-    read_parsed("struct", v, StructReader)
+    read_parsed("struct", v, STRUCT)
 }
 
 /// Parses an RFC 3339 timestamp string as protojson does (UTC, years 0001–9999).
@@ -137,165 +158,100 @@ pub fn parse_timestamp_str(s: &str) -> Result<Timestamp, JsonError> {
     })
 }
 
-fn expected_object<T>(what: &str, kind: JsonKind) -> R<T> {
-    err(format!("expected {what} object, got {}", kind.described()))
+fn expected_object(what: &str, kind: JsonKind) -> FieldError {
+    FieldError::new(format!("expected {what} object, got {}", kind.described()))
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scalars.
+// Scalars: what a value is as each field type (a scalar or the kind of anything else).
+
+fn wrong_kind<T>(what: &str, got: &Got<'_>) -> R<T> {
+    err(format!("expected {what}, got {}", got.kind().described()))
+}
 
 /// A `string` field.
-#[derive(Clone, Copy)]
-struct Text;
-
-impl<'de> Reader<'de> for Text {
-    type Out = R<String>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<String> {
-        err(format!("expected a string, got {}", kind.described()))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> R<String> {
-        match s {
-            Scalar::Str(s) => Ok(s.into_owned()),
-            other => self.wrong_kind(other.kind()),
-        }
+fn text(got: Got<'_>) -> R<String> {
+    match got {
+        Got::Scalar(Scalar::Str(s)) => Ok(s.into_owned()),
+        other => wrong_kind("a string", &other),
     }
 }
 
 /// An `int64` field: an integral number, or a string holding one.
-#[derive(Clone, Copy)]
-struct Int64;
-
-impl<'de> Reader<'de> for Int64 {
-    type Out = R<i64>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<i64> {
-        err(format!(
-            "expected an int64 as a number or string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> R<i64> {
-        match s {
-            Scalar::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    Ok(i)
-                } else if n.is_u64() {
-                    err(format!("{n} is out of range for int64"))
+fn int64(got: Got<'_>) -> R<i64> {
+    match got {
+        Got::Scalar(Scalar::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else if n.is_u64() {
+                err(format!("{n} is out of range for int64"))
+            } else {
+                let f = n.as_f64();
+                if f.fract() == 0.0
+                    && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
+                {
+                    Ok(f as i64)
                 } else {
-                    let f = n.as_f64();
-                    if f.fract() == 0.0
-                        && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
-                    {
-                        Ok(f as i64)
-                    } else {
-                        err(format!("{n} is not an int64"))
-                    }
+                    err(format!("{n} is not an int64"))
                 }
             }
-            Scalar::Str(s) => s
-                .parse::<i64>()
-                .or_else(|_| err(format!("{s:?} is not an int64"))),
-            other => self.wrong_kind(other.kind()),
         }
+        Got::Scalar(Scalar::Str(s)) => s
+            .parse::<i64>()
+            .or_else(|_| err(format!("{s:?} is not an int64"))),
+        other => wrong_kind("an int64 as a number or string", &other),
     }
 }
 
 /// An `int32` field.
-#[derive(Clone, Copy)]
-struct Int32;
-
-impl<'de> Reader<'de> for Int32 {
-    type Out = R<i32>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<i32> {
-        err(format!(
-            "expected an int32 as a number or string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> R<i32> {
-        let wide = match s {
-            Scalar::Number(n) => match n.as_i64() {
-                Some(i) => i,
-                None => {
-                    let f = n.as_f64();
-                    if f.fract() == 0.0 && f.abs() < 4.0e9 {
-                        f as i64
-                    } else {
-                        return err(format!("{n} is not an int32"));
-                    }
+fn int32(got: Got<'_>) -> R<i32> {
+    let wide = match got {
+        Got::Scalar(Scalar::Number(n)) => match n.as_i64() {
+            Some(i) => i,
+            None => {
+                let f = n.as_f64();
+                if f.fract() == 0.0 && f.abs() < 4.0e9 {
+                    f as i64
+                } else {
+                    return err(format!("{n} is not an int32"));
                 }
-            },
-            Scalar::Str(s) => s
-                .parse::<i64>()
-                .or_else(|_| err(format!("{s:?} is not an int32")))?,
-            other => return self.wrong_kind(other.kind()),
-        };
-        i32::try_from(wide).or_else(|_| err(format!("{wide} is out of range for int32")))
-    }
+            }
+        },
+        Got::Scalar(Scalar::Str(s)) => s
+            .parse::<i64>()
+            .or_else(|_| err(format!("{s:?} is not an int32")))?,
+        other => return wrong_kind("an int32 as a number or string", &other),
+    };
+    i32::try_from(wide).or_else(|_| err(format!("{wide} is out of range for int32")))
 }
 
 /// A `double` field: a number, `"NaN"`, `"Infinity"`, `"-Infinity"` or a numeric string.
-#[derive(Clone, Copy)]
-struct Double;
-
-impl<'de> Reader<'de> for Double {
-    type Out = R<f64>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<f64> {
-        err(format!(
-            "expected a double as a number or string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> R<f64> {
-        let s = match s {
-            Scalar::Number(n) => return Ok(n.as_f64()),
-            Scalar::Str(s) => s,
-            other => return self.wrong_kind(other.kind()),
-        };
-        match s.as_ref() {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => match other.parse::<f64>() {
+fn double(got: Got<'_>) -> R<f64> {
+    let s = match got {
+        Got::Scalar(Scalar::Number(n)) => return Ok(n.as_f64()),
+        Got::Scalar(Scalar::Str(s)) => s,
+        other => return wrong_kind("a double as a number or string", &other),
+    };
+    match s.as_ref() {
+        "NaN" => Ok(f64::NAN),
+        "Infinity" => Ok(f64::INFINITY),
+        "-Infinity" => Ok(f64::NEG_INFINITY),
+        other => match other.parse::<f64>() {
+            Ok(f)
+                if f.is_finite() && !other.is_empty() && !other.contains(['i', 'I', 'n', 'N']) =>
+            {
                 Ok(f)
-                    if f.is_finite()
-                        && !other.is_empty()
-                        && !other.contains(['i', 'I', 'n', 'N']) =>
-                {
-                    Ok(f)
-                }
-                _ => err(format!("{other:?} is not a double")),
-            },
-        }
+            }
+            _ => err(format!("{other:?} is not a double")),
+        },
     }
 }
 
 /// A `google.protobuf.Timestamp` field: an RFC 3339 string.
-#[derive(Clone, Copy)]
-struct TimestampReader;
-
-impl<'de> Reader<'de> for TimestampReader {
-    type Out = R<Timestamp>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<Timestamp> {
-        err(format!(
-            "expected an RFC 3339 timestamp string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> R<Timestamp> {
-        match s {
-            Scalar::Str(s) => timestamp_from_rfc3339(&s).or_else(err),
-            other => self.wrong_kind(other.kind()),
-        }
+fn timestamp(got: Got<'_>) -> R<Timestamp> {
+    match got {
+        Got::Scalar(Scalar::Str(s)) => timestamp_from_rfc3339(&s).or_else(err),
+        other => wrong_kind("an RFC 3339 timestamp string", &other),
     }
 }
 
@@ -309,14 +265,11 @@ struct Fields<'a, 'de> {
 }
 
 impl<'de> Fields<'_, 'de> {
-    /// Reads `key`'s value with `reader` into `slot` (`None` for `null`, proto3 JSON's "not
-    /// set"); a wrong value leaves `slot` and keeps its error under `key`. Answers `true`: the
-    /// key is the message's.
-    fn read<Rd, T>(&mut self, key: &str, reader: Rd, slot: &mut Option<T>) -> Result<bool, Stop>
-    where
-        Rd: Reader<'de, Out = R<T>>,
-    {
-        match self.map.value_or_null(reader)? {
+    /// Keeps `key`'s latest answer: a value (or `None` for `null`, proto3 JSON's "not set")
+    /// goes to `slot`; a wrong value leaves `slot` and keeps its error under `key`. Answers
+    /// `true`: the key is the message's.
+    fn keep<T>(&mut self, key: &str, read: Option<R<T>>, slot: &mut Option<T>) -> bool {
+        match read {
             None => {
                 self.errors.clear(key);
                 *slot = None;
@@ -327,12 +280,55 @@ impl<'de> Fields<'_, 'de> {
             }
             Some(Err(e)) => self.errors.insert(key, e.at(key)),
         }
-        Ok(true)
+        true
+    }
+
+    /// A scalar field, read by `read`.
+    fn scalar<T>(
+        &mut self,
+        key: &str,
+        read: fn(Got<'de>) -> R<T>,
+        slot: &mut Option<T>,
+    ) -> Result<bool, Stop> {
+        let got = (self.map as &mut dyn Source<'de>).value()?;
+        let read = (!got.is_null()).then(|| read(got));
+        Ok(self.keep(key, read, slot))
     }
 
     /// A `string` field.
     fn text(&mut self, key: &str, slot: &mut Option<String>) -> Result<bool, Stop> {
-        self.read(key, Text, slot)
+        self.scalar(key, text, slot)
+    }
+
+    /// A message field.
+    fn message<T>(
+        &mut self,
+        key: &str,
+        message: Message<T>,
+        slot: &mut Option<T>,
+    ) -> Result<bool, Stop> {
+        let mut read = message.read;
+        let read = match (self.map as &mut dyn Source<'de>).object(&mut read)? {
+            Ok(r) => Some(r),
+            Err(got) if got.is_null() => None,
+            Err(got) => Some(message.not_object(&got)),
+        };
+        Ok(self.keep(key, read, slot))
+    }
+
+    /// A `map<string, V>` field, its values read by `read`.
+    fn map<T>(
+        &mut self,
+        key: &str,
+        read: fn(Got<'de>) -> R<T>,
+        slot: &mut Option<BTreeMap<String, T>>,
+    ) -> Result<bool, Stop> {
+        let read = match (self.map as &mut dyn Source<'de>).object(&mut |m| map_of(m, read))? {
+            Ok(r) => Some(r),
+            Err(got) if got.is_null() => None,
+            Err(got) => Some(Err(expected_object("a map", got.kind()))),
+        };
+        Ok(self.keep(key, read, slot))
     }
 }
 
@@ -350,9 +346,10 @@ fn message<'de>(
     };
     while let Some(key) = f.map.next_key()? {
         if !field(&key, &mut f)? {
-            match f.map.value(Skip)? {
-                JsonKind::Null => f.errors.clear(&key),
-                _ => f.errors.insert(&key, unknown_field(&key)),
+            if (f.map as &mut dyn Source<'de>).value()?.is_null() {
+                f.errors.clear(&key);
+            } else {
+                f.errors.insert(&key, unknown_field(&key));
             }
         }
     }
@@ -371,155 +368,119 @@ fn unknown_field(key: &str) -> FieldError {
     FieldError::new(format!("unknown field {key:?}"))
 }
 
-/// A `map<string, V>` field; `null` values are "not set".
-#[derive(Clone, Copy)]
-struct MapOf<V>(V);
-
-impl<'de, V, T> Reader<'de> for MapOf<V>
-where
-    V: Reader<'de, Out = R<T>> + Copy,
-{
-    type Out = R<BTreeMap<String, T>>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a map", kind)
+/// The entries of a `map<string, V>`, each value read by `read`; `null` values are "not set".
+fn map_of<'de, T>(
+    map: &mut dyn Entries<'de>,
+    read: fn(Got<'de>) -> R<T>,
+) -> Result<R<BTreeMap<String, T>>, Stop> {
+    let mut out = BTreeMap::new();
+    let mut errors = ByKey::default();
+    // Keys whose latest value is `null` after an earlier one was kept: left out at the end
+    // (rather than removed as they come, which would be another copy of `BTreeMap` code).
+    let mut nulled = ByKey::default();
+    while let Some(key) = map.next_key()? {
+        let got = (map as &mut dyn Source<'de>).value()?;
+        if got.is_null() {
+            errors.clear(&key);
+            if out.contains_key(key.as_ref()) {
+                nulled.insert(&key, ());
+            }
+            continue;
+        }
+        match read(got) {
+            Ok(v) => {
+                errors.clear(&key);
+                nulled.clear(&key);
+                out.insert(key.into_owned(), v);
+            }
+            Err(e) => errors.insert(&key, e.at(&key)),
+        }
     }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let mut out = BTreeMap::new();
-        let mut errors = ByKey::default();
-        // Keys whose latest value is `null` after an earlier one was kept: left out at the end
-        // (rather than removed as they come, which would be another copy of `BTreeMap` code).
-        let mut nulled = ByKey::default();
-        while let Some(key) = map.next_key()? {
-            match map.value_or_null(self.0)? {
-                None => {
-                    errors.clear(&key);
-                    if out.contains_key(key.as_ref()) {
-                        nulled.insert(&key, ());
-                    }
-                }
-                Some(Ok(v)) => {
-                    errors.clear(&key);
-                    nulled.clear(&key);
-                    out.insert(key.into_owned(), v);
-                }
-                Some(Err(e)) => errors.insert(&key, e.at(&key)),
+    if let Some(e) = errors.first() {
+        return Ok(Err(e));
+    }
+    if !nulled.is_empty() {
+        let mut kept = BTreeMap::new();
+        for (k, v) in out {
+            if !nulled.contains(&k) {
+                kept.insert(k, v);
             }
         }
-        if let Some(e) = errors.first() {
-            return Ok(Err(e));
-        }
-        if !nulled.is_empty() {
-            let mut kept = BTreeMap::new();
-            for (k, v) in out {
-                if !nulled.contains(&k) {
-                    kept.insert(k, v);
-                }
-            }
-            out = kept;
-        }
-        Ok(Ok(out))
+        out = kept;
     }
+    Ok(Ok(out))
 }
 
 /// `Event`. Of two spellings of one field (`featureFlags`, `feature_flags`) the proto name
 /// sorts later (`_` > any capital letter), so it wins when both are given.
-pub(crate) struct EventReader;
+pub(crate) const EVENT: Message<Event> = Message {
+    read: event,
+    wrong: |k| expected_object("an event", k),
+};
 
-impl<'de> Reader<'de> for EventReader {
-    type Out = R<Event>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<Event> {
-        expected_object("an event", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<R<Event>, Stop> {
-        let (mut id, mut timestamp, mut feature, mut action) = (None, None, None, None);
-        let (mut source, mut parameters, mut user, mut interaction) = (None, None, None, None);
-        let mut flags = Spellings::default();
-        let mut marketing = Spellings::default();
-        let error = message(map, &mut |key, f| match key {
-            "id" => f.text(key, &mut id),
-            "timestamp" => f.read(key, TimestampReader, &mut timestamp),
-            "feature" => f.text(key, &mut feature),
-            "action" => f.text(key, &mut action),
-            "source" => f.read(key, SourceReader, &mut source),
-            "parameters" => f.read(key, ParametersReader, &mut parameters),
-            "user" => f.read(key, UserReader, &mut user),
-            "featureFlags" => f.read(key, FeatureFlagsReader, &mut flags.first),
-            "feature_flags" => f.read(key, FeatureFlagsReader, &mut flags.second),
-            "marketingTracking" => f.read(key, MarketingReader, &mut marketing.first),
-            "marketing_tracking" => f.read(key, MarketingReader, &mut marketing.second),
-            "interaction" => f.read(key, InteractionReader, &mut interaction),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || Event {
-            id: id.unwrap_or_default(),
-            timestamp,
-            feature: feature.unwrap_or_default(),
-            action: action.unwrap_or_default(),
-            source,
-            parameters,
-            user,
-            feature_flags: flags.get(),
-            marketing_tracking: marketing.get(),
-            interaction,
-        }))
-    }
+fn event(map: &mut dyn Entries<'_>) -> Result<R<Event>, Stop> {
+    let (mut id, mut timestamp_, mut feature, mut action) = (None, None, None, None);
+    let (mut source, mut parameters, mut user, mut interaction) = (None, None, None, None);
+    let mut flags = Spellings::default();
+    let mut marketing = Spellings::default();
+    let error = message(map, &mut |key, f| match key {
+        "id" => f.text(key, &mut id),
+        "timestamp" => f.scalar(key, timestamp, &mut timestamp_),
+        "feature" => f.text(key, &mut feature),
+        "action" => f.text(key, &mut action),
+        "source" => f.message(key, SOURCE, &mut source),
+        "parameters" => f.message(key, PARAMETERS, &mut parameters),
+        "user" => f.message(key, USER, &mut user),
+        "featureFlags" => f.message(key, FEATURE_FLAGS, &mut flags.first),
+        "feature_flags" => f.message(key, FEATURE_FLAGS, &mut flags.second),
+        "marketingTracking" => f.message(key, MARKETING, &mut marketing.first),
+        "marketing_tracking" => f.message(key, MARKETING, &mut marketing.second),
+        "interaction" => f.message(key, INTERACTION, &mut interaction),
+        _ => Ok(false),
+    })?;
+    Ok(built(error, || Event {
+        id: id.unwrap_or_default(),
+        timestamp: timestamp_,
+        feature: feature.unwrap_or_default(),
+        action: action.unwrap_or_default(),
+        source,
+        parameters,
+        user,
+        feature_flags: flags.get(),
+        marketing_tracking: marketing.get(),
+        interaction,
+    }))
 }
 
-struct FeatureFlagsReader;
-
-impl<'de> Reader<'de> for FeatureFlagsReader {
-    type Out = R<EventFeatureFlags>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a featureFlags", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const FEATURE_FLAGS: Message<EventFeatureFlags> = Message {
+    read: |map| {
         let mut flags = None;
         let error = message(map, &mut |key, f| match key {
-            "flags" => f.read(key, MapOf(Text), &mut flags),
+            "flags" => f.map(key, text, &mut flags),
             _ => Ok(false),
         })?;
         Ok(built(error, || EventFeatureFlags {
             flags: flags.unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a featureFlags", k),
+};
 
-struct SourceReader;
-
-impl<'de> Reader<'de> for SourceReader {
-    type Out = R<EventSource>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a source", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const SOURCE: Message<EventSource> = Message {
+    read: |map| {
         let (mut server, mut client) = (None, None);
         let error = message(map, &mut |key, f| match key {
-            "server" => f.read(key, ServerReader, &mut server),
-            "client" => f.read(key, ClientReader, &mut client),
+            "server" => f.message(key, SERVER, &mut server),
+            "client" => f.message(key, CLIENT, &mut client),
             _ => Ok(false),
         })?;
         Ok(built(error, || EventSource { server, client }))
-    }
-}
+    },
+    wrong: |k| expected_object("a source", k),
+};
 
-struct ServerReader;
-
-impl<'de> Reader<'de> for ServerReader {
-    type Out = R<event_source::Server>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a server", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const SERVER: Message<event_source::Server> = Message {
+    read: |map| {
         let mut version = None;
         let error = message(map, &mut |key, f| match key {
             "version" => f.text(key, &mut version),
@@ -528,19 +489,12 @@ impl<'de> Reader<'de> for ServerReader {
         Ok(built(error, || event_source::Server {
             version: version.unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a server", k),
+};
 
-struct ClientReader;
-
-impl<'de> Reader<'de> for ClientReader {
-    type Out = R<event_source::Client>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a client", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const CLIENT: Message<event_source::Client> = Message {
+    read: |map| {
         let (mut name, mut version) = (None, None);
         let error = message(map, &mut |key, f| match key {
             "name" => f.text(key, &mut name),
@@ -551,32 +505,25 @@ impl<'de> Reader<'de> for ClientReader {
             name: name.unwrap_or_default(),
             version,
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a client", k),
+};
 
-struct ParametersReader;
-
-impl<'de> Reader<'de> for ParametersReader {
-    type Out = R<EventParameters>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a parameters", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const PARAMETERS: Message<EventParameters> = Message {
+    read: |map| {
         let (mut version, mut metadata) = (None, None);
         let mut legacy = Spellings::default();
         let mut private = Spellings::default();
         let mut billing = Spellings::default();
         let error = message(map, &mut |key, f| match key {
-            "version" => f.read(key, Int32, &mut version),
-            "legacyMetadata" => f.read(key, MapOf(Int64), &mut legacy.first),
-            "legacy_metadata" => f.read(key, MapOf(Int64), &mut legacy.second),
-            "metadata" => f.read(key, MapOf(Double), &mut metadata),
-            "privateMetadata" => f.read(key, StructReader, &mut private.first),
-            "private_metadata" => f.read(key, StructReader, &mut private.second),
-            "billingMetadata" => f.read(key, BillingReader, &mut billing.first),
-            "billing_metadata" => f.read(key, BillingReader, &mut billing.second),
+            "version" => f.scalar(key, int32, &mut version),
+            "legacyMetadata" => f.map(key, int64, &mut legacy.first),
+            "legacy_metadata" => f.map(key, int64, &mut legacy.second),
+            "metadata" => f.map(key, double, &mut metadata),
+            "privateMetadata" => f.message(key, STRUCT, &mut private.first),
+            "private_metadata" => f.message(key, STRUCT, &mut private.second),
+            "billingMetadata" => f.message(key, BILLING, &mut billing.first),
+            "billing_metadata" => f.message(key, BILLING, &mut billing.second),
             _ => Ok(false),
         })?;
         Ok(built(error, || EventParameters {
@@ -586,19 +533,12 @@ impl<'de> Reader<'de> for ParametersReader {
             private_metadata: private.get(),
             billing_metadata: billing.get(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a parameters", k),
+};
 
-struct BillingReader;
-
-impl<'de> Reader<'de> for BillingReader {
-    type Out = R<EventBillingMetadata>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a billingMetadata", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const BILLING: Message<EventBillingMetadata> = Message {
+    read: |map| {
         let (mut product, mut category) = (None, None);
         let error = message(map, &mut |key, f| match key {
             "product" => f.text(key, &mut product),
@@ -609,26 +549,19 @@ impl<'de> Reader<'de> for BillingReader {
             product: product.unwrap_or_default(),
             category: category.unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a billingMetadata", k),
+};
 
 /// `EventUser` (also read for record contexts).
-pub(crate) struct UserReader;
-
-impl<'de> Reader<'de> for UserReader {
-    type Out = R<EventUser>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a user", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+pub(crate) const USER: Message<EventUser> = Message {
+    read: |map| {
         let mut user_id = Spellings::default();
         let mut anonymous = Spellings::default();
         let mut sams = Spellings::default();
         let error = message(map, &mut |key, f| match key {
-            "userId" => f.read(key, Int64, &mut user_id.first),
-            "user_id" => f.read(key, Int64, &mut user_id.second),
+            "userId" => f.scalar(key, int64, &mut user_id.first),
+            "user_id" => f.scalar(key, int64, &mut user_id.second),
             "anonymousUserId" => f.text(key, &mut anonymous.first),
             "anonymous_user_id" => f.text(key, &mut anonymous.second),
             "samsExternalId" => f.text(key, &mut sams.first),
@@ -640,19 +573,12 @@ impl<'de> Reader<'de> for UserReader {
             anonymous_user_id: anonymous.get(),
             sams_external_id: sams.get(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a user", k),
+};
 
-struct MarketingReader;
-
-impl<'de> Reader<'de> for MarketingReader {
-    type Out = R<EventMarketingTracking>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a marketingTracking", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const MARKETING: Message<EventMarketingTracking> = Message {
+    read: |map| {
         let (mut url, mut referrer) = (None, None);
         let mut first_source = Spellings::default();
         let mut cohort = Spellings::default();
@@ -690,19 +616,12 @@ impl<'de> Reader<'de> for MarketingReader {
             session_referrer: session_referrer.get(),
             session_first_url: session_first.get(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a marketingTracking", k),
+};
 
-struct InteractionReader;
-
-impl<'de> Reader<'de> for InteractionReader {
-    type Out = R<EventInteraction>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("an interaction", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const INTERACTION: Message<EventInteraction> = Message {
+    read: |map| {
         let mut trace = Spellings::default();
         let mut interaction = Spellings::default();
         let mut geolocation = None;
@@ -711,7 +630,7 @@ impl<'de> Reader<'de> for InteractionReader {
             "trace_id" => f.text(key, &mut trace.second),
             "interactionId" => f.text(key, &mut interaction.first),
             "interaction_id" => f.text(key, &mut interaction.second),
-            "geolocation" => f.read(key, GeolocationReader, &mut geolocation),
+            "geolocation" => f.message(key, GEOLOCATION, &mut geolocation),
             _ => Ok(false),
         })?;
         Ok(built(error, || EventInteraction {
@@ -719,19 +638,12 @@ impl<'de> Reader<'de> for InteractionReader {
             interaction_id: interaction.get(),
             geolocation,
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("an interaction", k),
+};
 
-struct GeolocationReader;
-
-impl<'de> Reader<'de> for GeolocationReader {
-    type Out = R<event_interaction::Geolocation>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a geolocation", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const GEOLOCATION: Message<event_interaction::Geolocation> = Message {
+    read: |map| {
         let mut country = Spellings::default();
         let error = message(map, &mut |key, f| match key {
             "countryCode" => f.text(key, &mut country.first),
@@ -741,96 +653,90 @@ impl<'de> Reader<'de> for GeolocationReader {
         Ok(built(error, || event_interaction::Geolocation {
             country_code: country.get().unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a geolocation", k),
+};
 
 /// `RecordEventsRequestMetadata`.
-pub(crate) struct MetadataReader;
-
-impl<'de> Reader<'de> for MetadataReader {
-    type Out = R<RecordEventsRequestMetadata>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a metadata", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {
+    read: |map| {
         let mut request_id = Spellings::default();
-        let mut identifier = None;
+        let mut id = None;
         let error = message(map, &mut |key, f| match key {
             "requestId" => f.text(key, &mut request_id.first),
             "request_id" => f.text(key, &mut request_id.second),
-            "identifier" => f.read(key, IdentifierReader, &mut identifier),
+            "identifier" => f.message(key, IDENTIFIER, &mut id),
             _ => Ok(false),
         })?;
         Ok(built(error, || RecordEventsRequestMetadata {
             request_id: request_id.get().unwrap_or_default(),
-            identifier,
+            identifier: id,
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a metadata", k),
+};
 
 /// `Identifier`, a oneof: exactly one non-null field may be set. Read in sorted key order, the
 /// first field decides (its own error, or its value) and a second one is refused by name; so the
 /// non-null fields are kept by key until the object ends.
-struct IdentifierReader;
+const IDENTIFIER: Message<Identifier> = Message {
+    read: identifier_fields,
+    wrong: |k| expected_object("an identifier", k),
+};
 
-impl<'de> Reader<'de> for IdentifierReader {
-    type Out = R<Identifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("an identifier", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        use identifier::Identifier as Which;
-        let mut set: ByKey<R<Which>> = ByKey::default();
-        while let Some(key) = map.next_key()? {
-            let at = |r: R<Which>| r.map_err(|e| e.at(&key));
-            let read = match key.as_ref() {
-                "licensedInstance" | "licensed_instance" => map
-                    .value_or_null(LicensedReader)?
-                    .map(|r| at(r.map(Which::LicensedInstance))),
-                "unlicensedInstance" | "unlicensed_instance" => map
-                    .value_or_null(UnlicensedReader)?
-                    .map(|r| at(r.map(Which::UnlicensedInstance))),
-                "managedService" | "managed_service" => map
-                    .value_or_null(ManagedServiceReader)?
-                    .map(|r| at(r.map(Which::ManagedService))),
-                _ => match map.value(Skip)? {
-                    JsonKind::Null => None,
-                    _ => Some(Err(unknown_field(&key))),
-                },
-            };
-            match read {
-                None => set.clear(&key),
-                Some(r) => set.insert(&key, r),
+fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
+    use identifier::Identifier as Which;
+    let mut set: ByKey<R<Which>> = ByKey::default();
+    while let Some(key) = map.next_key()? {
+        let value = map as &mut dyn Source<'_>;
+        let read = match key.as_ref() {
+            "licensedInstance" | "licensed_instance" => {
+                oneof(value, &key, LICENSED, Which::LicensedInstance)?
             }
+            "unlicensedInstance" | "unlicensed_instance" => {
+                oneof(value, &key, UNLICENSED, Which::UnlicensedInstance)?
+            }
+            "managedService" | "managed_service" => {
+                oneof(value, &key, MANAGED_SERVICE, Which::ManagedService)?
+            }
+            _ => (!value.value()?.is_null()).then(|| Err(unknown_field(&key))),
+        };
+        match read {
+            None => set.clear(&key),
+            Some(r) => set.insert(&key, r),
         }
-        let mut fields = set.into_sorted();
-        Ok(match (fields.next(), fields.next()) {
-            (None, _) => Ok(Identifier::default()),
-            (Some((_, Err(e))), _) => Err(e),
-            (Some(_), Some((second, _))) => err(format!(
-                "field {second:?} sets the identifier oneof a second time"
-            )),
-            (Some((_, Ok(which))), None) => Ok(Identifier {
-                identifier: Some(which),
-            }),
-        })
     }
+    let mut fields = set.into_sorted();
+    Ok(match (fields.next(), fields.next()) {
+        (None, _) => Ok(Identifier::default()),
+        (Some((_, Err(e))), _) => Err(e),
+        (Some(_), Some((second, _))) => err(format!(
+            "field {second:?} sets the identifier oneof a second time"
+        )),
+        (Some((_, Ok(which))), None) => Ok(Identifier {
+            identifier: Some(which),
+        }),
+    })
 }
 
-struct LicensedReader;
+/// One field of the `Identifier` oneof, under `key`: `None` for `null`.
+fn oneof<'de, T>(
+    value: &mut dyn Source<'de>,
+    key: &str,
+    message: Message<T>,
+    which: fn(T) -> identifier::Identifier,
+) -> Result<Option<R<identifier::Identifier>>, Stop> {
+    let mut read = message.read;
+    let read = match value.object(&mut read)? {
+        Ok(r) => r,
+        Err(got) if got.is_null() => return Ok(None),
+        Err(got) => message.not_object(&got),
+    };
+    Ok(Some(read.map(which).map_err(|e| e.at(key))))
+}
 
-impl<'de> Reader<'de> for LicensedReader {
-    type Out = R<identifier::LicensedInstanceIdentifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a licensedInstance", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const LICENSED: Message<identifier::LicensedInstanceIdentifier> = Message {
+    read: |map| {
         let mut license = Spellings::default();
         let mut instance = Spellings::default();
         let mut url = Spellings::default();
@@ -851,19 +757,12 @@ impl<'de> Reader<'de> for LicensedReader {
             instance_id: instance.get().unwrap_or_default(),
             external_url: url.get().unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a licensedInstance", k),
+};
 
-struct UnlicensedReader;
-
-impl<'de> Reader<'de> for UnlicensedReader {
-    type Out = R<identifier::UnlicensedInstanceIdentifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("an unlicensedInstance", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const UNLICENSED: Message<identifier::UnlicensedInstanceIdentifier> = Message {
+    read: |map| {
         let mut instance = Spellings::default();
         let mut url = Spellings::default();
         let error = message(map, &mut |key, f| {
@@ -880,19 +779,12 @@ impl<'de> Reader<'de> for UnlicensedReader {
             instance_id: instance.get().unwrap_or_default(),
             external_url: url.get().unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("an unlicensedInstance", k),
+};
 
-struct ManagedServiceReader;
-
-impl<'de> Reader<'de> for ManagedServiceReader {
-    type Out = R<identifier::ManagedServiceIdentifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a managedService", kind)
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
+const MANAGED_SERVICE: Message<identifier::ManagedServiceIdentifier> = Message {
+    read: |map| {
         let mut service = Spellings::default();
         let mut environment = Spellings::default();
         let error = message(map, &mut |key, f| {
@@ -909,76 +801,64 @@ impl<'de> Reader<'de> for ManagedServiceReader {
             service_id: service.get().unwrap_or_default(),
             service_environment: environment.get(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a managedService", k),
+};
 
 // ---------------------------------------------------------------------------------------------
 // google.protobuf.Struct and Value: plain JSON.
 
 /// A `google.protobuf.Struct` field: a JSON object (a repeated key: the last value wins).
-pub(crate) struct StructReader;
-
-impl<'de> Reader<'de> for StructReader {
-    type Out = R<Struct>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<Struct> {
-        err(format!(
+pub(crate) const STRUCT: Message<Struct> = Message {
+    read: |map| struct_fields(map).map(Ok),
+    wrong: |k| {
+        FieldError::new(format!(
             "expected a JSON object for google.protobuf.Struct, got {}",
-            kind.described()
+            k.described()
         ))
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<R<Struct>, Stop> {
-        struct_fields(map).map(Ok)
-    }
-}
+    },
+};
 
 fn struct_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Struct, Stop> {
     let mut fields = BTreeMap::new();
     while let Some(key) = map.next_key()? {
-        let value = map.value(ValueReader)?;
-        fields.insert(key.into_owned(), value);
+        if let Some(value) = any_value(map)? {
+            fields.insert(key.into_owned(), value);
+        }
     }
     Ok(Struct { fields })
 }
 
-/// Any JSON value as a `google.protobuf.Value` (every JSON value has one: JSON numbers are
-/// finite doubles). Nesting is bounded by serde_json's recursion limit.
-pub(crate) struct ValueReader;
-
-impl<'de> Reader<'de> for ValueReader {
-    type Out = Value;
-
-    fn wrong_kind(self, _: JsonKind) -> Value {
-        // Not reached: every kind has its own method below.
-        Value { kind: None }
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Value {
-        let kind = match s {
-            Scalar::Null => Kind::NullValue(0),
-            Scalar::Bool(b) => Kind::BoolValue(b),
-            Scalar::Number(n) => Kind::NumberValue(n.as_f64()),
-            Scalar::Str(s) => Kind::StringValue(s.into_owned()),
-        };
-        Value { kind: Some(kind) }
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Value, Stop> {
-        Ok(Value {
-            kind: Some(Kind::StructValue(struct_fields(map)?)),
-        })
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Value, Stop> {
-        let mut values = Vec::new();
-        while let Some(v) = seq.element(ValueReader)? {
-            values.push(v);
-        }
-        Ok(Value {
-            kind: Some(Kind::ListValue(ListValue { values })),
-        })
-    }
+/// The next value, whatever it is, as a `google.protobuf.Value` (every JSON value has one:
+/// JSON numbers are finite doubles); `None` at the end of an array. Nesting is bounded by
+/// serde_json's recursion limit.
+pub(crate) fn any_value<'de>(value: &mut dyn Source<'de>) -> Result<Option<Value>, Stop> {
+    let mut object = None;
+    let mut list = None;
+    let got = value.value_with(
+        Some(&mut |map| {
+            object = Some(struct_fields(map)?);
+            Ok(())
+        }),
+        Some(&mut |items| {
+            let mut values = Vec::new();
+            while let Some(v) = any_value(items)? {
+                values.push(v);
+            }
+            list = Some(ListValue { values });
+            Ok(())
+        }),
+    )?;
+    let kind = match got {
+        Got::Scalar(Scalar::Null) => Kind::NullValue(0),
+        Got::Scalar(Scalar::Bool(b)) => Kind::BoolValue(b),
+        Got::Scalar(Scalar::Number(n)) => Kind::NumberValue(n.as_f64()),
+        Got::Scalar(Scalar::Str(s)) => Kind::StringValue(s.into_owned()),
+        Got::Object => Kind::StructValue(object.unwrap_or_default()),
+        Got::Array => Kind::ListValue(list.unwrap_or_default()),
+        Got::End => return Ok(None),
+    };
+    Ok(Some(Value { kind: Some(kind) }))
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! Reading JSON straight into typed values: the serde plumbing shared by the proto3 JSON readers
 //! ([`super::parse`]), the recording readers (`record`) and the `ffi` op inputs.
 //!
-//! A reader is a [`Reader`]: what to make of a scalar, an object or an array. [`from_text`] runs
-//! one over `serde_json`'s streaming deserializer, so no `serde_json::Value` tree is built
-//! ([`from_value`] runs the same readers over a parsed value, which is a deserializer too).
+//! Readers are plain functions over a [`Source`] of values: [`Source::value`] hands over the
+//! next value (a scalar, or the kind of an object or array it read and skipped), and
+//! [`Source::object`] / [`Source::array`] give an object's [`Entries`] or an array's elements to a
+//! body. [`from_text`] reads with `serde_json`'s streaming deserializer, so no
+//! `serde_json::Value` tree is built ([`from_value`] reads a parsed value the same way: it is a
+//! deserializer too).
 //! serde's visitors are the field's way to do this; what is written here are the rules that make
 //! the result exactly what the earlier readers, which converted a parsed `serde_json::Value`,
 //! gave for every input:
@@ -20,9 +23,10 @@
 //!   so serde_json's 128-level recursion limit applies to the whole document: deep input is an
 //!   error, never a stack overflow.
 //!
-//! Size matters as much as speed (this code ships in the WASM build): readers see objects and
-//! arrays as `dyn` [`Entries`] / [`Elements`] and run through one type-erased visitor, so
-//! serde_json's large `deserialize_any` is compiled once, not once per reader type.
+//! Size matters as much as speed (this code ships in the WASM build): every value goes through
+//! one visitor into one receiver ([`Take`]), so serde_json's large `deserialize_any` is compiled
+//! once, and readers carry no per-type glue (a serde visitor per reader cost the WASM build a
+//! third of its size).
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -152,184 +156,119 @@ impl Scalar<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stop;
 
-/// What to make of each kind of JSON value. Every method must consume its value completely;
-/// the defaults read (and check) a value they do not want, then answer [`Reader::wrong_kind`].
-pub(crate) trait Reader<'de>: Sized {
-    /// What the reader makes of a value (usually a `Result` of the target type and the
-    /// reader's own error type: a wrong value is an answer, not a serde error).
-    type Out;
+/// What one value was, once read: a scalar (handed over), or an object or array (already read
+/// by the body given for it, or skipped), or nothing (the end of an array).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Got<'de> {
+    Scalar(Scalar<'de>),
+    Object,
+    Array,
+    End,
+}
 
-    /// The answer for a value of a kind this reader does not take.
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out;
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        self.wrong_kind(s.kind())
+impl Got<'_> {
+    /// The kind of the value (`End` is never asked for).
+    pub(crate) fn kind(&self) -> JsonKind {
+        match self {
+            Got::Scalar(s) => s.kind(),
+            Got::Object => JsonKind::Object,
+            Got::Array | Got::End => JsonKind::Array,
+        }
     }
 
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        skip_entries(map)?;
-        Ok(self.wrong_kind(JsonKind::Object))
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
-        skip_elements(seq)?;
-        Ok(self.wrong_kind(JsonKind::Array))
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self, Got::Scalar(Scalar::Null))
     }
 }
 
-/// The entries of an object being read.
-pub(crate) trait Entries<'de> {
+/// What reads an object value: its entries, one by one.
+pub(crate) type ObjectBody<'b, 'de> = &'b mut dyn FnMut(&mut dyn Entries<'de>) -> Result<(), Stop>;
+
+/// What reads an array value: its elements, one by one, from the [`Source`] it is given.
+pub(crate) type ArrayBody<'b, 'de> = &'b mut dyn FnMut(&mut dyn Source<'de>) -> Result<(), Stop>;
+
+/// The one thing serde's visitor hands a value to: scalars are kept, objects and arrays go to
+/// the bodies given (or are skipped). Every reader is a plain function over these, so the WASM
+/// build carries one visitor and no per-reader glue.
+pub(crate) struct Take<'o, 'a, 'de> {
+    object: Option<ObjectBody<'o, 'de>>,
+    array: Option<ArrayBody<'a, 'de>>,
+    got: Got<'de>,
+}
+
+/// Somewhere values are read from: an object's value under the key just read (an [`Entries`]),
+/// an array's elements, or one input field.
+pub(crate) trait Source<'de> {
+    /// Reads the next value into `take`; `false` when there is none (the end of an array).
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop>;
+}
+
+/// The entries of an object being read: a key, then its value through [`Source`].
+pub(crate) trait Entries<'de>: Source<'de> {
     /// The next key (borrowed from the input when it has no escapes), or `None` at the end.
     fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, Stop>;
-
-    /// Reads the value of the key just read into `into`.
-    fn next_value_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop>;
 }
 
-impl<'de> dyn Entries<'de> + '_ {
-    /// Reads the value of the key just read with `reader`.
-    pub(crate) fn value<R: Reader<'de>>(&mut self, reader: R) -> Result<R::Out, Stop> {
-        let mut slot = Slot::new(reader, false);
-        self.next_value_into(&mut slot)?;
-        slot.answer()
-    }
-
-    /// Reads the value of the key just read with `reader`, unless it is `null` (`None`).
-    pub(crate) fn value_or_null<R: Reader<'de>>(
+impl<'de> dyn Source<'de> + '_ {
+    /// The next value; an object goes to `object`, an array to `array` (each is read and
+    /// skipped when `None`).
+    pub(crate) fn value_with(
         &mut self,
-        reader: R,
-    ) -> Result<Option<R::Out>, Stop> {
-        let mut slot = Slot::new(reader, true);
-        self.next_value_into(&mut slot)?;
-        slot.answer_or_null()
-    }
-}
-
-/// The elements of an array being read.
-pub(crate) trait Elements<'de> {
-    /// Reads the next element into `into`; `false` at the end.
-    fn next_element_into(&mut self, into: &mut dyn Erased<'de>) -> Result<bool, Stop>;
-}
-
-impl<'de> dyn Elements<'de> + '_ {
-    /// Reads the next element with `reader`, or `None` at the end.
-    pub(crate) fn element<R: Reader<'de>>(&mut self, reader: R) -> Result<Option<R::Out>, Stop> {
-        let mut slot = Slot::new(reader, false);
-        if self.next_element_into(&mut slot)? {
-            slot.answer().map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-}
-
-/// One value to read (an input given as separate fields hands each over as one).
-#[cfg(feature = "ffi")]
-pub(crate) trait OneValue<'de> {
-    /// Reads the value into `into`.
-    fn read_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop>;
-}
-
-#[cfg(feature = "ffi")]
-impl<'de> dyn OneValue<'de> + '_ {
-    /// Reads the value with `reader`.
-    pub(crate) fn read<R: Reader<'de>>(&mut self, reader: R) -> Result<R::Out, Stop> {
-        let mut slot = Slot::new(reader, false);
-        self.read_into(&mut slot)?;
-        slot.answer()
+        object: Option<ObjectBody<'_, 'de>>,
+        array: Option<ArrayBody<'_, 'de>>,
+    ) -> Result<Got<'de>, Stop> {
+        let mut take = Take {
+            object,
+            array,
+            got: Got::End,
+        };
+        self.next(&mut take)?;
+        Ok(take.got)
     }
 
-    /// Reads the value with `reader`, unless it is `null` (`None`).
-    pub(crate) fn read_or_null<R: Reader<'de>>(
+    /// The next value, objects and arrays read only to check them.
+    pub(crate) fn value(&mut self) -> Result<Got<'de>, Stop> {
+        self.value_with(None, None)
+    }
+
+    /// The next value, read by `body` if it is an object: `Ok(t)`, else `Err(got)`.
+    pub(crate) fn object<T>(
         &mut self,
-        reader: R,
-    ) -> Result<Option<R::Out>, Stop> {
-        let mut slot = Slot::new(reader, true);
-        self.read_into(&mut slot)?;
-        slot.answer_or_null()
+        body: &mut dyn FnMut(&mut dyn Entries<'de>) -> Result<T, Stop>,
+    ) -> Result<Result<T, Got<'de>>, Stop> {
+        let mut out = None;
+        let got = self.value_with(
+            Some(&mut |map| {
+                out = Some(body(map)?);
+                Ok(())
+            }),
+            None,
+        )?;
+        Ok(out.ok_or(got))
+    }
+
+    /// The next value, read by `body` if it is an array: `Ok(t)`, else `Err(got)`.
+    pub(crate) fn array<T>(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Source<'de>) -> Result<T, Stop>,
+    ) -> Result<Result<T, Got<'de>>, Stop> {
+        let mut out = None;
+        let got = self.value_with(
+            None,
+            Some(&mut |seq| {
+                out = Some(body(seq)?);
+                Ok(())
+            }),
+        )?;
+        Ok(out.ok_or(got))
     }
 }
 
-/// An object's value under the key just read, as one value.
-#[cfg(feature = "ffi")]
-pub(crate) struct EntryValue<'a, 'de>(pub &'a mut dyn Entries<'de>);
-
-#[cfg(feature = "ffi")]
-impl<'de> OneValue<'de> for EntryValue<'_, 'de> {
-    fn read_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop> {
-        self.0.next_value_into(into)
-    }
-}
-
-/// A reader with its type erased: what the one visitor calls.
-pub(crate) trait Erased<'de> {
-    fn scalar(&mut self, s: Scalar<'de>);
-    fn object(&mut self, map: &mut dyn Entries<'de>) -> Result<(), Stop>;
-    fn array(&mut self, seq: &mut dyn Elements<'de>) -> Result<(), Stop>;
-}
-
-/// A reader waiting for its value, then its answer. With `or_null`, a `null` is not handed
-/// to the reader but noted (for fields where `null` is "not set"), which spares every reader a
-/// second, null-aware type.
-struct Slot<'de, R: Reader<'de>> {
-    reader: Option<R>,
-    out: Option<R::Out>,
-    or_null: bool,
-    was_null: bool,
-}
-
-impl<'de, R: Reader<'de>> Slot<'de, R> {
-    fn new(reader: R, or_null: bool) -> Self {
-        Slot {
-            reader: Some(reader),
-            out: None,
-            or_null,
-            was_null: false,
-        }
-    }
-
-    fn answer(self) -> Result<R::Out, Stop> {
-        self.out.ok_or(Stop)
-    }
-
-    fn answer_or_null(self) -> Result<Option<R::Out>, Stop> {
-        if self.was_null {
-            Ok(None)
-        } else {
-            self.out.ok_or(Stop).map(Some)
-        }
-    }
-}
-
-impl<'de, R: Reader<'de>> Erased<'de> for Slot<'de, R> {
-    fn scalar(&mut self, s: Scalar<'de>) {
-        if self.or_null && matches!(s, Scalar::Null) {
-            self.was_null = true;
-        } else if let Some(r) = self.reader.take() {
-            self.out = Some(r.scalar(s));
-        }
-    }
-
-    fn object(&mut self, map: &mut dyn Entries<'de>) -> Result<(), Stop> {
-        if let Some(r) = self.reader.take() {
-            self.out = Some(r.object(map)?);
-        }
-        Ok(())
-    }
-
-    fn array(&mut self, seq: &mut dyn Elements<'de>) -> Result<(), Stop> {
-        if let Some(r) = self.reader.take() {
-            self.out = Some(r.array(seq)?);
-        }
-        Ok(())
-    }
-}
-
-/// Runs an erased reader over one value of a deserializer, through `deserialize_any` (so that
+/// Runs a [`Take`] over one value of a deserializer, through `deserialize_any` (so that
 /// serde_json's recursion limit counts every level).
-struct ErasedSeed<'a, 'de>(&'a mut dyn Erased<'de>);
+struct TakeSeed<'t, 'o, 'a, 'de>(&'t mut Take<'o, 'a, 'de>);
 
-impl<'de> DeserializeSeed<'de> for ErasedSeed<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for TakeSeed<'_, '_, '_, 'de> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -337,10 +276,17 @@ impl<'de> DeserializeSeed<'de> for ErasedSeed<'_, 'de> {
     }
 }
 
-/// The one visitor: hands each value to the erased reader.
-struct Visit<'a, 'de>(&'a mut dyn Erased<'de>);
+/// The one visitor.
+struct Visit<'t, 'o, 'a, 'de>(&'t mut Take<'o, 'a, 'de>);
 
-impl<'de> Visitor<'de> for Visit<'_, 'de> {
+impl<'de> Visit<'_, '_, '_, 'de> {
+    fn scalar<E>(self, s: Scalar<'de>) -> Result<(), E> {
+        self.0.got = Got::Scalar(s);
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for Visit<'_, '_, '_, 'de> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -348,64 +294,59 @@ impl<'de> Visitor<'de> for Visit<'_, 'de> {
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
-        self.0.scalar(Scalar::Null);
-        Ok(())
+        self.scalar(Scalar::Null)
     }
 
     fn visit_none<E>(self) -> Result<(), E> {
-        self.0.scalar(Scalar::Null);
-        Ok(())
+        self.scalar(Scalar::Null)
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.0.scalar(Scalar::Bool(v));
-        Ok(())
+        self.scalar(Scalar::Bool(v))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.0.scalar(Scalar::Number(Number::PosInt(v)));
-        Ok(())
+        self.scalar(Scalar::Number(Number::PosInt(v)))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.0.scalar(Scalar::Number(Number::from_i64(v)));
-        Ok(())
+        self.scalar(Scalar::Number(Number::from_i64(v)))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        self.0.scalar(Scalar::Number(Number::Float(v)));
-        Ok(())
+        self.scalar(Scalar::Number(Number::Float(v)))
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
-        self.0.scalar(Scalar::Str(Cow::Borrowed(v)));
-        Ok(())
+        self.scalar(Scalar::Str(Cow::Borrowed(v)))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        self.0.scalar(Scalar::Str(Cow::Owned(v.to_owned())));
-        Ok(())
+        self.scalar(Scalar::Str(Cow::Owned(v.to_owned())))
     }
 
     fn visit_string<E>(self, v: String) -> Result<(), E> {
-        self.0.scalar(Scalar::Str(Cow::Owned(v)));
-        Ok(())
+        self.scalar(Scalar::Str(Cow::Owned(v)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let mut entries = MapEntries { map, error: None };
-        match self.0.object(&mut entries) {
-            Ok(()) => Ok(()),
-            Err(Stop) => Err(entries.error.unwrap_or_else(stopped)),
-        }
+        let read = match self.0.object.as_mut() {
+            Some(body) => body(&mut entries),
+            None => skip_entries(&mut entries),
+        };
+        self.0.got = Got::Object;
+        read.map_err(|Stop| entries.error.unwrap_or_else(stopped))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         let mut elements = SeqElements { seq, error: None };
-        match self.0.array(&mut elements) {
-            Ok(()) => Ok(()),
-            Err(Stop) => Err(elements.error.unwrap_or_else(stopped)),
-        }
+        let read = match self.0.array.as_mut() {
+            Some(body) => body(&mut elements),
+            None => skip_elements(&mut elements),
+        };
+        self.0.got = Got::Array;
+        read.map_err(|Stop| elements.error.unwrap_or_else(stopped))
     }
 }
 
@@ -420,6 +361,18 @@ struct MapEntries<'de, A: MapAccess<'de>> {
     error: Option<A::Error>,
 }
 
+impl<'de, A: MapAccess<'de>> Source<'de> for MapEntries<'de, A> {
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop> {
+        match self.map.next_value_seed(TakeSeed(take)) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.error = Some(e);
+                Err(Stop)
+            }
+        }
+    }
+}
+
 impl<'de, A: MapAccess<'de>> Entries<'de> for MapEntries<'de, A> {
     fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, Stop> {
         self.map.next_key_seed(KeySeed).map_err(|e| {
@@ -427,24 +380,17 @@ impl<'de, A: MapAccess<'de>> Entries<'de> for MapEntries<'de, A> {
             Stop
         })
     }
-
-    fn next_value_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop> {
-        self.map.next_value_seed(ErasedSeed(into)).map_err(|e| {
-            self.error = Some(e);
-            Stop
-        })
-    }
 }
 
-/// A serde `SeqAccess` as [`Elements`], keeping the serde error it meets.
+/// A serde `SeqAccess` as a [`Source`] of its elements, keeping the serde error it meets.
 struct SeqElements<'de, A: SeqAccess<'de>> {
     seq: A,
     error: Option<A::Error>,
 }
 
-impl<'de, A: SeqAccess<'de>> Elements<'de> for SeqElements<'de, A> {
-    fn next_element_into(&mut self, into: &mut dyn Erased<'de>) -> Result<bool, Stop> {
-        match self.seq.next_element_seed(ErasedSeed(into)) {
+impl<'de, A: SeqAccess<'de>> Source<'de> for SeqElements<'de, A> {
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop> {
+        match self.seq.next_element_seed(TakeSeed(take)) {
             Ok(more) => Ok(more.is_some()),
             Err(e) => {
                 self.error = Some(e);
@@ -484,29 +430,17 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// Reads a value only to check it (syntax, depth) and tell its kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Skip;
-
-impl<'de> Reader<'de> for Skip {
-    type Out = JsonKind;
-
-    fn wrong_kind(self, kind: JsonKind) -> JsonKind {
-        kind
-    }
-}
-
 /// Reads the rest of an object without keeping it.
 pub(crate) fn skip_entries<'de>(map: &mut dyn Entries<'de>) -> Result<(), Stop> {
     while map.next_key()?.is_some() {
-        map.value(Skip)?;
+        (map as &mut dyn Source<'de>).value()?;
     }
     Ok(())
 }
 
 /// Reads the rest of an array without keeping it.
-pub(crate) fn skip_elements<'de>(seq: &mut dyn Elements<'de>) -> Result<(), Stop> {
-    while seq.element(Skip)?.is_some() {}
+pub(crate) fn skip_elements<'de>(seq: &mut dyn Source<'de>) -> Result<(), Stop> {
+    while seq.value()? != Got::End {}
     Ok(())
 }
 
@@ -583,6 +517,9 @@ impl<T> ByKey<T> {
 
     /// What the smallest key has, if any key has something.
     pub(crate) fn first(self) -> Option<T> {
+        if self.slots.is_empty() {
+            return None;
+        }
         self.into_sorted().next().map(|(_, v)| v)
     }
 
@@ -622,30 +559,53 @@ impl<T> Spellings<T> {
     }
 }
 
-/// Runs a reader over JSON text (the whole text: trailing characters are an error). The caller
-/// bounds the text's size; serde_json bounds its depth.
-pub(crate) fn from_text<'de, R: Reader<'de>>(
+/// Reads JSON text (the whole text: trailing characters are an error); objects and arrays go to
+/// the bodies given. The caller bounds the text's size; serde_json bounds its depth.
+pub(crate) fn from_text<'de>(
     text: &'de str,
-    reader: R,
-) -> Result<R::Out, serde_json::Error> {
+    object: Option<ObjectBody<'_, 'de>>,
+    array: Option<ArrayBody<'_, 'de>>,
+) -> Result<Got<'de>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let mut slot = Slot::new(reader, false);
-    ErasedSeed(&mut slot).deserialize(&mut de)?;
+    let mut take = Take {
+        object,
+        array,
+        got: Got::End,
+    };
+    TakeSeed(&mut take).deserialize(&mut de)?;
     de.end()?;
-    slot.answer().map_err(|Stop| stopped())
+    Ok(take.got)
 }
 
-/// Runs a reader over an already parsed value (its keys are unique and sorted already).
-pub(crate) fn from_value<'de, R: Reader<'de>>(
+/// Reads an already parsed value (its keys are unique and sorted already), as [`from_text`].
+pub(crate) fn from_value<'de>(
     value: &'de serde_json::Value,
-    reader: R,
-) -> Result<R::Out, serde_json::Error> {
-    let mut slot = Slot::new(reader, false);
-    ErasedSeed(&mut slot).deserialize(value)?;
-    slot.answer().map_err(|Stop| stopped())
+    object: Option<ObjectBody<'_, 'de>>,
+    array: Option<ArrayBody<'_, 'de>>,
+) -> Result<Got<'de>, serde_json::Error> {
+    let mut take = Take {
+        object,
+        array,
+        got: Got::End,
+    };
+    TakeSeed(&mut take).deserialize(value)?;
+    Ok(take.got)
 }
 
-/// One input field's JSON text, read as one value (the whole text).
+/// A JSON document that is an object read by `body`: `Ok(t)`, else `Err(got)`.
+pub(crate) fn object_document<'de, T>(
+    read: impl FnOnce(Option<ObjectBody<'_, 'de>>) -> Result<Got<'de>, serde_json::Error>,
+    body: &mut dyn FnMut(&mut dyn Entries<'de>) -> Result<T, Stop>,
+) -> Result<Result<T, Got<'de>>, serde_json::Error> {
+    let mut out = None;
+    let got = read(Some(&mut |map| {
+        out = Some(body(map)?);
+        Ok(())
+    }))?;
+    Ok(out.ok_or(got))
+}
+
+/// One input field's JSON text, as a [`Source`] of one value (the whole text).
 #[cfg(feature = "ffi")]
 pub(crate) struct TextValue<'de> {
     de: serde_json::Deserializer<serde_json::de::StrRead<'de>>,
@@ -671,33 +631,21 @@ impl<'de> TextValue<'de> {
 }
 
 #[cfg(feature = "ffi")]
-impl<'de> OneValue<'de> for TextValue<'de> {
-    fn read_into(&mut self, into: &mut dyn Erased<'de>) -> Result<(), Stop> {
-        ErasedSeed(into).deserialize(&mut self.de).map_err(|e| {
-            self.error = Some(e);
-            Stop
-        })
+impl<'de> Source<'de> for TextValue<'de> {
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop> {
+        match TakeSeed(take).deserialize(&mut self.de) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.error = Some(e);
+                Err(Stop)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct NumberOnly;
-
-    impl<'de> Reader<'de> for NumberOnly {
-        type Out = Option<Number>;
-        fn wrong_kind(self, _: JsonKind) -> Self::Out {
-            None
-        }
-        fn scalar(self, s: Scalar<'de>) -> Self::Out {
-            match s {
-                Scalar::Number(n) => Some(n),
-                _ => None,
-            }
-        }
-    }
 
     #[test]
     fn numbers_print_and_convert_as_serde_json_does() {
@@ -713,7 +661,9 @@ mod tests {
             "12345678901234567890123",
         ] {
             let json: serde_json::Number = serde_json::from_str(text).unwrap();
-            let ours = from_text(text, NumberOnly).unwrap().unwrap();
+            let Got::Scalar(Scalar::Number(ours)) = from_text(text, None, None).unwrap() else {
+                panic!("{text} is not a number");
+            };
             assert_eq!(ours.to_string(), json.to_string(), "{text}");
             assert_eq!(ours.as_i64(), json.as_i64(), "{text}");
             assert_eq!(ours.as_u64(), json.as_u64(), "{text}");
@@ -725,13 +675,13 @@ mod tests {
     #[test]
     fn skipping_keeps_the_depth_limit() {
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        let e = from_text(&deep, Skip).unwrap_err();
+        let e = from_text(&deep, None, None).unwrap_err();
         assert!(e.to_string().starts_with("recursion limit exceeded"), "{e}");
         // The same depths pass and fail as when parsing into a `serde_json::Value`.
         for depth in [126, 127, 128, 129] {
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
             let value = serde_json::from_str::<serde_json::Value>(&text).map(drop);
-            let skipped = from_text(&text, Skip).map(drop);
+            let skipped = from_text(&text, None, None).map(drop);
             assert_eq!(
                 skipped.map_err(|e| e.to_string()),
                 value.map_err(|e| e.to_string()),

@@ -6,11 +6,9 @@
 //! is unset, a required one is `""`), and an unknown field is refused even when `null`.
 
 use super::{MetadataValue, RecordContext, RecordError, TelemetryEventInput};
-use crate::json::parse::{UserReader, ValueReader, finish};
+use crate::json::parse::{USER, any_value, finish};
 use crate::json::parse_timestamp_str;
-use crate::json::read::{
-    ByKey, Elements, Entries, JsonKind, Reader, Scalar, Skip, Spellings, Stop,
-};
+use crate::json::read::{ByKey, Entries, Got, Scalar, Source, Spellings, Stop};
 use crate::proto::EventMarketingTracking;
 use prost_types::Value;
 use std::collections::BTreeMap;
@@ -31,17 +29,18 @@ struct Shape<'a, 'de> {
 }
 
 impl<'de> Shape<'_, 'de> {
-    /// Reads `key`'s value with `reader` into `slot`; a wrong value leaves `slot` and keeps its
-    /// error under `key`. Answers `true`: the key is the object's.
-    fn read<Rd, T>(&mut self, key: &str, reader: Rd, slot: &mut T) -> Result<bool, Stop>
-    where
-        Rd: Reader<'de, Out = Result<T, RecordError>>,
-    {
-        let read = self.map.value(reader)?;
+    /// The value of the key just read.
+    fn value(&mut self) -> &mut dyn Source<'de> {
+        self.map
+    }
+
+    /// Keeps `key`'s latest answer: a good value goes to `slot`; a wrong one leaves `slot` and
+    /// keeps its error under `key`. Answers `true`: the key is the object's.
+    fn keep<T>(&mut self, key: &str, read: Result<T, RecordError>, slot: &mut T) -> bool {
         if let Some(v) = self.errors.keep(key, read) {
             *slot = v;
         }
-        Ok(true)
+        true
     }
 }
 
@@ -59,7 +58,7 @@ fn object<'de>(
     };
     while let Some(key) = f.map.next_key()? {
         if !field(&key, &mut f)? {
-            f.map.value(Skip)?;
+            f.value().value()?;
             f.errors.insert(&key, unknown(&key));
         }
     }
@@ -95,41 +94,17 @@ impl fmt::Display for Path<'_> {
 }
 
 /// An optional string: `null` is `None`.
-struct OptText<'a>(Path<'a>);
-
-impl<'de> Reader<'de> for OptText<'_> {
-    type Out = Result<Option<String>, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape(format!("{}: expected a string", self.0))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Null => Ok(None),
-            Scalar::Str(s) => Ok(Some(s.into_owned())),
-            other => self.wrong_kind(other.kind()),
-        }
+fn opt_text(got: Got<'_>, path: Path<'_>) -> Result<Option<String>, RecordError> {
+    match got {
+        Got::Scalar(Scalar::Null) => Ok(None),
+        Got::Scalar(Scalar::Str(s)) => Ok(Some(s.into_owned())),
+        _ => shape(format!("{path}: expected a string")),
     }
 }
 
 /// A string that `null` leaves empty.
-struct ReqText(&'static str);
-
-impl<'de> Reader<'de> for ReqText {
-    type Out = Result<String, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape(format!("{}: expected a string", self.0))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Null => Ok(String::new()),
-            Scalar::Str(s) => Ok(s.into_owned()),
-            other => self.wrong_kind(other.kind()),
-        }
-    }
+fn req_text(got: Got<'_>, path: &'static str) -> Result<String, RecordError> {
+    opt_text(got, Path::Fixed(path)).map(Option::unwrap_or_default)
 }
 
 /// A field the GraphQL schema requires (`source`, `parameters`): whether it was an object with
@@ -147,57 +122,68 @@ enum Presence {
     Complete,
 }
 
-impl Presence {
-    fn of<T>(read: &Option<Required<T>>) -> Self {
-        match read {
-            None => Presence::Missing,
-            Some(r) if r.complete => Presence::Complete,
-            Some(_) => Presence::Incomplete,
+/// Reads a required object: `None` unless the value is an object.
+fn required<'de, T>(
+    value: &mut dyn Source<'de>,
+    fields: fn(&mut dyn Entries<'de>) -> Result<Required<T>, Stop>,
+    presence: &mut Presence,
+) -> Result<Option<Result<T, RecordError>>, Stop> {
+    Ok(match value.object(&mut |map| fields(map))? {
+        Ok(r) => {
+            *presence = if r.complete {
+                Presence::Complete
+            } else {
+                Presence::Incomplete
+            };
+            Some(r.read)
         }
-    }
+        Err(_) => {
+            *presence = Presence::Missing;
+            None
+        }
+    })
 }
 
 /// `TelemetryEventInput` (GraphQL field names). Required `source.client` and
 /// `parameters.version` are checked first, then every field in sorted key order.
-pub(crate) struct InputReader;
-
-impl<'de> Reader<'de> for InputReader {
-    type Out = Result<TelemetryEventInput, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape("event: expected an object")
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let mut input = TelemetryEventInput::default();
-        let mut source = Presence::Missing;
-        let mut parameters = Presence::Missing;
-        let unknown = |k: &str| RecordError::Shape(format!("unknown field {k:?}"));
-        let errors = object(map, &unknown, &mut |key, f| match key {
-            "timestamp" => f.read(key, OptText(Path::Fixed("timestamp")), &mut input.timestamp),
-            "feature" => f.read(key, ReqText("feature"), &mut input.feature),
-            "action" => f.read(key, ReqText("action"), &mut input.action),
+pub(crate) fn recording(
+    map: &mut dyn Entries<'_>,
+) -> Result<Result<TelemetryEventInput, RecordError>, Stop> {
+    let mut input = TelemetryEventInput::default();
+    let mut source = Presence::Missing;
+    let mut parameters = Presence::Missing;
+    let unknown = |k: &str| RecordError::Shape(format!("unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        Ok(match key {
+            "timestamp" => {
+                let read = opt_text(f.value().value()?, Path::Fixed("timestamp"));
+                f.keep(key, read, &mut input.timestamp)
+            }
+            "feature" => {
+                let read = req_text(f.value().value()?, "feature");
+                f.keep(key, read, &mut input.feature)
+            }
+            "action" => {
+                let read = req_text(f.value().value()?, "action");
+                f.keep(key, read, &mut input.action)
+            }
             "source" => {
-                let read = f.map.value(SourceReader)?;
-                source = Presence::of(&read);
-                match read {
+                match required(f.value(), source_fields, &mut source)? {
                     None => f.errors.clear(key),
-                    Some(r) => {
-                        if let Some((client, version)) = f.errors.keep(key, r.read) {
+                    Some(read) => {
+                        if let Some((client, version)) = f.errors.keep(key, read) {
                             input.client = client;
                             input.client_version = version;
                         }
                     }
                 }
-                Ok(true)
+                true
             }
             "parameters" => {
-                let read = f.map.value(ParametersReader)?;
-                parameters = Presence::of(&read);
-                match read {
+                match required(f.value(), parameters_fields, &mut parameters)? {
                     None => f.errors.clear(key),
-                    Some(r) => {
-                        if let Some(p) = f.errors.keep(key, r.read) {
+                    Some(read) => {
+                        if let Some(p) = f.errors.keep(key, read) {
                             input.version = p.version;
                             input.metadata = p.metadata;
                             input.private_metadata = p.private_metadata;
@@ -206,56 +192,54 @@ impl<'de> Reader<'de> for InputReader {
                         }
                     }
                 }
-                Ok(true)
+                true
             }
-            "marketingTracking" => f.read(key, MarketingReader, &mut input.marketing_tracking),
-            _ => Ok(false),
-        })?;
-        Ok(match (source, parameters) {
-            (Presence::Missing, _) => shape("source: is required"),
-            (Presence::Incomplete, _) => shape("source.client: is required"),
-            (_, Presence::Missing) => shape("parameters: is required"),
-            (_, Presence::Incomplete) => shape("parameters.version: is required"),
-            (Presence::Complete, Presence::Complete) => first_error(errors, input),
+            "marketingTracking" => {
+                let read = marketing(f.value())?;
+                f.keep(key, read, &mut input.marketing_tracking)
+            }
+            _ => false,
         })
-    }
+    })?;
+    Ok(match (source, parameters) {
+        (Presence::Missing, _) => shape("source: is required"),
+        (Presence::Incomplete, _) => shape("source.client: is required"),
+        (_, Presence::Missing) => shape("parameters: is required"),
+        (_, Presence::Incomplete) => shape("parameters.version: is required"),
+        (Presence::Complete, Presence::Complete) => first_error(errors, input),
+    })
 }
 
-/// `source`: `None` unless an object; complete when `client` is a string.
-struct SourceReader;
+/// The error for a recording that is not an object.
+pub(crate) fn recording_not_object() -> RecordError {
+    RecordError::Shape("event: expected an object".into())
+}
 
-impl<'de> Reader<'de> for SourceReader {
-    type Out = Option<Required<(String, Option<String>)>>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        None
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let (mut client, mut version) = (None, None);
-        let mut complete = false;
-        let unknown = |k: &str| RecordError::Shape(format!("source: unknown field {k:?}"));
-        let errors = object(map, &unknown, &mut |key, f| match key {
+/// `source`: complete when `client` is a string.
+fn source_fields<'de>(
+    map: &mut dyn Entries<'de>,
+) -> Result<Required<(String, Option<String>)>, Stop> {
+    let (mut client, mut version) = (None, None);
+    let mut complete = false;
+    let unknown = |k: &str| RecordError::Shape(format!("source: unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        Ok(match key {
             "client" => {
-                let read = f.map.value(OptText(Path::Fixed("source.client")))?;
+                let read = opt_text(f.value().value()?, Path::Fixed("source.client"));
                 complete = matches!(read, Ok(Some(_)));
-                if let Some(v) = f.errors.keep(key, read) {
-                    client = v;
-                }
-                Ok(true)
+                f.keep(key, read, &mut client)
             }
-            "clientVersion" => f.read(
-                key,
-                OptText(Path::Fixed("source.clientVersion")),
-                &mut version,
-            ),
-            _ => Ok(false),
-        })?;
-        Ok(Some(Required {
-            complete,
-            read: first_error(errors, (client.unwrap_or_default(), version)),
-        }))
-    }
+            "clientVersion" => {
+                let read = opt_text(f.value().value()?, Path::Fixed("source.clientVersion"));
+                f.keep(key, read, &mut version)
+            }
+            _ => false,
+        })
+    })?;
+    Ok(Required {
+        complete,
+        read: first_error(errors, (client.unwrap_or_default(), version)),
+    })
 }
 
 /// What `parameters` holds.
@@ -268,288 +252,229 @@ struct Parameters {
     interaction_id: Option<String>,
 }
 
-/// `parameters`: `None` unless an object; complete when `version` is not `null`.
-struct ParametersReader;
-
-impl<'de> Reader<'de> for ParametersReader {
-    type Out = Option<Required<Parameters>>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        None
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let mut p = Parameters::default();
-        let mut complete = false;
-        // `interactionID` sorts before `interactionId` (`D` < `d`): the latter wins.
-        let mut interaction: Spellings<Option<String>> = Spellings::default();
-        let unknown = |k: &str| RecordError::Shape(format!("parameters: unknown field {k:?}"));
-        let errors = object(map, &unknown, &mut |key, f| match key {
+/// `parameters`: complete when `version` is not `null`.
+fn parameters_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Required<Parameters>, Stop> {
+    let mut p = Parameters::default();
+    let mut complete = false;
+    // `interactionID` sorts before `interactionId` (`D` < `d`): the latter wins.
+    let mut interaction: Spellings<Option<String>> = Spellings::default();
+    let unknown = |k: &str| RecordError::Shape(format!("parameters: unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        Ok(match key {
             "version" => {
-                match f.map.value_or_null(Version)? {
-                    None => {
-                        complete = false;
-                        f.errors.clear(key);
-                        p.version = 0;
+                let got = f.value().value()?;
+                complete = !got.is_null();
+                let read = match got {
+                    Got::Scalar(Scalar::Null) => Ok(0),
+                    Got::Scalar(Scalar::Number(n)) => {
+                        n.as_i64().and_then(|i| i32::try_from(i).ok()).ok_or(())
                     }
-                    Some(read) => {
-                        complete = true;
-                        if let Some(v) = f.errors.keep(key, read) {
-                            p.version = v;
-                        }
-                    }
+                    _ => Err(()),
                 }
-                Ok(true)
+                .or_else(|()| shape("parameters.version: expected a 32-bit integer"));
+                f.keep(key, read, &mut p.version)
             }
-            "metadata" => f.read(key, MetadataList, &mut p.metadata),
+            "metadata" => {
+                let read = metadata_list(f.value())?;
+                f.keep(key, read, &mut p.metadata)
+            }
             "privateMetadata" => {
-                p.private_metadata = f.map.value_or_null(ValueReader)?;
+                let value = any_value(f.value())?;
+                p.private_metadata = value.filter(|v| v.kind != Some(NULL));
                 f.errors.clear(key);
-                Ok(true)
+                true
             }
-            "billingMetadata" => f.read(key, BillingReader, &mut p.billing_metadata),
+            "billingMetadata" => {
+                let read = billing(f.value())?;
+                f.keep(key, read, &mut p.billing_metadata)
+            }
             "interactionID" | "interactionId" => {
-                let read = f
-                    .map
-                    .value(OptText(Path::Fixed("parameters.interactionID")))?;
-                if let Some(v) = f.errors.keep(key, read) {
-                    if key == "interactionID" {
-                        interaction.first = Some(v);
-                    } else {
-                        interaction.second = Some(v);
-                    }
-                }
-                Ok(true)
+                let read = opt_text(f.value().value()?, Path::Fixed("parameters.interactionID"));
+                let slot = if key == "interactionID" {
+                    &mut interaction.first
+                } else {
+                    &mut interaction.second
+                };
+                f.keep(key, read.map(Some), slot)
             }
-            _ => Ok(false),
-        })?;
-        p.interaction_id = interaction.get().flatten();
-        Ok(Some(Required {
-            complete,
-            read: first_error(errors, p),
-        }))
-    }
-}
-
-/// `parameters.version`: a JSON integer that fits in 32 bits.
-struct Version;
-
-impl<'de> Reader<'de> for Version {
-    type Out = Result<i32, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape("parameters.version: expected a 32-bit integer")
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
-                Some(v) => Ok(v),
-                None => self.wrong_kind(JsonKind::Number),
-            },
-            other => self.wrong_kind(other.kind()),
-        }
-    }
-}
-
-/// `parameters.metadata`: an array of `{key, value}`; the first wrong entry is reported.
-struct MetadataList;
-
-impl<'de> Reader<'de> for MetadataList {
-    type Out = Result<Vec<(String, MetadataValue)>, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape("parameters.metadata: expected an array of {key, value}")
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Null => Ok(Vec::new()),
-            other => self.wrong_kind(other.kind()),
-        }
-    }
-
-    fn array(self, seq: &mut dyn Elements<'de>) -> Result<Self::Out, Stop> {
-        let mut entries = Vec::new();
-        while let Some(entry) = seq.element(MetadataEntry(entries.len()))? {
-            match entry {
-                Ok(e) => entries.push(e),
-                Err(e) => {
-                    while seq.element(Skip)?.is_some() {}
-                    return Ok(Err(e));
-                }
-            }
-        }
-        Ok(Ok(entries))
-    }
-}
-
-/// One `{key, value}` entry of `parameters.metadata`, at index `.0`.
-struct MetadataEntry(usize);
-
-impl<'de> Reader<'de> for MetadataEntry {
-    type Out = Result<(String, MetadataValue), RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape(format!(
-            "parameters.metadata.{}: expected an object",
-            self.0
-        ))
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let i = self.0;
-        let mut key_field = None;
-        let mut value = MetadataValue::NotANumber { go_type: "<nil>" };
-        let unknown =
-            |k: &str| RecordError::Shape(format!("parameters.metadata.{i}: unknown field {k:?}"));
-        let errors = object(map, &unknown, &mut |key, f| match key {
-            "key" => f.read(key, OptText(Path::MetadataKey(i)), &mut key_field),
-            "value" => {
-                value = f.map.value(MetadataValueReader)?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        })?;
-        Ok(match (errors.first(), key_field) {
-            (Some(e), _) => Err(e),
-            (None, None) => shape(format!("parameters.metadata.{i}.key: is required")),
-            (None, Some(key)) => Ok((key, value)),
+            _ => false,
         })
+    })?;
+    p.interaction_id = interaction.get().flatten();
+    Ok(Required {
+        complete,
+        read: first_error(errors, p),
+    })
+}
+
+/// The kind of a `google.protobuf.Value` read from `null`.
+const NULL: prost_types::value::Kind = prost_types::value::Kind::NullValue(0);
+
+/// `parameters.metadata`: `null` or an array of `{key, value}`; the first wrong entry is
+/// reported.
+fn metadata_list<'de>(
+    value: &mut dyn Source<'de>,
+) -> Result<Result<Vec<(String, MetadataValue)>, RecordError>, Stop> {
+    Ok(match value.array(&mut metadata_entries)? {
+        Ok(read) => read,
+        Err(got) if got.is_null() => Ok(Vec::new()),
+        Err(_) => shape("parameters.metadata: expected an array of {key, value}"),
+    })
+}
+
+fn metadata_entries<'de>(
+    items: &mut dyn Source<'de>,
+) -> Result<Result<Vec<(String, MetadataValue)>, RecordError>, Stop> {
+    let mut entries = Vec::new();
+    loop {
+        let i = entries.len();
+        let read = match items.object(&mut |map| metadata_entry(map, i))? {
+            Ok(read) => read,
+            Err(Got::End) => return Ok(Ok(entries)),
+            Err(_) => shape(format!("parameters.metadata.{i}: expected an object")),
+        };
+        match read {
+            Ok(entry) => entries.push(entry),
+            Err(e) => {
+                while items.value()? != Got::End {}
+                return Ok(Err(e));
+            }
+        }
     }
+}
+
+/// One `{key, value}` entry of `parameters.metadata`, at index `i`.
+fn metadata_entry<'de>(
+    map: &mut dyn Entries<'de>,
+    i: usize,
+) -> Result<Result<(String, MetadataValue), RecordError>, Stop> {
+    let mut key_field = None;
+    let mut value = MetadataValue::NotANumber { go_type: "<nil>" };
+    let unknown =
+        |k: &str| RecordError::Shape(format!("parameters.metadata.{i}: unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        Ok(match key {
+            "key" => {
+                let read = opt_text(f.value().value()?, Path::MetadataKey(i));
+                f.keep(key, read, &mut key_field)
+            }
+            "value" => {
+                value = metadata_value(f.value().value()?);
+                true
+            }
+            _ => false,
+        })
+    })?;
+    Ok(match (errors.first(), key_field) {
+        (Some(e), _) => Err(e),
+        (None, None) => shape(format!("parameters.metadata.{i}.key: is required")),
+        (None, Some(key)) => Ok((key, value)),
+    })
 }
 
 /// A metadata value: a number, or the Go type name (`%T`) a GraphQL `JSONValue` of its kind
 /// has upstream, for the error `record` reports.
-struct MetadataValueReader;
-
-impl<'de> Reader<'de> for MetadataValueReader {
-    type Out = MetadataValue;
-
-    fn wrong_kind(self, kind: JsonKind) -> MetadataValue {
-        let go_type = match kind {
-            JsonKind::Null => "<nil>",
-            JsonKind::Bool => "bool",
-            JsonKind::Number => "float64",
-            JsonKind::String => "string",
-            JsonKind::Array => "[]interface {}",
-            JsonKind::Object => "map[string]interface {}",
-        };
-        MetadataValue::NotANumber { go_type }
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> MetadataValue {
-        match s {
-            Scalar::Number(n) => MetadataValue::Number(n.as_f64()),
-            other => self.wrong_kind(other.kind()),
-        }
-    }
+fn metadata_value(got: Got<'_>) -> MetadataValue {
+    let go_type = match got {
+        Got::Scalar(Scalar::Number(n)) => return MetadataValue::Number(n.as_f64()),
+        Got::Scalar(Scalar::Null) => "<nil>",
+        Got::Scalar(Scalar::Bool(_)) => "bool",
+        Got::Scalar(Scalar::Str(_)) => "string",
+        Got::Array | Got::End => "[]interface {}",
+        Got::Object => "map[string]interface {}",
+    };
+    MetadataValue::NotANumber { go_type }
 }
 
 /// `parameters.billingMetadata`: `null` or `{product, category}`.
-struct BillingReader;
+fn billing<'de>(
+    value: &mut dyn Source<'de>,
+) -> Result<Result<Option<(String, String)>, RecordError>, Stop> {
+    Ok(match value.object(&mut billing_fields)? {
+        Ok(read) => read.map(Some),
+        Err(got) if got.is_null() => Ok(None),
+        Err(_) => shape("parameters.billingMetadata: expected an object"),
+    })
+}
 
-impl<'de> Reader<'de> for BillingReader {
-    type Out = Result<Option<(String, String)>, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape("parameters.billingMetadata: expected an object")
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Null => Ok(None),
-            other => self.wrong_kind(other.kind()),
-        }
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let (mut product, mut category) = (String::new(), String::new());
-        let unknown = |k: &str| {
-            RecordError::Shape(format!("parameters.billingMetadata: unknown field {k:?}"))
-        };
-        let errors = object(map, &unknown, &mut |key, f| match key {
-            "product" => f.read(
-                key,
-                ReqText("parameters.billingMetadata.product"),
-                &mut product,
-            ),
-            "category" => f.read(
-                key,
-                ReqText("parameters.billingMetadata.category"),
-                &mut category,
-            ),
-            _ => Ok(false),
-        })?;
-        Ok(first_error(errors, Some((product, category))))
-    }
+fn billing_fields<'de>(
+    map: &mut dyn Entries<'de>,
+) -> Result<Result<(String, String), RecordError>, Stop> {
+    let (mut product, mut category) = (String::new(), String::new());
+    let unknown =
+        |k: &str| RecordError::Shape(format!("parameters.billingMetadata: unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        Ok(match key {
+            "product" => {
+                let read = req_text(f.value().value()?, "parameters.billingMetadata.product");
+                f.keep(key, read, &mut product)
+            }
+            "category" => {
+                let read = req_text(f.value().value()?, "parameters.billingMetadata.category");
+                f.keep(key, read, &mut category)
+            }
+            _ => false,
+        })
+    })?;
+    Ok(first_error(errors, (product, category)))
 }
 
 /// `marketingTracking`: `null` or an object of optional strings, in GraphQL spellings
 /// (`firstSourceURL`) or proto JSON ones (`firstSourceUrl`); the latter sort later and win.
-struct MarketingReader;
+fn marketing<'de>(
+    value: &mut dyn Source<'de>,
+) -> Result<Result<Option<EventMarketingTracking>, RecordError>, Stop> {
+    Ok(match value.object(&mut marketing_fields)? {
+        Ok(read) => read.map(Some),
+        Err(got) if got.is_null() => Ok(None),
+        Err(_) => shape("marketingTracking: expected an object"),
+    })
+}
 
-impl<'de> Reader<'de> for MarketingReader {
-    type Out = Result<Option<EventMarketingTracking>, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        shape("marketingTracking: expected an object")
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Null => Ok(None),
-            other => self.wrong_kind(other.kind()),
-        }
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        // Each field as given: `Some(None)` for an explicit `null`.
-        let (mut url, mut referrer, mut session_referrer) = (None, None, None);
-        let mut first_source: Spellings<Option<String>> = Spellings::default();
-        let mut cohort: Spellings<Option<String>> = Spellings::default();
-        let mut last_source: Spellings<Option<String>> = Spellings::default();
-        let mut device_session: Spellings<Option<String>> = Spellings::default();
-        let mut session_first: Spellings<Option<String>> = Spellings::default();
-        let unknown =
-            |k: &str| RecordError::Shape(format!("marketingTracking: unknown field {k:?}"));
-        let errors = object(map, &unknown, &mut |key, f| {
-            let slot = match key {
-                "url" => &mut url,
-                "referrer" => &mut referrer,
-                "sessionReferrer" => &mut session_referrer,
-                "firstSourceURL" => &mut first_source.first,
-                "firstSourceUrl" => &mut first_source.second,
-                "cohortID" => &mut cohort.first,
-                "cohortId" => &mut cohort.second,
-                "lastSourceURL" => &mut last_source.first,
-                "lastSourceUrl" => &mut last_source.second,
-                "deviceSessionID" => &mut device_session.first,
-                "deviceSessionId" => &mut device_session.second,
-                "sessionFirstURL" => &mut session_first.first,
-                "sessionFirstUrl" => &mut session_first.second,
-                _ => return Ok(false),
-            };
-            let read = f.map.value(OptText(Path::Marketing(key)))?;
-            if let Some(v) = f.errors.keep(key, read) {
-                *slot = Some(v);
-            }
-            Ok(true)
-        })?;
-        Ok(first_error(
-            errors,
-            Some(EventMarketingTracking {
-                url: url.flatten(),
-                first_source_url: first_source.get().flatten(),
-                cohort_id: cohort.get().flatten(),
-                referrer: referrer.flatten(),
-                last_source_url: last_source.get().flatten(),
-                device_session_id: device_session.get().flatten(),
-                session_referrer: session_referrer.flatten(),
-                session_first_url: session_first.get().flatten(),
-            }),
-        ))
-    }
+fn marketing_fields<'de>(
+    map: &mut dyn Entries<'de>,
+) -> Result<Result<EventMarketingTracking, RecordError>, Stop> {
+    // Each field as given: `Some(None)` for an explicit `null`.
+    let (mut url, mut referrer, mut session_referrer) = (None, None, None);
+    let mut first_source: Spellings<Option<String>> = Spellings::default();
+    let mut cohort: Spellings<Option<String>> = Spellings::default();
+    let mut last_source: Spellings<Option<String>> = Spellings::default();
+    let mut device_session: Spellings<Option<String>> = Spellings::default();
+    let mut session_first: Spellings<Option<String>> = Spellings::default();
+    let unknown = |k: &str| RecordError::Shape(format!("marketingTracking: unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        let slot = match key {
+            "url" => &mut url,
+            "referrer" => &mut referrer,
+            "sessionReferrer" => &mut session_referrer,
+            "firstSourceURL" => &mut first_source.first,
+            "firstSourceUrl" => &mut first_source.second,
+            "cohortID" => &mut cohort.first,
+            "cohortId" => &mut cohort.second,
+            "lastSourceURL" => &mut last_source.first,
+            "lastSourceUrl" => &mut last_source.second,
+            "deviceSessionID" => &mut device_session.first,
+            "deviceSessionId" => &mut device_session.second,
+            "sessionFirstURL" => &mut session_first.first,
+            "sessionFirstUrl" => &mut session_first.second,
+            _ => return Ok(false),
+        };
+        let read = opt_text(f.value().value()?, Path::Marketing(key));
+        Ok(f.keep(key, read.map(Some), slot))
+    })?;
+    Ok(first_error(
+        errors,
+        EventMarketingTracking {
+            url: url.flatten(),
+            first_source_url: first_source.get().flatten(),
+            cohort_id: cohort.get().flatten(),
+            referrer: referrer.flatten(),
+            last_source_url: last_source.get().flatten(),
+            device_session_id: device_session.get().flatten(),
+            session_referrer: session_referrer.flatten(),
+            session_first_url: session_first.get().flatten(),
+        },
+    ))
 }
 
 /// A record context as read, before the defaults for a missing `id` / `now` (the WASM build's
@@ -575,6 +500,15 @@ impl ContextRead {
     #[cfg(feature = "ffi")]
     pub(crate) fn empty() -> Self {
         ContextRead::Object(Box::default())
+    }
+
+    /// Reads a context from a value.
+    #[cfg(feature = "ffi")]
+    pub(crate) fn read<'de>(value: &mut dyn Source<'de>) -> Result<Self, Stop> {
+        Ok(match value.object(&mut context_fields)? {
+            Ok(fields) => ContextRead::Object(Box::new(fields)),
+            Err(_) => ContextRead::NotObject,
+        })
     }
 
     /// The context, with `id` and `now` filled in from `id`/`now` where the object has no such
@@ -613,147 +547,109 @@ impl ContextRead {
     }
 }
 
-/// A context field that must be a string (`null` included in "not a string"), named `.0`.
-struct ContextText(&'static str);
-
-impl<'de> Reader<'de> for ContextText {
-    type Out = Result<String, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        context(format!("{}: expected a string", self.0))
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Str(s) => Ok(s.into_owned()),
-            other => self.wrong_kind(other.kind()),
-        }
+/// A context field that must be a string (`null` included in "not a string").
+fn context_text(got: Got<'_>, name: &str) -> Result<String, RecordError> {
+    match got {
+        Got::Scalar(Scalar::Str(s)) => Ok(s.into_owned()),
+        _ => context(format!("{name}: expected a string")),
     }
 }
 
 /// `RecordContext`: `{"id", "now", "serverVersion", "user"?, "featureFlags"?, "traceId"?,
 /// "interactionId"?, "countryCode"?}`.
-pub(crate) struct ContextReader;
-
-impl<'de> Reader<'de> for ContextReader {
-    type Out = ContextRead;
-
-    fn wrong_kind(self, _: JsonKind) -> ContextRead {
-        ContextRead::NotObject
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<ContextRead, Stop> {
-        let (mut ctx, mut have_now, mut saw_id, mut saw_now) =
-            (RecordContext::default(), false, false, false);
-        let unknown = |k: &str| RecordError::Context(format!("unknown field {k:?}"));
-        let errors = object(map, &unknown, &mut |key, f| {
-            let optional = match key {
-                "id" => {
-                    saw_id = true;
-                    return f.read(key, ContextText("id"), &mut ctx.id);
-                }
-                "now" => {
-                    saw_now = true;
-                    let read = f.map.value(ContextText("now"))?.and_then(|s| {
-                        parse_timestamp_str(&s)
-                            .map_err(|e| RecordError::Context(format!("now: {}", e.detail)))
-                    });
-                    if let Some(t) = f.errors.keep(key, read) {
-                        ctx.now = t;
-                        have_now = true;
-                    }
-                    return Ok(true);
-                }
-                "serverVersion" => {
-                    return f.read(key, ContextText("serverVersion"), &mut ctx.server_version);
-                }
-                "user" => {
-                    match f.map.value_or_null(UserReader)? {
-                        None => {
-                            f.errors.clear(key);
-                            ctx.user = None;
-                        }
-                        Some(read) => {
-                            let read = finish("user", read)
-                                .map_err(|e| RecordError::Context(format!("user: {e}")));
-                            if let Some(u) = f.errors.keep(key, read) {
-                                ctx.user = Some(u);
-                            }
-                        }
-                    }
-                    return Ok(true);
-                }
-                "featureFlags" => return f.read(key, ContextFlags, &mut ctx.feature_flags),
-                "traceId" => (ContextText("traceId"), &mut ctx.trace_id),
-                "interactionId" => (ContextText("interactionId"), &mut ctx.interaction_id),
-                "countryCode" => (ContextText("countryCode"), &mut ctx.country_code),
-                _ => return Ok(false),
-            };
-            // An optional string: `null` is unset.
-            let (reader, slot) = optional;
-            let read = f.map.value_or_null(reader)?.transpose();
-            if let Some(v) = f.errors.keep(key, read) {
-                *slot = v;
+pub(crate) fn context_fields<'de>(map: &mut dyn Entries<'de>) -> Result<ContextFields, Stop> {
+    let (mut ctx, mut have_now, mut saw_id, mut saw_now) =
+        (RecordContext::default(), false, false, false);
+    let unknown = |k: &str| RecordError::Context(format!("unknown field {k:?}"));
+    let errors = object(map, &unknown, &mut |key, f| {
+        let got = match key {
+            "user" => {
+                let mut user = USER.read;
+                let read = match f.value().object(&mut user)? {
+                    Ok(r) => Some(r),
+                    Err(got) if got.is_null() => None,
+                    Err(got) => Some(Err((USER.wrong)(got.kind()))),
+                };
+                let read = read
+                    .map(|r| {
+                        finish("user", r).map_err(|e| RecordError::Context(format!("user: {e}")))
+                    })
+                    .transpose();
+                return Ok(f.keep(key, read, &mut ctx.user));
             }
-            Ok(true)
-        })?;
-        Ok(ContextRead::Object(Box::new(ContextFields {
-            ctx,
-            have_now,
-            saw_id,
-            saw_now,
-            errors,
-        })))
-    }
+            "featureFlags" => {
+                let read = feature_flags(f.value())?;
+                return Ok(f.keep(key, read, &mut ctx.feature_flags));
+            }
+            "id" | "now" | "serverVersion" | "traceId" | "interactionId" | "countryCode" => {
+                f.value().value()?
+            }
+            _ => return Ok(false),
+        };
+        Ok(match key {
+            "id" => {
+                saw_id = true;
+                f.keep(key, context_text(got, key), &mut ctx.id)
+            }
+            "now" => {
+                saw_now = true;
+                let read = context_text(got, key).and_then(|s| {
+                    parse_timestamp_str(&s)
+                        .map_err(|e| RecordError::Context(format!("now: {}", e.detail)))
+                });
+                if let Some(t) = f.errors.keep(key, read) {
+                    ctx.now = t;
+                    have_now = true;
+                }
+                true
+            }
+            "serverVersion" => f.keep(key, context_text(got, key), &mut ctx.server_version),
+            _ => {
+                // An optional string: `null` is unset.
+                let read = (!got.is_null()).then(|| context_text(got, key)).transpose();
+                let slot = match key {
+                    "traceId" => &mut ctx.trace_id,
+                    "interactionId" => &mut ctx.interaction_id,
+                    _ => &mut ctx.country_code,
+                };
+                f.keep(key, read, slot)
+            }
+        })
+    })?;
+    Ok(ContextFields {
+        ctx,
+        have_now,
+        saw_id,
+        saw_now,
+        errors,
+    })
 }
 
 /// A context's `featureFlags`: `null` or an object of booleans or strings.
-struct ContextFlags;
-
-impl<'de> Reader<'de> for ContextFlags {
-    type Out = Result<BTreeMap<String, String>, RecordError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        context("featureFlags: expected an object")
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Self::Out {
-        match s {
-            Scalar::Null => Ok(BTreeMap::new()),
-            other => self.wrong_kind(other.kind()),
-        }
-    }
-
-    fn object(self, map: &mut dyn Entries<'de>) -> Result<Self::Out, Stop> {
-        let mut flags = BTreeMap::new();
-        let mut errors = ByKey::default();
-        while let Some(name) = map.next_key()? {
-            let read = map.value(FlagValue)?.ok_or_else(|| {
-                RecordError::Context(format!("featureFlags.{name}: expected a boolean or string"))
-            });
-            if let Some(v) = errors.keep(&name, read) {
-                flags.insert(name.into_owned(), v);
-            }
-        }
-        Ok(first_error(errors, flags))
-    }
+fn feature_flags<'de>(
+    value: &mut dyn Source<'de>,
+) -> Result<Result<BTreeMap<String, String>, RecordError>, Stop> {
+    Ok(match value.object(&mut flag_entries)? {
+        Ok(read) => read,
+        Err(got) if got.is_null() => Ok(BTreeMap::new()),
+        Err(_) => context("featureFlags: expected an object"),
+    })
 }
 
-/// A feature flag's value: a boolean (rendered `true`/`false`) or a string.
-struct FlagValue;
-
-impl<'de> Reader<'de> for FlagValue {
-    type Out = Option<String>;
-
-    fn wrong_kind(self, _: JsonKind) -> Option<String> {
-        None
-    }
-
-    fn scalar(self, s: Scalar<'de>) -> Option<String> {
-        match s {
-            Scalar::Bool(b) => Some(b.to_string()),
-            Scalar::Str(s) => Some(s.into_owned()),
-            _ => None,
+fn flag_entries<'de>(
+    map: &mut dyn Entries<'de>,
+) -> Result<Result<BTreeMap<String, String>, RecordError>, Stop> {
+    let mut flags = BTreeMap::new();
+    let mut errors = ByKey::default();
+    while let Some(name) = map.next_key()? {
+        let read = match (map as &mut dyn Source<'de>).value()? {
+            Got::Scalar(Scalar::Bool(b)) => Ok(b.to_string()),
+            Got::Scalar(Scalar::Str(s)) => Ok(s.into_owned()),
+            _ => context(format!("featureFlags.{name}: expected a boolean or string")),
+        };
+        if let Some(v) = errors.keep(&name, read) {
+            flags.insert(name.into_owned(), v);
         }
     }
+    Ok(first_error(errors, flags))
 }
