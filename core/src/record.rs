@@ -75,22 +75,35 @@ impl TelemetryEventInput {
     /// refused; a document over [`json::MAX_JSON_INPUT_BYTES`] or nested deeper than 128 levels
     /// is refused.
     pub fn from_json_str(text: &str) -> Result<Self, RecordError> {
-        read_text(text, read::InputReader, RecordError::Shape)?
+        check_size(text, RecordError::Shape)?;
+        let read = json::read::object_document(
+            |body| json::read::from_text(text, body, None),
+            &mut read::recording,
+        );
+        match read {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(read::recording_not_object()),
+            Err(e) => Err(not_json(e, RecordError::Shape)),
+        }
     }
 
     /// Reads a `TelemetryEventInput` from a parsed JSON value (same rules and messages as
     /// [`TelemetryEventInput::from_json_str`]).
     pub fn from_json(v: &Json) -> Result<Self, RecordError> {
-        read_value(v, read::InputReader, RecordError::Shape)?
+        let read = json::read::object_document(
+            |body| json::read::from_value(v, body, None),
+            &mut read::recording,
+        );
+        match read {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(read::recording_not_object()),
+            Err(e) => Err(not_json(e, RecordError::Shape)),
+        }
     }
 }
 
-/// Runs a reader over a whole document; an oversized or malformed one is `error(detail)`.
-fn read_text<'de, R: json::read::Reader<'de>>(
-    text: &'de str,
-    reader: R,
-    error: fn(String) -> RecordError,
-) -> Result<R::Out, RecordError> {
+/// Refuses a document over [`json::MAX_JSON_INPUT_BYTES`] as `error(detail)`.
+fn check_size(text: &str, error: fn(String) -> RecordError) -> Result<(), RecordError> {
     if text.len() > json::MAX_JSON_INPUT_BYTES {
         return Err(error(format!(
             "document is {} bytes, more than the limit of {}",
@@ -98,16 +111,11 @@ fn read_text<'de, R: json::read::Reader<'de>>(
             json::MAX_JSON_INPUT_BYTES
         )));
     }
-    json::read::from_text(text, reader).map_err(|e| error(format!("not valid JSON: {e}")))
+    Ok(())
 }
 
-/// Runs a reader over a parsed value.
-fn read_value<'de, R: json::read::Reader<'de>>(
-    v: &'de Json,
-    reader: R,
-    error: fn(String) -> RecordError,
-) -> Result<R::Out, RecordError> {
-    json::read::from_value(v, reader).map_err(|e| error(format!("not valid JSON: {e}")))
+fn not_json(e: serde_json::Error, error: fn(String) -> RecordError) -> RecordError {
+    error(format!("not valid JSON: {e}"))
 }
 
 /// A `parameters.metadata` value of a recording: numbers are kept; anything else is refused by
@@ -150,13 +158,32 @@ impl RecordContext {
     /// "featureFlags"?, "traceId"?, "interactionId"?, "countryCode"?}`; flags may be booleans or
     /// strings.
     pub fn from_json_str(text: &str) -> Result<Self, RecordError> {
-        read_text(text, read::ContextReader, RecordError::Context)?.finish(None, None)
+        check_size(text, RecordError::Context)?;
+        let read = json::read::object_document(
+            |body| json::read::from_text(text, body, None),
+            &mut read::context_fields,
+        );
+        Self::from_read(read)
     }
 
     /// Reads a context from a parsed JSON value (same rules and messages as
     /// [`RecordContext::from_json_str`]).
     pub fn from_json(v: &Json) -> Result<Self, RecordError> {
-        read_value(v, read::ContextReader, RecordError::Context)?.finish(None, None)
+        let read = json::read::object_document(
+            |body| json::read::from_value(v, body, None),
+            &mut read::context_fields,
+        );
+        Self::from_read(read)
+    }
+
+    fn from_read<E>(
+        read: Result<Result<read::ContextFields, E>, serde_json::Error>,
+    ) -> Result<Self, RecordError> {
+        match read {
+            Ok(Ok(fields)) => read::ContextRead::Object(Box::new(fields)).finish(None, None),
+            Ok(Err(_)) => read::ContextRead::NotObject.finish(None, None),
+            Err(e) => Err(not_json(e, RecordError::Context)),
+        }
     }
 }
 

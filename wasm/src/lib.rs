@@ -48,20 +48,17 @@ pub fn run_op(op: &str, input: &[u8]) -> Result<String, JsError> {
     ffi::run_op(op, utf8(input)?).map_err(js_error)
 }
 
-/// The defaults `record` fills into a context that leaves `id` or `now` out: a fresh UUID v7
-/// and the current time.
-fn defaults() -> ffi::ContextDefaults<'static> {
-    ffi::ContextDefaults {
-        id: &new_uuid_v7,
-        now: &now_rfc3339,
-    }
-}
+/// A fresh UUID v7 and the current time, for a `record` context that leaves `id` or `now` out.
+const CONTEXT_DEFAULTS: ffi::ContextDefaults<'static> = ffi::ContextDefaults {
+    id: &new_uuid_v7,
+    now: &now_rfc3339,
+};
 
 /// `record`, with `context.id` (a fresh UUID v7) and `context.now` (the current time) filled
 /// in when the caller leaves them out.
 #[wasm_bindgen(js_name = recordNow)]
 pub fn record(input: &[u8]) -> Result<String, JsError> {
-    ffi::record_with_defaults(utf8(input)?, defaults()).map_err(js_error)
+    ffi::record_with_defaults(utf8(input)?, CONTEXT_DEFAULTS).map_err(js_error)
 }
 
 /// Runs one operation on an input object assembled from named fields, each given as its own
@@ -93,7 +90,7 @@ pub fn run_op_fields(
         fields.push((name.as_str(), utf8(text)?));
         at = end;
     }
-    ffi::run_op_fields(op, &fields, fill.then(defaults)).map_err(js_error)
+    ffi::run_op_fields(op, &fields, fill.then_some(CONTEXT_DEFAULTS)).map_err(js_error)
 }
 
 /// A fresh UUID v7 (RFC 9562) from `Date.now()` and `crypto.getRandomValues`.

@@ -27,18 +27,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::input::{Fields, OpInput, PolicyRead, PolicyReader, Source};
+use super::input::{Fields, InputSource, OpInput, PolicyRead, policy};
 use super::{FfiError, policy_from};
 use crate::export::{framed_len, plan_chunks};
 use crate::json::MAX_STRUCT_DEPTH;
-use crate::json::read::{JsonKind, Reader, Seed, Skip};
+use crate::json::read::{Got, Source, Stop};
 use crate::policy::RedactionPolicy;
 use crate::proto::Event;
-use crate::record::read::{ContextRead, ContextReader, InputReader};
+use crate::record::read::{ContextRead, context_fields, recording, recording_not_object};
 use crate::record::{RecordContext, RecordError, TelemetryEventInput, record};
 use crate::validate::{EventError, check_required_fields, validate_event};
 use prost::Message as _;
-use serde::de::{DeserializeSeed, Deserializer, SeqAccess};
 use serde_json::Value as Json;
 use std::cell::{Cell, RefCell};
 
@@ -288,53 +287,71 @@ struct BatchInput {
 }
 
 impl OpInput for BatchInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
             "recordings" => {
-                self.recordings = Some(Seed(ListOf(|| InputReader)).deserialize(de)?);
+                self.recordings = Some(value.array(&mut recordings)?.unwrap_or(List::NotArray));
             }
-            "context" => self.context = Some(Seed(ContextReader).deserialize(de)?),
-            "contexts" => self.contexts = Some(Seed(ListOf(|| ContextReader)).deserialize(de)?),
-            "policy" => self.policy = Seed(PolicyReader).deserialize(de)?,
+            "context" => self.context = Some(ContextRead::read(value)?),
+            "contexts" => {
+                self.contexts = Some(value.array(&mut contexts)?.unwrap_or(List::NotArray));
+            }
+            "policy" => self.policy = policy(value)?,
             _ => {
-                Seed(Skip).deserialize(de)?;
+                value.value()?;
             }
         }
         Ok(())
     }
 }
 
-/// An array read element by element with one reader (each element's error is its own), at
-/// most [`MAX_BATCH_RECORDINGS`] elements kept.
+/// An array read element by element (each element's error is its own), at most
+/// [`MAX_BATCH_RECORDINGS`] elements kept.
 enum List<T> {
     NotArray,
     Items(Vec<T>),
     TooLong(usize),
 }
 
-struct ListOf<R>(fn() -> R);
+/// Reads one element of an array: `None` at the end of the array.
+type Element<'a, 'de, T> = &'a mut dyn FnMut(&mut dyn Source<'de>) -> Result<Option<T>, Stop>;
 
-impl<'de, R: Reader<'de>> Reader<'de> for ListOf<R> {
-    type Out = List<R::Out>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        List::NotArray
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(Seed((self.0)()))? {
-            items.push(item);
-            if items.len() > MAX_BATCH_RECORDINGS {
-                let mut n = items.len();
-                while seq.next_element_seed(Seed(Skip))?.is_some() {
-                    n += 1;
-                }
-                return Ok(List::TooLong(n));
+/// Reads an array's elements with `item`.
+fn list<'de, T>(items: &mut dyn Source<'de>, item: Element<'_, 'de, T>) -> Result<List<T>, Stop> {
+    let mut out = Vec::new();
+    while let Some(read) = item(items)? {
+        out.push(read);
+        if out.len() > MAX_BATCH_RECORDINGS {
+            let mut n = out.len();
+            while items.value()? != Got::End {
+                n += 1;
             }
+            return Ok(List::TooLong(n));
         }
-        Ok(List::Items(items))
     }
+    Ok(List::Items(out))
+}
+
+fn recordings<'de>(
+    items: &mut dyn Source<'de>,
+) -> Result<List<Result<TelemetryEventInput, RecordError>>, Stop> {
+    list(items, &mut |items| {
+        Ok(match items.object(&mut recording)? {
+            Ok(read) => Some(read),
+            Err(Got::End) => None,
+            Err(_) => Some(Err(recording_not_object())),
+        })
+    })
+}
+
+fn contexts<'de>(items: &mut dyn Source<'de>) -> Result<List<ContextRead>, Stop> {
+    list(items, &mut |items| {
+        Ok(match items.object(&mut context_fields)? {
+            Ok(fields) => Some(ContextRead::Object(Box::new(fields))),
+            Err(Got::End) => None,
+            Err(_) => Some(ContextRead::NotObject),
+        })
+    })
 }
 
 fn push_json_string(out: &mut Vec<u8>, s: &str) {

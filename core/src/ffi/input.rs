@@ -10,44 +10,64 @@
 use super::FfiError;
 #[cfg(feature = "ingest")]
 use crate::ingest::Rpc;
-use crate::json::parse::{EventReader, MetadataReader, finish};
+use crate::json::parse::{EVENT, METADATA, Message, R, finish};
 use crate::json::read::{
-    JsonKind, Number, OrNull, Reader, Seed, Skip, from_text, from_value, next_key,
+    Entries, Got, Scalar, Source, Stop, TextValue, from_text, from_value, object_document,
 };
 use crate::json::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{Event, RecordEventsRequestMetadata};
-use crate::record::read::{ContextRead, ContextReader, InputReader as RecordingReader};
+use crate::record::read::{ContextRead, recording, recording_not_object};
 use crate::record::{RecordError, TelemetryEventInput};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 use serde_json::Value as Json;
-use std::borrow::Cow;
-use std::marker::PhantomData;
 
 /// The fields of one op's input object, as read.
-pub(crate) trait OpInput: Default {
-    /// Reads input field `name` from `de` (a field the op does not use is only checked).
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error>;
+pub(crate) trait OpInput {
+    /// Reads input field `name` from `value` (a field the op does not use is only checked).
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop>;
 }
 
-fn skip<'de, D: Deserializer<'de>>(de: D) -> Result<(), D::Error> {
-    Seed(Skip).deserialize(de).map(drop)
+fn skip(value: &mut dyn Source<'_>) -> Result<(), Stop> {
+    value.value().map(drop)
 }
 
-fn read_event<'de, D: Deserializer<'de>>(de: D) -> Result<Result<Event, JsonError>, D::Error> {
-    Ok(finish("event", Seed(EventReader).deserialize(de)?))
+/// A message that is the whole of a field (so `null` is a wrong kind, not "not set").
+fn read_message<'de, T>(
+    value: &mut dyn Source<'de>,
+    subject: &'static str,
+    message: Message<T>,
+) -> Result<Result<T, JsonError>, Stop> {
+    Ok(finish(subject, read_or_wrong(value, message)?))
+}
+
+fn read_or_wrong<'de, T>(value: &mut dyn Source<'de>, message: Message<T>) -> Result<R<T>, Stop> {
+    let mut read = message.read;
+    Ok(match value.object(&mut read)? {
+        Ok(r) => r,
+        Err(got) => Err((message.wrong)(got.kind())),
+    })
+}
+
+fn read_event(value: &mut dyn Source<'_>) -> Result<Result<Event, JsonError>, Stop> {
+    read_message(value, "event", EVENT)
 }
 
 type MetadataRead = Result<RecordEventsRequestMetadata, JsonError>;
 
-fn read_metadata<'de, D: Deserializer<'de>>(de: D) -> Result<MetadataRead, D::Error> {
-    Ok(finish("metadata", Seed(MetadataReader).deserialize(de)?))
+fn read_metadata(value: &mut dyn Source<'_>) -> Result<MetadataRead, Stop> {
+    read_message(value, "metadata", METADATA)
 }
 
 /// Where the input comes from: JSON text, a parsed value, or named fields each given as JSON
-/// text. Each is its own type so that a build using only one carries only that one's readers.
-pub(crate) trait Source: Copy {
+/// text. Each is its own type so that a build using only one carries only that one's code.
+pub(crate) trait InputSource: Copy {
+    /// Reads the input object's fields into `input`; `false` when it is not an object.
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError>;
+
     /// Reads the input object; `None` when it is not an object.
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError>;
+    fn read<I: OpInput + Default>(self) -> Result<Option<I>, FfiError> {
+        let mut input = I::default();
+        Ok(self.read_into(&mut input)?.then_some(input))
+    }
 }
 
 /// The input as JSON text.
@@ -76,69 +96,45 @@ fn not_json(e: serde_json::Error) -> String {
     format!("not valid JSON: {e}")
 }
 
-impl Source for Text<'_> {
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError> {
+/// Reads each field of an input object into `input`.
+fn input_fields<'de>(map: &mut dyn Entries<'de>, input: &mut dyn OpInput) -> Result<(), Stop> {
+    while let Some(name) = map.next_key()? {
+        input.read_field(&name, map)?;
+    }
+    Ok(())
+}
+
+impl InputSource for Text<'_> {
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
         check_size(self.0).map_err(FfiError::MalformedInput)?;
-        from_text(self.0, ObjectOf::<I>(PhantomData))
-            .map_err(|e| FfiError::MalformedInput(not_json(e)))
+        object_document(|body| from_text(self.0, body, None), &mut |map| {
+            input_fields(map, input)
+        })
+        .map(|read| read.is_ok())
+        .map_err(|e| FfiError::MalformedInput(not_json(e)))
     }
 }
 
-impl Source for Parsed<'_> {
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError> {
-        from_value(self.0, ObjectOf::<I>(PhantomData))
-            .map_err(|e| FfiError::MalformedInput(not_json(e)))
+impl InputSource for Parsed<'_> {
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
+        object_document(|body| from_value(self.0, body, None), &mut |map| {
+            input_fields(map, input)
+        })
+        .map(|read| read.is_ok())
+        .map_err(|e| FfiError::MalformedInput(not_json(e)))
     }
 }
 
-impl Source for Fields<'_> {
-    fn read<I: OpInput>(self) -> Result<Option<I>, FfiError> {
-        let mut input = I::default();
+impl InputSource for Fields<'_> {
+    fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
         for (name, text) in self.0 {
             let malformed = |detail: String| FfiError::MalformedInput(format!("{name}: {detail}"));
             check_size(text).map_err(malformed)?;
-            let mut de = serde_json::Deserializer::from_str(text);
-            input
-                .read_field(name, &mut de)
-                .and_then(|()| de.end())
-                .map_err(|e| malformed(not_json(e)))?;
+            let mut value = TextValue::new(text);
+            let read = input.read_field(name, &mut value);
+            value.end(read).map_err(|e| malformed(not_json(e)))?;
         }
-        Ok(Some(input))
-    }
-}
-
-/// An input object: each field read into `I`; `None` for anything but an object.
-struct ObjectOf<I>(PhantomData<I>);
-
-impl<'de, I: OpInput> Reader<'de> for ObjectOf<I> {
-    type Out = Option<I>;
-
-    fn wrong_kind(self, _: JsonKind) -> Option<I> {
-        None
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<I>, A::Error> {
-        let mut input = I::default();
-        while let Some(name) = next_key(&mut map)? {
-            map.next_value_seed(FieldSeed {
-                input: &mut input,
-                name: &name,
-            })?;
-        }
-        Ok(Some(input))
-    }
-}
-
-struct FieldSeed<'a, I> {
-    input: &'a mut I,
-    name: &'a str,
-}
-
-impl<'de, I: OpInput> DeserializeSeed<'de> for FieldSeed<'_, I> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        self.input.read_field(self.name, de)
+        Ok(true)
     }
 }
 
@@ -152,91 +148,56 @@ pub(crate) enum Loose<T> {
 }
 
 /// A boolean option.
-struct LooseBool;
-
-impl<'de> Reader<'de> for LooseBool {
-    type Out = Loose<bool>;
-
-    fn wrong_kind(self, _: JsonKind) -> Loose<bool> {
-        Loose::Wrong
-    }
-
-    fn null(self) -> Loose<bool> {
-        Loose::Unset
-    }
-
-    fn boolean(self, b: bool) -> Loose<bool> {
-        Loose::Value(b)
+fn loose_bool(got: Got<'_>) -> Loose<bool> {
+    match got {
+        Got::Scalar(Scalar::Null) => Loose::Unset,
+        Got::Scalar(Scalar::Bool(b)) => Loose::Value(b),
+        _ => Loose::Wrong,
     }
 }
 
 /// A string option.
-struct LooseText;
-
-impl<'de> Reader<'de> for LooseText {
-    type Out = Loose<String>;
-
-    fn wrong_kind(self, _: JsonKind) -> Loose<String> {
-        Loose::Wrong
-    }
-
-    fn null(self) -> Loose<String> {
-        Loose::Unset
-    }
-
-    fn string(self, s: Cow<'de, str>) -> Loose<String> {
-        Loose::Value(s.into_owned())
+fn loose_text(got: Got<'_>) -> Loose<String> {
+    match got {
+        Got::Scalar(Scalar::Null) => Loose::Unset,
+        Got::Scalar(Scalar::Str(s)) => Loose::Value(s.into_owned()),
+        _ => Loose::Wrong,
     }
 }
 
 /// A byte count: a non-negative JSON integer.
-struct ByteCount;
-
-impl<'de> Reader<'de> for ByteCount {
-    type Out = Loose<usize>;
-
-    fn wrong_kind(self, _: JsonKind) -> Loose<usize> {
-        Loose::Wrong
-    }
-
-    fn null(self) -> Loose<usize> {
-        Loose::Unset
-    }
-
-    fn number(self, n: Number) -> Loose<usize> {
-        match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
+fn byte_count(got: Got<'_>) -> Loose<usize> {
+    match got {
+        Got::Scalar(Scalar::Null) => Loose::Unset,
+        Got::Scalar(Scalar::Number(n)) => match n.as_u64().and_then(|n| usize::try_from(n).ok()) {
             Some(n) => Loose::Value(n),
             None => Loose::Wrong,
-        }
+        },
+        _ => Loose::Wrong,
     }
 }
 
-/// A list of events: `None` unless an array; else the events, or the first wrong one's index
-/// and error (the rest are only checked).
-struct EventList;
-
+/// A list of events: the events, or the first wrong one's index and error (the rest are only
+/// checked).
 type EventsRead = Result<Vec<Event>, (usize, JsonError)>;
 
-impl<'de> Reader<'de> for EventList {
-    type Out = Option<EventsRead>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        None
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
-        let mut events = Vec::new();
-        while let Some(read) = seq.next_element_seed(Seed(EventReader))? {
-            match finish("event", read) {
-                Ok(e) => events.push(e),
-                Err(e) => {
-                    let index = events.len();
-                    while seq.next_element_seed(Seed(Skip))?.is_some() {}
-                    return Ok(Some(Err((index, e))));
-                }
+fn event_list<'de>(items: &mut dyn Source<'de>) -> Result<EventsRead, Stop> {
+    let mut events = Vec::new();
+    loop {
+        let mut read = EVENT.read;
+        let event = match items.object(&mut read)? {
+            Ok(r) => r,
+            Err(Got::End) => return Ok(Ok(events)),
+            Err(got) => Err((EVENT.wrong)(got.kind())),
+        };
+        match finish("event", event) {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                let index = events.len();
+                while items.value()? != Got::End {}
+                return Ok(Err((index, e)));
             }
         }
-        Ok(Some(Ok(events)))
     }
 }
 
@@ -257,50 +218,47 @@ pub(crate) enum RpcRead {
 }
 
 #[cfg(feature = "ingest")]
-struct RpcReader;
+/// The `rpc` option: read as a `serde_json::Value` (a short string, or anything that is wrong
+/// and echoed in the error as compact JSON).
+fn rpc(value: &mut dyn Source<'_>) -> Result<RpcRead, Stop> {
+    Ok(match any_json(value)?.unwrap_or(Json::Null) {
+        Json::Null => RpcRead::Unset,
+        Json::String(s) if s == "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
+        Json::String(s) if s == "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
+        other => RpcRead::Other(other.to_string()),
+    })
+}
 
 #[cfg(feature = "ingest")]
-impl<'de> Reader<'de> for RpcReader {
-    type Out = RpcRead;
-
-    fn wrong_kind(self, kind: JsonKind) -> RpcRead {
-        // Not reached: every kind has its own method below.
-        RpcRead::Other(kind.described().into())
-    }
-
-    fn null(self) -> RpcRead {
-        RpcRead::Unset
-    }
-
-    fn boolean(self, b: bool) -> RpcRead {
-        RpcRead::Other(Json::Bool(b).to_string())
-    }
-
-    fn number(self, n: Number) -> RpcRead {
-        RpcRead::Other(n.to_json().to_string())
-    }
-
-    fn string(self, s: Cow<'de, str>) -> RpcRead {
-        match s.as_ref() {
-            "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
-            "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
-            _ => RpcRead::Other(Json::String(s.into_owned()).to_string()),
-        }
-    }
-
-    // A wrong `rpc` that is an object or array is echoed in the error as compact JSON: only
-    // then is that one field read into a `serde_json::Value` (depth still bounded by serde_json).
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<RpcRead, A::Error> {
-        let v: Json =
-            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(RpcRead::Other(v.to_string()))
-    }
-
-    fn array<A: SeqAccess<'de>>(self, seq: A) -> Result<RpcRead, A::Error> {
-        let v: Json =
-            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(RpcRead::Other(v.to_string()))
-    }
+/// The next value as a `serde_json::Value` (as serde_json reads one: a repeated key's last
+/// value wins); `None` at the end of an array.
+fn any_json(value: &mut dyn Source<'_>) -> Result<Option<Json>, Stop> {
+    let mut object = serde_json::Map::new();
+    let mut items = Vec::new();
+    let got = value.value_with(
+        Some(&mut |map| {
+            while let Some(key) = map.next_key()? {
+                let v = any_json(map)?.unwrap_or(Json::Null);
+                object.insert(key.into_owned(), v);
+            }
+            Ok(())
+        }),
+        Some(&mut |seq| {
+            while let Some(v) = any_json(seq)? {
+                items.push(v);
+            }
+            Ok(())
+        }),
+    )?;
+    Ok(Some(match got {
+        Got::Scalar(Scalar::Null) => Json::Null,
+        Got::Scalar(Scalar::Bool(b)) => Json::Bool(b),
+        Got::Scalar(Scalar::Number(n)) => n.to_json(),
+        Got::Scalar(Scalar::Str(s)) => Json::String(s.into_owned()),
+        Got::Object => Json::Object(object),
+        Got::Array => Json::Array(items),
+        Got::End => return Ok(None),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,8 +269,8 @@ impl<'de> Reader<'de> for RpcReader {
 pub(crate) struct Unused;
 
 impl OpInput for Unused {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, _: &str, de: D) -> Result<(), D::Error> {
-        skip(de)
+    fn read_field<'de>(&mut self, _: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+        skip(value)
     }
 }
 
@@ -323,10 +281,10 @@ pub(crate) struct ValidateInput {
 }
 
 impl OpInput for ValidateInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "event" => self.event = Some(read_event(de)?),
-            _ => skip(de)?,
+            "event" => self.event = Some(read_event(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -339,30 +297,22 @@ pub(crate) struct PolicyRead {
     pub(crate) additional_allowed_event_types: Loose<String>,
 }
 
-pub(crate) struct PolicyReader;
-
-impl<'de> Reader<'de> for PolicyReader {
-    type Out = PolicyRead;
-
-    fn wrong_kind(self, _: JsonKind) -> PolicyRead {
-        PolicyRead::default()
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<PolicyRead, A::Error> {
+pub(crate) fn policy(value: &mut dyn Source<'_>) -> Result<PolicyRead, Stop> {
+    let read = value.object(&mut |map| {
         let mut policy = PolicyRead::default();
-        while let Some(key) = next_key(&mut map)? {
+        while let Some(key) = map.next_key()? {
+            let got = (map as &mut dyn Source<'_>).value()?;
             match key.as_ref() {
-                "dotcom" => policy.dotcom = map.next_value_seed(Seed(LooseBool))?,
+                "dotcom" => policy.dotcom = loose_bool(got),
                 "additionalAllowedEventTypes" => {
-                    policy.additional_allowed_event_types = map.next_value_seed(Seed(LooseText))?;
+                    policy.additional_allowed_event_types = loose_text(got);
                 }
-                _ => {
-                    map.next_value_seed(Seed(Skip))?;
-                }
+                _ => {}
             }
         }
         Ok(policy)
-    }
+    })?;
+    Ok(read.unwrap_or_default())
 }
 
 /// `redact`: `{"event", "policy"}`.
@@ -373,11 +323,11 @@ pub(crate) struct RedactInput {
 }
 
 impl OpInput for RedactInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "policy" => self.policy = Seed(PolicyReader).deserialize(de)?,
-            "event" => self.event = Some(read_event(de)?),
-            _ => skip(de)?,
+            "policy" => self.policy = policy(value)?,
+            "event" => self.event = Some(read_event(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -394,12 +344,12 @@ pub(crate) struct TranslateInput {
 
 #[cfg(feature = "translate")]
 impl OpInput for TranslateInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = Seed(ByteCount).deserialize(de)?,
-            "metadata" => self.metadata = Some(read_metadata(de)?),
-            "event" => self.event = Some(read_event(de)?),
-            _ => skip(de)?,
+            "maxMessageBytes" => self.max_message_bytes = byte_count(value.value()?),
+            "metadata" => self.metadata = Some(read_metadata(value)?),
+            "event" => self.event = Some(read_event(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -418,13 +368,13 @@ pub(crate) struct IngestInput {
 
 #[cfg(feature = "ingest")]
 impl OpInput for IngestInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = Seed(ByteCount).deserialize(de)?,
-            "rpc" => self.rpc = Seed(RpcReader).deserialize(de)?,
-            "metadata" => self.metadata = Some(read_metadata(de)?),
-            "events" => self.events = Some(Seed(EventList).deserialize(de)?),
-            _ => skip(de)?,
+            "maxMessageBytes" => self.max_message_bytes = byte_count(value.value()?),
+            "rpc" => self.rpc = rpc(value)?,
+            "metadata" => self.metadata = Some(read_metadata(value)?),
+            "events" => self.events = Some(value.array(&mut event_list)?.ok()),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -438,11 +388,16 @@ pub(crate) struct RecordInput {
 }
 
 impl OpInput for RecordInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "context" => self.context = Some(Seed(ContextReader).deserialize(de)?),
-            "event" => self.event = Some(Seed(RecordingReader).deserialize(de)?),
-            _ => skip(de)?,
+            "context" => self.context = Some(ContextRead::read(value)?),
+            "event" => {
+                self.event = Some(match value.object(&mut recording)? {
+                    Ok(read) => read,
+                    Err(_) => Err(recording_not_object()),
+                });
+            }
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -459,38 +414,32 @@ pub(crate) struct RecordEventsRequestInput {
 }
 
 /// An `EventsPayload`: anything but an object, or a missing or `null` list, is no events.
-struct EventsPayloadReader;
-
-impl<'de> Reader<'de> for EventsPayloadReader {
-    type Out = Result<Vec<Event>, FfiError>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        Ok(Vec::new())
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+fn events_payload(value: &mut dyn Source<'_>) -> Result<Result<Vec<Event>, FfiError>, Stop> {
+    let read = value.object(&mut |map| {
         let mut events = Ok(Vec::new());
-        while let Some(key) = next_key(&mut map)? {
+        while let Some(key) = map.next_key()? {
+            let value = map as &mut dyn Source<'_>;
             if key == "events" {
-                events = match map.next_value_seed(Seed(OrNull(EventList)))? {
-                    None => Ok(Vec::new()),
-                    Some(None) => Err(FfiError::MalformedInput("events must be an array".into())),
-                    Some(Some(read)) => read.map_err(|e| FfiError::MalformedInput(event_at(e))),
+                events = match value.array(&mut event_list)? {
+                    Ok(read) => read.map_err(|e| FfiError::MalformedInput(event_at(e))),
+                    Err(got) if got.is_null() => Ok(Vec::new()),
+                    Err(_) => Err(FfiError::MalformedInput("events must be an array".into())),
                 };
             } else {
-                map.next_value_seed(Seed(Skip))?;
+                value.value()?;
             }
         }
         Ok(events)
-    }
+    })?;
+    Ok(read.unwrap_or(Ok(Vec::new())))
 }
 
 impl OpInput for RecordEventsRequestInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "metadata" => self.metadata = Some(read_metadata(de)?),
-            "events" => self.events = Some(Seed(EventsPayloadReader).deserialize(de)?),
-            _ => skip(de)?,
+            "metadata" => self.metadata = Some(read_metadata(value)?),
+            "events" => self.events = Some(events_payload(value)?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -503,20 +452,26 @@ pub(crate) struct RecordEventRequestInput {
     pub(crate) event: Option<Result<Event, JsonError>>,
 }
 
+/// A message field where `null` is "not set".
+fn read_message_or_null<'de, T>(
+    value: &mut dyn Source<'de>,
+    subject: &'static str,
+    message: Message<T>,
+) -> Result<Option<Result<T, JsonError>>, Stop> {
+    let mut read = message.read;
+    Ok(match value.object(&mut read)? {
+        Ok(r) => Some(finish(subject, r)),
+        Err(got) if got.is_null() => None,
+        Err(got) => Some(finish(subject, Err((message.wrong)(got.kind())))),
+    })
+}
+
 impl OpInput for RecordEventRequestInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "metadata" => {
-                self.metadata = Seed(OrNull(MetadataReader))
-                    .deserialize(de)?
-                    .map(|r| finish("metadata", r));
-            }
-            "event" => {
-                self.event = Seed(OrNull(EventReader))
-                    .deserialize(de)?
-                    .map(|r| finish("event", r));
-            }
-            _ => skip(de)?,
+            "metadata" => self.metadata = read_message_or_null(value, "metadata", METADATA)?,
+            "event" => self.event = read_message_or_null(value, "event", EVENT)?,
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -528,43 +483,31 @@ pub(crate) struct RecordEventsResponseInput {
     pub(crate) succeeded_events: Option<Result<Vec<String>, FfiError>>,
 }
 
-/// A list of ids: `None` unless an array; the ids, or `Err` if one is not a string.
-struct IdList;
-
-impl<'de> Reader<'de> for IdList {
-    type Out = Option<Result<Vec<String>, ()>>;
-
-    fn wrong_kind(self, _: JsonKind) -> Self::Out {
-        None
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
-        let mut ids = Ok(Vec::new());
-        while let Some(id) = seq.next_element_seed(Seed(OrNull(LooseText)))? {
-            match (id, &mut ids) {
-                (Some(Loose::Value(id)), Ok(ids)) => ids.push(id),
-                _ => ids = Err(()),
-            }
-        }
-        Ok(Some(ids))
-    }
-}
-
 impl OpInput for RecordEventsResponseInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
             "succeededEvents" => {
-                self.succeeded_events = match Seed(OrNull(IdList)).deserialize(de)? {
-                    None => None,
-                    Some(None) => Some(Err(FfiError::MalformedInput(
+                let read = value.array(&mut |items| {
+                    let mut ids = Some(Vec::new());
+                    loop {
+                        match (items.value()?, &mut ids) {
+                            (Got::End, _) => return Ok(ids),
+                            (Got::Scalar(Scalar::Str(id)), Some(ids)) => ids.push(id.into_owned()),
+                            _ => ids = None,
+                        }
+                    }
+                })?;
+                self.succeeded_events = match read {
+                    Err(got) if got.is_null() => None,
+                    Err(_) => Some(Err(FfiError::MalformedInput(
                         "succeededEvents must be an array".into(),
                     ))),
-                    Some(Some(ids)) => Some(ids.map_err(|()| {
+                    Ok(ids) => Some(ids.ok_or_else(|| {
                         FfiError::MalformedInput("succeededEvents must hold strings".into())
                     })),
                 };
             }
-            _ => skip(de)?,
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -584,33 +527,29 @@ pub(crate) enum SizesRead {
     Sizes(Vec<usize>),
 }
 
-struct ByteCounts;
-
-impl<'de> Reader<'de> for ByteCounts {
-    type Out = SizesRead;
-
-    fn wrong_kind(self, _: JsonKind) -> SizesRead {
-        SizesRead::NotAnArray
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SizesRead, A::Error> {
+fn sizes(value: &mut dyn Source<'_>) -> Result<SizesRead, Stop> {
+    let read = value.array(&mut |items| {
         let mut sizes = SizesRead::Sizes(Vec::new());
-        while let Some(size) = seq.next_element_seed(Seed(ByteCount))? {
-            match (size, &mut sizes) {
+        loop {
+            let got = items.value()?;
+            if got == Got::End {
+                return Ok(sizes);
+            }
+            match (byte_count(got), &mut sizes) {
                 (Loose::Value(n), SizesRead::Sizes(sizes)) => sizes.push(n),
                 _ => sizes = SizesRead::NotByteCounts,
             }
         }
-        Ok(sizes)
-    }
+    })?;
+    Ok(read.unwrap_or(SizesRead::NotAnArray))
 }
 
 impl OpInput for PlanChunksInput {
-    fn read_field<'de, D: Deserializer<'de>>(&mut self, name: &str, de: D) -> Result<(), D::Error> {
+    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
         match name {
-            "sizes" => self.sizes = Some(Seed(ByteCounts).deserialize(de)?),
-            "limit" => self.limit = Seed(ByteCount).deserialize(de)?,
-            _ => skip(de)?,
+            "sizes" => self.sizes = Some(sizes(value)?),
+            "limit" => self.limit = byte_count(value.value()?),
+            _ => skip(value)?,
         }
         Ok(())
     }
@@ -620,7 +559,10 @@ impl OpInput for PlanChunksInput {
 /// [`FfiError`], a wrong event an `Err` answer.
 pub(crate) fn event_text(text: &str) -> Result<Result<Event, JsonError>, FfiError> {
     check_size(text).map_err(FfiError::MalformedInput)?;
-    from_text(text, EventReader)
-        .map(|r| finish("event", r))
-        .map_err(|e| FfiError::MalformedInput(not_json(e)))
+    let mut read = EVENT.read;
+    match object_document(|body| from_text(text, body, None), &mut read) {
+        Ok(Ok(r)) => Ok(finish("event", r)),
+        Ok(Err(got)) => Ok(finish("event", Err((EVENT.wrong)(got.kind())))),
+        Err(e) => Err(FfiError::MalformedInput(not_json(e))),
+    }
 }

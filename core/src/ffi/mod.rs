@@ -25,9 +25,9 @@ use crate::validate::validate_event;
 #[cfg(feature = "translate")]
 use input::TranslateInput;
 use input::{
-    Fields, Loose, Parsed, PlanChunksInput, PolicyRead, RecordEventRequestInput,
-    RecordEventsRequestInput, RecordEventsResponseInput, RecordInput, RedactInput, SizesRead,
-    Source, Text, ValidateInput,
+    Fields, InputSource, Loose, Parsed, PlanChunksInput, PolicyRead, RecordEventRequestInput,
+    RecordEventsRequestInput, RecordEventsResponseInput, RecordInput, RedactInput, SizesRead, Text,
+    ValidateInput,
 };
 #[cfg(feature = "ingest")]
 use input::{IngestInput, RpcRead};
@@ -59,8 +59,15 @@ pub const OPS: [&str; 5] = ["validate", "redact", "translate", "ingest", "record
 /// event answer embeds the writer's bytes instead of re-parsing and re-serializing them).
 type Answer = String;
 
+/// `value` as compact JSON text, written by serde_json straight from the typed value (no
+/// `serde_json::Value` in between). Strings, string maps and lists of them cannot fail to
+/// serialize; `null` stands in if one ever did.
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}
+
 fn error_answer(e: impl std::fmt::Display) -> Answer {
-    json!({ "error": e.to_string() }).to_string()
+    format!(r#"{{"error":{}}}"#, json_text(&e.to_string()))
 }
 
 /// Parses JSON the writer produced (always valid) into a value.
@@ -86,9 +93,9 @@ fn event_answer(event: &Event) -> Answer {
 fn message_fields(out: &mut String, m: &Message) {
     out.push_str(r#""payload":"#);
     // The body is UTF-8 JSON written by the core; serde_json escapes it as a JSON string.
-    out.push_str(&Json::String(String::from_utf8_lossy(&m.data).into_owned()).to_string());
+    out.push_str(&json_text(&String::from_utf8_lossy(&m.data)));
     out.push_str(r#","attributes":"#);
-    out.push_str(&json!(m.attributes).to_string());
+    out.push_str(&json_text(&m.attributes));
 }
 
 #[cfg(feature = "translate")]
@@ -128,7 +135,7 @@ pub struct ContextDefaults<'a> {
 }
 
 /// Runs one op on its input, from wherever the input comes.
-fn run<S: Source>(
+fn run<S: InputSource>(
     op: &str,
     source: S,
     defaults: Option<ContextDefaults<'_>>,
@@ -181,7 +188,7 @@ pub fn record_with_defaults(
 }
 
 /// `record` outside [`run_op`]: an input that is not an object has no fields (so no context).
-fn record_entry<S: Source>(
+fn record_entry<S: InputSource>(
     source: S,
     defaults: Option<ContextDefaults<'_>>,
 ) -> Result<Answer, FfiError> {
@@ -328,9 +335,9 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
         if i > 0 {
             out.push(',');
         }
-        let head = json!({ "id": o.id }).to_string();
-        // `{"id":…` without its closing brace, then this outcome's fields.
-        out.push_str(head.strip_suffix('}').unwrap_or(&head));
+        // `{"id":…`, then this outcome's fields.
+        out.push_str(r#"{"id":"#);
+        out.push_str(&json_text(&o.id));
         match &o.outcome {
             Outcome::Publish(m) => {
                 out.push_str(r#","outcome":"publish","#);
@@ -338,7 +345,7 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
             }
             Outcome::Reject(e) => {
                 out.push_str(r#","outcome":"reject","retryable":false,"error":"#);
-                out.push_str(&Json::String(e.to_string()).to_string());
+                out.push_str(&json_text(&e.to_string()));
             }
             Outcome::DropOversized { .. } => {
                 out.push_str(r#","outcome":"drop","error":"discarding oversized event""#);
@@ -356,7 +363,7 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
         }),
     );
     out.push_str(r#"],"succeededEvents":"#);
-    out.push_str(&json!(acked).to_string());
+    out.push_str(&json_text(&acked));
     out.push('}');
     Ok(out)
 }
@@ -523,7 +530,7 @@ pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
         .into_iter()
         .map(|r| [r.start, r.end])
         .collect();
-    Ok(json!({ "chunks": chunks }).to_string())
+    Ok(format!(r#"{{"chunks":{}}}"#, json_text(&chunks)))
 }
 
 pub mod batch;

@@ -1,8 +1,21 @@
 //! proto3 JSON in, Go-identical protojson out.
 //!
+//! ```
+//! let event = telemetry_core::json::parse_event(r#"{"id":"e1","parameters":{"metadata":{"n":1}}}"#)?;
+//! assert_eq!(event.parameters.unwrap().metadata["n"], 1.0);
+//! let e = telemetry_core::json::parse_event(r#"{"parameters":{"metadata":{"n":"x"}}}"#).unwrap_err();
+//! assert_eq!(e.to_string(), r#"invalid event: parameters.metadata.n: "x" is not a double"#);
+//! # Ok::<(), telemetry_core::JsonError>(())
+//! ```
+//!
 //! * [`parse_event`], [`parse_metadata`] (and the `*_value` variants) read the proto3 JSON
 //!   mapping of `telemetrygateway.v1`: lowerCamelCase or original field names, int64 as a string
 //!   or a number, RFC 3339 timestamps, `Struct` as a plain JSON object. Errors name the field.
+//!   The text is read once, straight into the prost types, with serde_json's streaming
+//!   deserializer (`read.rs`: no `serde_json::Value` tree); inputs over
+//!   [`MAX_JSON_INPUT_BYTES`] or nested deeper than 128 levels are refused. Keys are judged as
+//!   if sorted with the last duplicate winning (see `read.rs`), as they were when the readers
+//!   converted a parsed `serde_json::Value`, so errors and accepted inputs did not change.
 //! * [`event_to_json`] and [`metadata_to_json`] write exactly the bytes the Go gateway publishes:
 //!   `protojson.Marshal` output, compacted and HTML-escaped by Go's `json.Marshal`.
 //!

@@ -9,8 +9,8 @@
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
 use super::read::{
-    ErrorsByKey, JsonKind, Number, OrNull, Reader, Seed, Skip, Spellings, from_text, from_value,
-    next_key,
+    ByKey, Entries, Got, JsonKind, Scalar, Source, Spellings, Stop, from_text, from_value,
+    object_document,
 };
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
@@ -20,9 +20,7 @@ use crate::proto::{
     event_interaction, event_source, identifier,
 };
 use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
-use serde::de::{MapAccess, SeqAccess};
 use serde_json::Value as Json;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A field-level error on its way up: the path is collected in reverse as it unwinds.
@@ -70,15 +68,35 @@ fn document_error(subject: &'static str, detail: String) -> JsonError {
     }
 }
 
+/// What reads a message's fields, and what a value of another kind is.
+pub(crate) struct Message<T> {
+    /// Reads the object's entries.
+    pub(crate) read: for<'de> fn(&mut dyn Entries<'de>) -> Result<R<T>, Stop>,
+    /// The error for a value that is not an object.
+    pub(crate) wrong: fn(JsonKind) -> FieldError,
+}
+
+impl<T> Clone for Message<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Message<T> {}
+
+impl<T> Message<T> {
+    /// The message read from a value that `got` was when it was not an object.
+    fn not_object(&self, got: &Got<'_>) -> R<T> {
+        Err((self.wrong)(got.kind()))
+    }
+}
+
 /// Reads a whole document: bounded in size here and in depth by serde_json.
-fn read_document<'de, Rd, T>(
+fn read_document<T>(
     subject: &'static str,
-    text: &'de str,
-    reader: Rd,
-) -> Result<T, JsonError>
-where
-    Rd: Reader<'de, Out = R<T>>,
-{
+    text: &str,
+    message: Message<T>,
+) -> Result<T, JsonError> {
     if text.len() > MAX_JSON_INPUT_BYTES {
         return Err(document_error(
             subject,
@@ -88,46 +106,47 @@ where
             ),
         ));
     }
-    match from_text(text, reader) {
-        Ok(r) => finish(subject, r),
+    let mut read = message.read;
+    match object_document(|body| from_text(text, body, None), &mut read) {
+        Ok(Ok(r)) => finish(subject, r),
+        Ok(Err(got)) => finish(subject, message.not_object(&got)),
         Err(e) => Err(document_error(subject, format!("not valid JSON: {e}"))),
     }
 }
 
-/// Reads an already parsed value with the same reader.
-fn read_parsed<'de, Rd, T>(subject: &'static str, v: &'de Json, reader: Rd) -> Result<T, JsonError>
-where
-    Rd: Reader<'de, Out = R<T>>,
-{
-    match from_value(v, reader) {
-        Ok(r) => finish(subject, r),
+/// Reads an already parsed value with the same readers.
+fn read_parsed<T>(subject: &'static str, v: &Json, message: Message<T>) -> Result<T, JsonError> {
+    let mut read = message.read;
+    match object_document(|body| from_value(v, body, None), &mut read) {
+        Ok(Ok(r)) => finish(subject, r),
+        Ok(Err(got)) => finish(subject, message.not_object(&got)),
         Err(e) => Err(document_error(subject, format!("not valid JSON: {e}"))),
     }
 }
 
 /// Parses an `Event` from its proto3 JSON text.
 pub fn parse_event(text: &str) -> Result<Event, JsonError> {
-    read_document("event", text, EventReader)
+    read_document("event", text, EVENT)
 }
 
 /// Parses an `Event` from a parsed JSON value (same rules and messages as [`parse_event`]).
 pub fn parse_event_value(v: &Json) -> Result<Event, JsonError> {
-    read_parsed("event", v, EventReader)
+    read_parsed("event", v, EVENT)
 }
 
 /// Parses `RecordEventsRequestMetadata` from its proto3 JSON text.
 pub fn parse_metadata(text: &str) -> Result<RecordEventsRequestMetadata, JsonError> {
-    read_document("metadata", text, MetadataReader)
+    read_document("metadata", text, METADATA)
 }
 
 /// Parses `RecordEventsRequestMetadata` from a parsed JSON value.
 pub fn parse_metadata_value(v: &Json) -> Result<RecordEventsRequestMetadata, JsonError> {
-    read_parsed("metadata", v, MetadataReader)
+    read_parsed("metadata", v, METADATA)
 }
 
 /// Converts a JSON object to a `google.protobuf.Struct`.
 pub fn parse_struct_value(v: &Json) -> Result<Struct, JsonError> {
-    read_parsed("struct", v, StructReader)
+    read_parsed("struct", v, STRUCT)
 }
 
 /// Parses an RFC 3339 timestamp string as protojson does (UTC, years 0001–9999).
@@ -139,88 +158,55 @@ pub fn parse_timestamp_str(s: &str) -> Result<Timestamp, JsonError> {
     })
 }
 
-fn expected_object<T>(what: &str, kind: JsonKind) -> R<T> {
-    err(format!("expected {what} object, got {}", kind.described()))
+fn expected_object(what: &str, kind: JsonKind) -> FieldError {
+    FieldError::new(format!("expected {what} object, got {}", kind.described()))
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scalars.
+// Scalars: what a value is as each field type (a scalar or the kind of anything else).
+
+fn wrong_kind<T>(what: &str, got: &Got<'_>) -> R<T> {
+    err(format!("expected {what}, got {}", got.kind().described()))
+}
 
 /// A `string` field.
-#[derive(Clone, Copy)]
-struct Text;
-
-impl<'de> Reader<'de> for Text {
-    type Out = R<String>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<String> {
-        err(format!("expected a string, got {}", kind.described()))
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<String> {
-        Ok(s.into_owned())
+fn text(got: Got<'_>) -> R<String> {
+    match got {
+        Got::Scalar(Scalar::Str(s)) => Ok(s.into_owned()),
+        other => wrong_kind("a string", &other),
     }
 }
 
 /// An `int64` field: an integral number, or a string holding one.
-#[derive(Clone, Copy)]
-struct Int64;
-
-impl<'de> Reader<'de> for Int64 {
-    type Out = R<i64>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<i64> {
-        err(format!(
-            "expected an int64 as a number or string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn number(self, n: Number) -> R<i64> {
-        if let Some(i) = n.as_i64() {
-            Ok(i)
-        } else if n.is_u64() {
-            err(format!("{n} is out of range for int64"))
-        } else {
-            let f = n.as_f64();
-            if f.fract() == 0.0
-                && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
-            {
-                Ok(f as i64)
+fn int64(got: Got<'_>) -> R<i64> {
+    match got {
+        Got::Scalar(Scalar::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else if n.is_u64() {
+                err(format!("{n} is out of range for int64"))
             } else {
-                err(format!("{n} is not an int64"))
+                let f = n.as_f64();
+                if f.fract() == 0.0
+                    && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
+                {
+                    Ok(f as i64)
+                } else {
+                    err(format!("{n} is not an int64"))
+                }
             }
         }
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<i64> {
-        s.parse::<i64>()
-            .or_else(|_| err(format!("{s:?} is not an int64")))
+        Got::Scalar(Scalar::Str(s)) => s
+            .parse::<i64>()
+            .or_else(|_| err(format!("{s:?} is not an int64"))),
+        other => wrong_kind("an int64 as a number or string", &other),
     }
 }
 
 /// An `int32` field.
-#[derive(Clone, Copy)]
-struct Int32;
-
-impl Int32 {
-    fn narrow(wide: i64) -> R<i32> {
-        i32::try_from(wide).or_else(|_| err(format!("{wide} is out of range for int32")))
-    }
-}
-
-impl<'de> Reader<'de> for Int32 {
-    type Out = R<i32>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<i32> {
-        err(format!(
-            "expected an int32 as a number or string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn number(self, n: Number) -> R<i32> {
-        let wide = match n.as_i64() {
+fn int32(got: Got<'_>) -> R<i32> {
+    let wide = match got {
+        Got::Scalar(Scalar::Number(n)) => match n.as_i64() {
             Some(i) => i,
             None => {
                 let f = n.as_f64();
@@ -230,134 +216,151 @@ impl<'de> Reader<'de> for Int32 {
                     return err(format!("{n} is not an int32"));
                 }
             }
-        };
-        Int32::narrow(wide)
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<i32> {
-        let wide = s
+        },
+        Got::Scalar(Scalar::Str(s)) => s
             .parse::<i64>()
-            .or_else(|_| err(format!("{s:?} is not an int32")))?;
-        Int32::narrow(wide)
-    }
+            .or_else(|_| err(format!("{s:?} is not an int32")))?,
+        other => return wrong_kind("an int32 as a number or string", &other),
+    };
+    i32::try_from(wide).or_else(|_| err(format!("{wide} is out of range for int32")))
 }
 
 /// A `double` field: a number, `"NaN"`, `"Infinity"`, `"-Infinity"` or a numeric string.
-#[derive(Clone, Copy)]
-struct Double;
-
-impl<'de> Reader<'de> for Double {
-    type Out = R<f64>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<f64> {
-        err(format!(
-            "expected a double as a number or string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn number(self, n: Number) -> R<f64> {
-        Ok(n.as_f64())
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<f64> {
-        match s.as_ref() {
-            "NaN" => Ok(f64::NAN),
-            "Infinity" => Ok(f64::INFINITY),
-            "-Infinity" => Ok(f64::NEG_INFINITY),
-            other => match other.parse::<f64>() {
+fn double(got: Got<'_>) -> R<f64> {
+    let s = match got {
+        Got::Scalar(Scalar::Number(n)) => return Ok(n.as_f64()),
+        Got::Scalar(Scalar::Str(s)) => s,
+        other => return wrong_kind("a double as a number or string", &other),
+    };
+    match s.as_ref() {
+        "NaN" => Ok(f64::NAN),
+        "Infinity" => Ok(f64::INFINITY),
+        "-Infinity" => Ok(f64::NEG_INFINITY),
+        other => match other.parse::<f64>() {
+            Ok(f)
+                if f.is_finite() && !other.is_empty() && !other.contains(['i', 'I', 'n', 'N']) =>
+            {
                 Ok(f)
-                    if f.is_finite()
-                        && !other.is_empty()
-                        && !other.contains(['i', 'I', 'n', 'N']) =>
-                {
-                    Ok(f)
-                }
-                _ => err(format!("{other:?} is not a double")),
-            },
-        }
+            }
+            _ => err(format!("{other:?} is not a double")),
+        },
     }
 }
 
 /// A `google.protobuf.Timestamp` field: an RFC 3339 string.
-#[derive(Clone, Copy)]
-struct TimestampReader;
-
-impl<'de> Reader<'de> for TimestampReader {
-    type Out = R<Timestamp>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<Timestamp> {
-        err(format!(
-            "expected an RFC 3339 timestamp string, got {}",
-            kind.described()
-        ))
-    }
-
-    fn string(self, s: Cow<'de, str>) -> R<Timestamp> {
-        timestamp_from_rfc3339(&s).or_else(err)
+fn timestamp(got: Got<'_>) -> R<Timestamp> {
+    match got {
+        Got::Scalar(Scalar::Str(s)) => timestamp_from_rfc3339(&s).or_else(err),
+        other => wrong_kind("an RFC 3339 timestamp string", &other),
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Messages and maps.
 
-/// The fields of one message object, read under the proto3 JSON rules: `null` is "not set", an
-/// unknown field is refused (unless `null`), and errors are kept by key (see [`ErrorsByKey`]).
-struct Fields<A> {
-    map: A,
-    errors: ErrorsByKey<FieldError>,
+/// The fields of one message object being read (see [`message`]).
+struct Fields<'a, 'de> {
+    map: &'a mut dyn Entries<'de>,
+    errors: ByKey<FieldError>,
 }
 
-impl<'de, A: MapAccess<'de>> Fields<A> {
-    fn new(map: A) -> Self {
-        Fields {
-            map,
-            errors: ErrorsByKey::default(),
-        }
-    }
-
-    fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, A::Error> {
-        next_key(&mut self.map)
-    }
-
-    /// Reads `key`'s value and, unless it is wrong, hands it to `set` (`None` for `null`).
-    fn read<Rd, T>(
-        &mut self,
-        key: &str,
-        reader: Rd,
-        set: impl FnOnce(Option<T>),
-    ) -> Result<(), A::Error>
-    where
-        Rd: Reader<'de, Out = R<T>>,
-    {
-        match self.map.next_value_seed(Seed(OrNull(reader)))? {
+impl<'de> Fields<'_, 'de> {
+    /// Keeps `key`'s latest answer: a value (or `None` for `null`, proto3 JSON's "not set")
+    /// goes to `slot`; a wrong value leaves `slot` and keeps its error under `key`. Answers
+    /// `true`: the key is the message's.
+    fn keep<T>(&mut self, key: &str, read: Option<R<T>>, slot: &mut Option<T>) -> bool {
+        match read {
             None => {
                 self.errors.clear(key);
-                set(None);
+                *slot = None;
             }
             Some(Ok(v)) => {
                 self.errors.clear(key);
-                set(Some(v));
+                *slot = Some(v);
             }
             Some(Err(e)) => self.errors.insert(key, e.at(key)),
         }
-        Ok(())
+        true
     }
 
-    /// A key the message does not have.
-    fn unknown(&mut self, key: &str) -> Result<(), A::Error> {
-        match self.map.next_value_seed(Seed(Skip))? {
-            JsonKind::Null => self.errors.clear(key),
-            _ => self.errors.insert(key, unknown_field(key)),
-        }
-        Ok(())
+    /// A scalar field, read by `read`.
+    fn scalar<T>(
+        &mut self,
+        key: &str,
+        read: fn(Got<'de>) -> R<T>,
+        slot: &mut Option<T>,
+    ) -> Result<bool, Stop> {
+        let got = (self.map as &mut dyn Source<'de>).value()?;
+        let read = (!got.is_null()).then(|| read(got));
+        Ok(self.keep(key, read, slot))
     }
 
-    fn finish<T>(self, message: T) -> R<T> {
-        match self.errors.first() {
-            Some(e) => Err(e),
-            None => Ok(message),
+    /// A `string` field.
+    fn text(&mut self, key: &str, slot: &mut Option<String>) -> Result<bool, Stop> {
+        self.scalar(key, text, slot)
+    }
+
+    /// A message field.
+    fn message<T>(
+        &mut self,
+        key: &str,
+        message: Message<T>,
+        slot: &mut Option<T>,
+    ) -> Result<bool, Stop> {
+        let mut read = message.read;
+        let read = match (self.map as &mut dyn Source<'de>).object(&mut read)? {
+            Ok(r) => Some(r),
+            Err(got) if got.is_null() => None,
+            Err(got) => Some(message.not_object(&got)),
+        };
+        Ok(self.keep(key, read, slot))
+    }
+
+    /// A `map<string, V>` field, its values read by `read`.
+    fn map<T>(
+        &mut self,
+        key: &str,
+        read: fn(Got<'de>) -> R<T>,
+        slot: &mut Option<BTreeMap<String, T>>,
+    ) -> Result<bool, Stop> {
+        let read = match (self.map as &mut dyn Source<'de>).object(&mut |m| map_of(m, read))? {
+            Ok(r) => Some(r),
+            Err(got) if got.is_null() => None,
+            Err(got) => Some(Err(expected_object("a map", got.kind()))),
+        };
+        Ok(self.keep(key, read, slot))
+    }
+}
+
+/// Reads a message object: `field` reads the value of a key the message has (through the
+/// [`Fields`] it is given) and answers `true`, or answers `false` for any other key, which is
+/// refused unless `null`. Gives the error to report, if any. (One loop for every message, and
+/// one small `match` each: compact code for the WASM build.)
+fn message<'de>(
+    map: &mut dyn Entries<'de>,
+    field: &mut dyn FnMut(&str, &mut Fields<'_, 'de>) -> Result<bool, Stop>,
+) -> Result<Option<FieldError>, Stop> {
+    let mut f = Fields {
+        map,
+        errors: ByKey::default(),
+    };
+    while let Some(key) = f.map.next_key()? {
+        if !field(&key, &mut f)? {
+            if (f.map as &mut dyn Source<'de>).value()?.is_null() {
+                f.errors.clear(&key);
+            } else {
+                f.errors.insert(&key, unknown_field(&key));
+            }
         }
+    }
+    Ok(f.errors.first())
+}
+
+/// The message `build` makes, unless reading it gave `error`.
+fn built<T>(error: Option<FieldError>, build: impl FnOnce() -> T) -> R<T> {
+    match error {
+        Some(e) => Err(e),
+        None => Ok(build()),
     }
 }
 
@@ -365,626 +368,497 @@ fn unknown_field(key: &str) -> FieldError {
     FieldError::new(format!("unknown field {key:?}"))
 }
 
-/// A `map<string, V>` field; `null` values are "not set".
-#[derive(Clone, Copy)]
-struct MapOf<V>(V);
-
-impl<'de, V, T> Reader<'de> for MapOf<V>
-where
-    V: Reader<'de, Out = R<T>> + Copy,
-{
-    type Out = R<BTreeMap<String, T>>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a map", kind)
+/// The entries of a `map<string, V>`, each value read by `read`; `null` values are "not set".
+fn map_of<'de, T>(
+    map: &mut dyn Entries<'de>,
+    read: fn(Got<'de>) -> R<T>,
+) -> Result<R<BTreeMap<String, T>>, Stop> {
+    let mut out = BTreeMap::new();
+    let mut errors = ByKey::default();
+    // Keys whose latest value is `null` after an earlier one was kept: left out at the end
+    // (rather than removed as they come, which would be another copy of `BTreeMap` code).
+    let mut nulled = ByKey::default();
+    while let Some(key) = map.next_key()? {
+        let got = (map as &mut dyn Source<'de>).value()?;
+        if got.is_null() {
+            errors.clear(&key);
+            if out.contains_key(key.as_ref()) {
+                nulled.insert(&key, ());
+            }
+            continue;
+        }
+        match read(got) {
+            Ok(v) => {
+                errors.clear(&key);
+                nulled.clear(&key);
+                out.insert(key.into_owned(), v);
+            }
+            Err(e) => errors.insert(&key, e.at(&key)),
+        }
     }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        let mut out = BTreeMap::new();
-        let mut errors = ErrorsByKey::default();
-        while let Some(key) = next_key(&mut map)? {
-            match map.next_value_seed(Seed(OrNull(self.0)))? {
-                None => {
-                    errors.clear(&key);
-                    out.remove(key.as_ref());
-                }
-                Some(Ok(v)) => {
-                    errors.clear(&key);
-                    out.insert(key.into_owned(), v);
-                }
-                Some(Err(e)) => errors.insert(&key, e.at(&key)),
+    if let Some(e) = errors.first() {
+        return Ok(Err(e));
+    }
+    if !nulled.is_empty() {
+        let mut kept = BTreeMap::new();
+        for (k, v) in out {
+            if !nulled.contains(&k) {
+                kept.insert(k, v);
             }
         }
-        Ok(match errors.first() {
-            Some(e) => Err(e),
-            None => Ok(out),
-        })
+        out = kept;
     }
+    Ok(Ok(out))
 }
 
 /// `Event`. Of two spellings of one field (`featureFlags`, `feature_flags`) the proto name
 /// sorts later (`_` > any capital letter), so it wins when both are given.
-pub(crate) struct EventReader;
+pub(crate) const EVENT: Message<Event> = Message {
+    read: event,
+    wrong: |k| expected_object("an event", k),
+};
 
-impl<'de> Reader<'de> for EventReader {
-    type Out = R<Event>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<Event> {
-        expected_object("an event", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<R<Event>, A::Error> {
-        let mut f = Fields::new(map);
-        let mut e = Event::default();
-        let mut flags = Spellings::default();
-        let mut marketing = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "id" => f.read(&key, Text, |v| e.id = v.unwrap_or_default())?,
-                "timestamp" => f.read(&key, TimestampReader, |v| e.timestamp = v)?,
-                "feature" => f.read(&key, Text, |v| e.feature = v.unwrap_or_default())?,
-                "action" => f.read(&key, Text, |v| e.action = v.unwrap_or_default())?,
-                "source" => f.read(&key, SourceReader, |v| e.source = v)?,
-                "parameters" => f.read(&key, ParametersReader, |v| e.parameters = v)?,
-                "user" => f.read(&key, UserReader, |v| e.user = v)?,
-                "featureFlags" => f.read(&key, FeatureFlagsReader, |v| flags.first = v)?,
-                "feature_flags" => f.read(&key, FeatureFlagsReader, |v| flags.second = v)?,
-                "marketingTracking" => f.read(&key, MarketingReader, |v| marketing.first = v)?,
-                "marketing_tracking" => f.read(&key, MarketingReader, |v| marketing.second = v)?,
-                "interaction" => f.read(&key, InteractionReader, |v| e.interaction = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        e.feature_flags = flags.get();
-        e.marketing_tracking = marketing.get();
-        Ok(f.finish(e))
-    }
+fn event(map: &mut dyn Entries<'_>) -> Result<R<Event>, Stop> {
+    let (mut id, mut timestamp_, mut feature, mut action) = (None, None, None, None);
+    let (mut source, mut parameters, mut user, mut interaction) = (None, None, None, None);
+    let mut flags = Spellings::default();
+    let mut marketing = Spellings::default();
+    let error = message(map, &mut |key, f| match key {
+        "id" => f.text(key, &mut id),
+        "timestamp" => f.scalar(key, timestamp, &mut timestamp_),
+        "feature" => f.text(key, &mut feature),
+        "action" => f.text(key, &mut action),
+        "source" => f.message(key, SOURCE, &mut source),
+        "parameters" => f.message(key, PARAMETERS, &mut parameters),
+        "user" => f.message(key, USER, &mut user),
+        "featureFlags" => f.message(key, FEATURE_FLAGS, &mut flags.first),
+        "feature_flags" => f.message(key, FEATURE_FLAGS, &mut flags.second),
+        "marketingTracking" => f.message(key, MARKETING, &mut marketing.first),
+        "marketing_tracking" => f.message(key, MARKETING, &mut marketing.second),
+        "interaction" => f.message(key, INTERACTION, &mut interaction),
+        _ => Ok(false),
+    })?;
+    Ok(built(error, || Event {
+        id: id.unwrap_or_default(),
+        timestamp: timestamp_,
+        feature: feature.unwrap_or_default(),
+        action: action.unwrap_or_default(),
+        source,
+        parameters,
+        user,
+        feature_flags: flags.get(),
+        marketing_tracking: marketing.get(),
+        interaction,
+    }))
 }
 
-struct FeatureFlagsReader;
+const FEATURE_FLAGS: Message<EventFeatureFlags> = Message {
+    read: |map| {
+        let mut flags = None;
+        let error = message(map, &mut |key, f| match key {
+            "flags" => f.map(key, text, &mut flags),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventFeatureFlags {
+            flags: flags.unwrap_or_default(),
+        }))
+    },
+    wrong: |k| expected_object("a featureFlags", k),
+};
 
-impl<'de> Reader<'de> for FeatureFlagsReader {
-    type Out = R<EventFeatureFlags>;
+const SOURCE: Message<EventSource> = Message {
+    read: |map| {
+        let (mut server, mut client) = (None, None);
+        let error = message(map, &mut |key, f| match key {
+            "server" => f.message(key, SERVER, &mut server),
+            "client" => f.message(key, CLIENT, &mut client),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventSource { server, client }))
+    },
+    wrong: |k| expected_object("a source", k),
+};
 
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a featureFlags", kind)
-    }
+const SERVER: Message<event_source::Server> = Message {
+    read: |map| {
+        let mut version = None;
+        let error = message(map, &mut |key, f| match key {
+            "version" => f.text(key, &mut version),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || event_source::Server {
+            version: version.unwrap_or_default(),
+        }))
+    },
+    wrong: |k| expected_object("a server", k),
+};
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut flags = EventFeatureFlags::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "flags" => f.read(&key, MapOf(Text), |v| flags.flags = v.unwrap_or_default())?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(flags))
-    }
-}
+const CLIENT: Message<event_source::Client> = Message {
+    read: |map| {
+        let (mut name, mut version) = (None, None);
+        let error = message(map, &mut |key, f| match key {
+            "name" => f.text(key, &mut name),
+            "version" => f.text(key, &mut version),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || event_source::Client {
+            name: name.unwrap_or_default(),
+            version,
+        }))
+    },
+    wrong: |k| expected_object("a client", k),
+};
 
-struct SourceReader;
-
-impl<'de> Reader<'de> for SourceReader {
-    type Out = R<EventSource>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a source", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut s = EventSource::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "server" => f.read(&key, ServerReader, |v| s.server = v)?,
-                "client" => f.read(&key, ClientReader, |v| s.client = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(s))
-    }
-}
-
-struct ServerReader;
-
-impl<'de> Reader<'de> for ServerReader {
-    type Out = R<event_source::Server>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a server", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut server = event_source::Server::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "version" => f.read(&key, Text, |v| server.version = v.unwrap_or_default())?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(server))
-    }
-}
-
-struct ClientReader;
-
-impl<'de> Reader<'de> for ClientReader {
-    type Out = R<event_source::Client>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a client", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut client = event_source::Client::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "name" => f.read(&key, Text, |v| client.name = v.unwrap_or_default())?,
-                "version" => f.read(&key, Text, |v| client.version = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(client))
-    }
-}
-
-struct ParametersReader;
-
-impl<'de> Reader<'de> for ParametersReader {
-    type Out = R<EventParameters>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a parameters", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut p = EventParameters::default();
+const PARAMETERS: Message<EventParameters> = Message {
+    read: |map| {
+        let (mut version, mut metadata) = (None, None);
         let mut legacy = Spellings::default();
         let mut private = Spellings::default();
         let mut billing = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "version" => f.read(&key, Int32, |v| p.version = v.unwrap_or_default())?,
-                "legacyMetadata" => f.read(&key, MapOf(Int64), |v| legacy.first = v)?,
-                "legacy_metadata" => f.read(&key, MapOf(Int64), |v| legacy.second = v)?,
-                "metadata" => {
-                    f.read(&key, MapOf(Double), |v| p.metadata = v.unwrap_or_default())?
-                }
-                "privateMetadata" => f.read(&key, StructReader, |v| private.first = v)?,
-                "private_metadata" => f.read(&key, StructReader, |v| private.second = v)?,
-                "billingMetadata" => f.read(&key, BillingReader, |v| billing.first = v)?,
-                "billing_metadata" => f.read(&key, BillingReader, |v| billing.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        p.legacy_metadata = legacy.get().unwrap_or_default();
-        p.private_metadata = private.get();
-        p.billing_metadata = billing.get();
-        Ok(f.finish(p))
-    }
-}
+        let error = message(map, &mut |key, f| match key {
+            "version" => f.scalar(key, int32, &mut version),
+            "legacyMetadata" => f.map(key, int64, &mut legacy.first),
+            "legacy_metadata" => f.map(key, int64, &mut legacy.second),
+            "metadata" => f.map(key, double, &mut metadata),
+            "privateMetadata" => f.message(key, STRUCT, &mut private.first),
+            "private_metadata" => f.message(key, STRUCT, &mut private.second),
+            "billingMetadata" => f.message(key, BILLING, &mut billing.first),
+            "billing_metadata" => f.message(key, BILLING, &mut billing.second),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventParameters {
+            version: version.unwrap_or_default(),
+            legacy_metadata: legacy.get().unwrap_or_default(),
+            metadata: metadata.unwrap_or_default(),
+            private_metadata: private.get(),
+            billing_metadata: billing.get(),
+        }))
+    },
+    wrong: |k| expected_object("a parameters", k),
+};
 
-struct BillingReader;
-
-impl<'de> Reader<'de> for BillingReader {
-    type Out = R<EventBillingMetadata>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a billingMetadata", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut b = EventBillingMetadata::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "product" => f.read(&key, Text, |v| b.product = v.unwrap_or_default())?,
-                "category" => f.read(&key, Text, |v| b.category = v.unwrap_or_default())?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(b))
-    }
-}
+const BILLING: Message<EventBillingMetadata> = Message {
+    read: |map| {
+        let (mut product, mut category) = (None, None);
+        let error = message(map, &mut |key, f| match key {
+            "product" => f.text(key, &mut product),
+            "category" => f.text(key, &mut category),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventBillingMetadata {
+            product: product.unwrap_or_default(),
+            category: category.unwrap_or_default(),
+        }))
+    },
+    wrong: |k| expected_object("a billingMetadata", k),
+};
 
 /// `EventUser` (also read for record contexts).
-pub(crate) struct UserReader;
-
-impl<'de> Reader<'de> for UserReader {
-    type Out = R<EventUser>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a user", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+pub(crate) const USER: Message<EventUser> = Message {
+    read: |map| {
         let mut user_id = Spellings::default();
         let mut anonymous = Spellings::default();
         let mut sams = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "userId" => f.read(&key, Int64, |v| user_id.first = v)?,
-                "user_id" => f.read(&key, Int64, |v| user_id.second = v)?,
-                "anonymousUserId" => f.read(&key, Text, |v| anonymous.first = v)?,
-                "anonymous_user_id" => f.read(&key, Text, |v| anonymous.second = v)?,
-                "samsExternalId" => f.read(&key, Text, |v| sams.first = v)?,
-                "sams_external_id" => f.read(&key, Text, |v| sams.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(EventUser {
+        let error = message(map, &mut |key, f| match key {
+            "userId" => f.scalar(key, int64, &mut user_id.first),
+            "user_id" => f.scalar(key, int64, &mut user_id.second),
+            "anonymousUserId" => f.text(key, &mut anonymous.first),
+            "anonymous_user_id" => f.text(key, &mut anonymous.second),
+            "samsExternalId" => f.text(key, &mut sams.first),
+            "sams_external_id" => f.text(key, &mut sams.second),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventUser {
             user_id: user_id.get(),
             anonymous_user_id: anonymous.get(),
             sams_external_id: sams.get(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a user", k),
+};
 
-struct MarketingReader;
-
-impl<'de> Reader<'de> for MarketingReader {
-    type Out = R<EventMarketingTracking>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a marketingTracking", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+const MARKETING: Message<EventMarketingTracking> = Message {
+    read: |map| {
+        let (mut url, mut referrer) = (None, None);
         let mut first_source = Spellings::default();
         let mut cohort = Spellings::default();
         let mut last_source = Spellings::default();
         let mut device_session = Spellings::default();
         let mut session_referrer = Spellings::default();
         let mut session_first = Spellings::default();
-        let mut m = EventMarketingTracking::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "url" => f.read(&key, Text, |v| m.url = v)?,
-                "referrer" => f.read(&key, Text, |v| m.referrer = v)?,
-                "firstSourceUrl" => f.read(&key, Text, |v| first_source.first = v)?,
-                "first_source_url" => f.read(&key, Text, |v| first_source.second = v)?,
-                "cohortId" => f.read(&key, Text, |v| cohort.first = v)?,
-                "cohort_id" => f.read(&key, Text, |v| cohort.second = v)?,
-                "lastSourceUrl" => f.read(&key, Text, |v| last_source.first = v)?,
-                "last_source_url" => f.read(&key, Text, |v| last_source.second = v)?,
-                "deviceSessionId" => f.read(&key, Text, |v| device_session.first = v)?,
-                "device_session_id" => f.read(&key, Text, |v| device_session.second = v)?,
-                "sessionReferrer" => f.read(&key, Text, |v| session_referrer.first = v)?,
-                "session_referrer" => f.read(&key, Text, |v| session_referrer.second = v)?,
-                "sessionFirstUrl" => f.read(&key, Text, |v| session_first.first = v)?,
-                "session_first_url" => f.read(&key, Text, |v| session_first.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        m.first_source_url = first_source.get();
-        m.cohort_id = cohort.get();
-        m.last_source_url = last_source.get();
-        m.device_session_id = device_session.get();
-        m.session_referrer = session_referrer.get();
-        m.session_first_url = session_first.get();
-        Ok(f.finish(m))
-    }
-}
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "url" => &mut url,
+                "referrer" => &mut referrer,
+                "firstSourceUrl" => &mut first_source.first,
+                "first_source_url" => &mut first_source.second,
+                "cohortId" => &mut cohort.first,
+                "cohort_id" => &mut cohort.second,
+                "lastSourceUrl" => &mut last_source.first,
+                "last_source_url" => &mut last_source.second,
+                "deviceSessionId" => &mut device_session.first,
+                "device_session_id" => &mut device_session.second,
+                "sessionReferrer" => &mut session_referrer.first,
+                "session_referrer" => &mut session_referrer.second,
+                "sessionFirstUrl" => &mut session_first.first,
+                "session_first_url" => &mut session_first.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || EventMarketingTracking {
+            url,
+            first_source_url: first_source.get(),
+            cohort_id: cohort.get(),
+            referrer,
+            last_source_url: last_source.get(),
+            device_session_id: device_session.get(),
+            session_referrer: session_referrer.get(),
+            session_first_url: session_first.get(),
+        }))
+    },
+    wrong: |k| expected_object("a marketingTracking", k),
+};
 
-struct InteractionReader;
-
-impl<'de> Reader<'de> for InteractionReader {
-    type Out = R<EventInteraction>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("an interaction", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+const INTERACTION: Message<EventInteraction> = Message {
+    read: |map| {
         let mut trace = Spellings::default();
         let mut interaction = Spellings::default();
         let mut geolocation = None;
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "traceId" => f.read(&key, Text, |v| trace.first = v)?,
-                "trace_id" => f.read(&key, Text, |v| trace.second = v)?,
-                "interactionId" => f.read(&key, Text, |v| interaction.first = v)?,
-                "interaction_id" => f.read(&key, Text, |v| interaction.second = v)?,
-                "geolocation" => f.read(&key, GeolocationReader, |v| geolocation = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(EventInteraction {
+        let error = message(map, &mut |key, f| match key {
+            "traceId" => f.text(key, &mut trace.first),
+            "trace_id" => f.text(key, &mut trace.second),
+            "interactionId" => f.text(key, &mut interaction.first),
+            "interaction_id" => f.text(key, &mut interaction.second),
+            "geolocation" => f.message(key, GEOLOCATION, &mut geolocation),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || EventInteraction {
             trace_id: trace.get(),
             interaction_id: interaction.get(),
             geolocation,
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("an interaction", k),
+};
 
-struct GeolocationReader;
-
-impl<'de> Reader<'de> for GeolocationReader {
-    type Out = R<event_interaction::Geolocation>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a geolocation", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+const GEOLOCATION: Message<event_interaction::Geolocation> = Message {
+    read: |map| {
         let mut country = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "countryCode" => f.read(&key, Text, |v| country.first = v)?,
-                "country_code" => f.read(&key, Text, |v| country.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(event_interaction::Geolocation {
+        let error = message(map, &mut |key, f| match key {
+            "countryCode" => f.text(key, &mut country.first),
+            "country_code" => f.text(key, &mut country.second),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || event_interaction::Geolocation {
             country_code: country.get().unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a geolocation", k),
+};
 
 /// `RecordEventsRequestMetadata`.
-pub(crate) struct MetadataReader;
-
-impl<'de> Reader<'de> for MetadataReader {
-    type Out = R<RecordEventsRequestMetadata>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a metadata", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {
+    read: |map| {
         let mut request_id = Spellings::default();
         let mut id = None;
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "requestId" => f.read(&key, Text, |v| request_id.first = v)?,
-                "request_id" => f.read(&key, Text, |v| request_id.second = v)?,
-                "identifier" => f.read(&key, IdentifierReader, |v| id = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(RecordEventsRequestMetadata {
+        let error = message(map, &mut |key, f| match key {
+            "requestId" => f.text(key, &mut request_id.first),
+            "request_id" => f.text(key, &mut request_id.second),
+            "identifier" => f.message(key, IDENTIFIER, &mut id),
+            _ => Ok(false),
+        })?;
+        Ok(built(error, || RecordEventsRequestMetadata {
             request_id: request_id.get().unwrap_or_default(),
             identifier: id,
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a metadata", k),
+};
 
 /// `Identifier`, a oneof: exactly one non-null field may be set. Read in sorted key order, the
 /// first field decides (its own error, or its value) and a second one is refused by name; so the
 /// non-null fields are kept by key until the object ends.
-struct IdentifierReader;
+const IDENTIFIER: Message<Identifier> = Message {
+    read: identifier_fields,
+    wrong: |k| expected_object("an identifier", k),
+};
 
-impl<'de> Reader<'de> for IdentifierReader {
-    type Out = R<Identifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("an identifier", kind)
+fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
+    use identifier::Identifier as Which;
+    let mut set: ByKey<R<Which>> = ByKey::default();
+    while let Some(key) = map.next_key()? {
+        let value = map as &mut dyn Source<'_>;
+        let read = match key.as_ref() {
+            "licensedInstance" | "licensed_instance" => {
+                oneof(value, &key, LICENSED, Which::LicensedInstance)?
+            }
+            "unlicensedInstance" | "unlicensed_instance" => {
+                oneof(value, &key, UNLICENSED, Which::UnlicensedInstance)?
+            }
+            "managedService" | "managed_service" => {
+                oneof(value, &key, MANAGED_SERVICE, Which::ManagedService)?
+            }
+            _ => (!value.value()?.is_null()).then(|| Err(unknown_field(&key))),
+        };
+        match read {
+            None => set.clear(&key),
+            Some(r) => set.insert(&key, r),
+        }
     }
+    let mut fields = set.into_sorted();
+    Ok(match (fields.next(), fields.next()) {
+        (None, _) => Ok(Identifier::default()),
+        (Some((_, Err(e))), _) => Err(e),
+        (Some(_), Some((second, _))) => err(format!(
+            "field {second:?} sets the identifier oneof a second time"
+        )),
+        (Some((_, Ok(which))), None) => Ok(Identifier {
+            identifier: Some(which),
+        }),
+    })
+}
 
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        use identifier::Identifier as Which;
-        let mut set: BTreeMap<String, R<Which>> = BTreeMap::new();
-        while let Some(key) = next_key(&mut map)? {
-            let at = |r: Option<R<Which>>| r.map(|r| r.map_err(|e| e.at(&key)));
-            let read = match key.as_ref() {
-                "licensedInstance" | "licensed_instance" => at(map
-                    .next_value_seed(Seed(OrNull(LicensedReader)))?
-                    .map(|r| r.map(Which::LicensedInstance))),
-                "unlicensedInstance" | "unlicensed_instance" => at(map
-                    .next_value_seed(Seed(OrNull(UnlicensedReader)))?
-                    .map(|r| r.map(Which::UnlicensedInstance))),
-                "managedService" | "managed_service" => at(map
-                    .next_value_seed(Seed(OrNull(ManagedServiceReader)))?
-                    .map(|r| r.map(Which::ManagedService))),
-                _ => match map.next_value_seed(Seed(Skip))? {
-                    JsonKind::Null => None,
-                    _ => Some(Err(unknown_field(&key))),
-                },
+/// One field of the `Identifier` oneof, under `key`: `None` for `null`.
+fn oneof<'de, T>(
+    value: &mut dyn Source<'de>,
+    key: &str,
+    message: Message<T>,
+    which: fn(T) -> identifier::Identifier,
+) -> Result<Option<R<identifier::Identifier>>, Stop> {
+    let mut read = message.read;
+    let read = match value.object(&mut read)? {
+        Ok(r) => r,
+        Err(got) if got.is_null() => return Ok(None),
+        Err(got) => message.not_object(&got),
+    };
+    Ok(Some(read.map(which).map_err(|e| e.at(key))))
+}
+
+const LICENSED: Message<identifier::LicensedInstanceIdentifier> = Message {
+    read: |map| {
+        let mut license = Spellings::default();
+        let mut instance = Spellings::default();
+        let mut url = Spellings::default();
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "licenseKey" => &mut license.first,
+                "license_key" => &mut license.second,
+                "instanceId" => &mut instance.first,
+                "instance_id" => &mut instance.second,
+                "externalUrl" => &mut url.first,
+                "external_url" => &mut url.second,
+                _ => return Ok(false),
             };
-            match read {
-                None => {
-                    set.remove(key.as_ref());
-                }
-                Some(r) => {
-                    set.insert(key.into_owned(), r);
-                }
-            }
-        }
-        let mut fields = set.into_iter();
-        Ok(match (fields.next(), fields.next()) {
-            (None, _) => Ok(Identifier::default()),
-            (Some((_, Err(e))), _) => Err(e),
-            (Some(_), Some((second, _))) => err(format!(
-                "field {second:?} sets the identifier oneof a second time"
-            )),
-            (Some((_, Ok(which))), None) => Ok(Identifier {
-                identifier: Some(which),
-            }),
-        })
-    }
-}
-
-struct LicensedReader;
-
-impl<'de> Reader<'de> for LicensedReader {
-    type Out = R<identifier::LicensedInstanceIdentifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a licensedInstance", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
-        let mut key_ = Spellings::default();
-        let mut instance = Spellings::default();
-        let mut url = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "licenseKey" => f.read(&key, Text, |v| key_.first = v)?,
-                "license_key" => f.read(&key, Text, |v| key_.second = v)?,
-                "instanceId" => f.read(&key, Text, |v| instance.first = v)?,
-                "instance_id" => f.read(&key, Text, |v| instance.second = v)?,
-                "externalUrl" => f.read(&key, Text, |v| url.first = v)?,
-                "external_url" => f.read(&key, Text, |v| url.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(identifier::LicensedInstanceIdentifier {
-            license_key: key_.get().unwrap_or_default(),
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || identifier::LicensedInstanceIdentifier {
+            license_key: license.get().unwrap_or_default(),
             instance_id: instance.get().unwrap_or_default(),
             external_url: url.get().unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a licensedInstance", k),
+};
 
-struct UnlicensedReader;
-
-impl<'de> Reader<'de> for UnlicensedReader {
-    type Out = R<identifier::UnlicensedInstanceIdentifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("an unlicensedInstance", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+const UNLICENSED: Message<identifier::UnlicensedInstanceIdentifier> = Message {
+    read: |map| {
         let mut instance = Spellings::default();
         let mut url = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "instanceId" => f.read(&key, Text, |v| instance.first = v)?,
-                "instance_id" => f.read(&key, Text, |v| instance.second = v)?,
-                "externalUrl" => f.read(&key, Text, |v| url.first = v)?,
-                "external_url" => f.read(&key, Text, |v| url.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(identifier::UnlicensedInstanceIdentifier {
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "instanceId" => &mut instance.first,
+                "instance_id" => &mut instance.second,
+                "externalUrl" => &mut url.first,
+                "external_url" => &mut url.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || identifier::UnlicensedInstanceIdentifier {
             instance_id: instance.get().unwrap_or_default(),
             external_url: url.get().unwrap_or_default(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("an unlicensedInstance", k),
+};
 
-struct ManagedServiceReader;
-
-impl<'de> Reader<'de> for ManagedServiceReader {
-    type Out = R<identifier::ManagedServiceIdentifier>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        expected_object("a managedService", kind)
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        let mut f = Fields::new(map);
+const MANAGED_SERVICE: Message<identifier::ManagedServiceIdentifier> = Message {
+    read: |map| {
         let mut service = Spellings::default();
         let mut environment = Spellings::default();
-        while let Some(key) = f.next_key()? {
-            match key.as_ref() {
-                "serviceId" => f.read(&key, Text, |v| service.first = v)?,
-                "service_id" => f.read(&key, Text, |v| service.second = v)?,
-                "serviceEnvironment" => f.read(&key, Text, |v| environment.first = v)?,
-                "service_environment" => f.read(&key, Text, |v| environment.second = v)?,
-                _ => f.unknown(&key)?,
-            }
-        }
-        Ok(f.finish(identifier::ManagedServiceIdentifier {
+        let error = message(map, &mut |key, f| {
+            let slot = match key {
+                "serviceId" => &mut service.first,
+                "service_id" => &mut service.second,
+                "serviceEnvironment" => &mut environment.first,
+                "service_environment" => &mut environment.second,
+                _ => return Ok(false),
+            };
+            f.text(key, slot)
+        })?;
+        Ok(built(error, || identifier::ManagedServiceIdentifier {
             service_id: service.get().unwrap_or_default(),
             service_environment: environment.get(),
         }))
-    }
-}
+    },
+    wrong: |k| expected_object("a managedService", k),
+};
 
 // ---------------------------------------------------------------------------------------------
 // google.protobuf.Struct and Value: plain JSON.
 
 /// A `google.protobuf.Struct` field: a JSON object (a repeated key: the last value wins).
-pub(crate) struct StructReader;
-
-impl<'de> Reader<'de> for StructReader {
-    type Out = R<Struct>;
-
-    fn wrong_kind(self, kind: JsonKind) -> R<Struct> {
-        err(format!(
+pub(crate) const STRUCT: Message<Struct> = Message {
+    read: |map| struct_fields(map).map(Ok),
+    wrong: |k| {
+        FieldError::new(format!(
             "expected a JSON object for google.protobuf.Struct, got {}",
-            kind.described()
+            k.described()
         ))
-    }
+    },
+};
 
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<R<Struct>, A::Error> {
-        struct_fields(map).map(Ok)
-    }
-}
-
-fn struct_fields<'de, A: MapAccess<'de>>(mut map: A) -> Result<Struct, A::Error> {
+fn struct_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Struct, Stop> {
     let mut fields = BTreeMap::new();
-    while let Some(key) = next_key(&mut map)? {
-        let value = map.next_value_seed(Seed(ValueReader))?;
-        fields.insert(key.into_owned(), value);
+    while let Some(key) = map.next_key()? {
+        if let Some(value) = any_value(map)? {
+            fields.insert(key.into_owned(), value);
+        }
     }
     Ok(Struct { fields })
 }
 
-/// Any JSON value as a `google.protobuf.Value` (every JSON value has one: JSON numbers are
-/// finite doubles). Nesting is bounded by serde_json's recursion limit.
-pub(crate) struct ValueReader;
-
-impl<'de> Reader<'de> for ValueReader {
-    type Out = Value;
-
-    fn wrong_kind(self, _: JsonKind) -> Value {
-        // Every kind is handled below; a value without a kind is what a writer refuses.
-        Value { kind: None }
-    }
-
-    fn null(self) -> Value {
-        Value {
-            kind: Some(Kind::NullValue(0)),
-        }
-    }
-
-    fn boolean(self, b: bool) -> Value {
-        Value {
-            kind: Some(Kind::BoolValue(b)),
-        }
-    }
-
-    fn number(self, n: Number) -> Value {
-        Value {
-            kind: Some(Kind::NumberValue(n.as_f64())),
-        }
-    }
-
-    fn string(self, s: Cow<'de, str>) -> Value {
-        Value {
-            kind: Some(Kind::StringValue(s.into_owned())),
-        }
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
-        Ok(Value {
-            kind: Some(Kind::StructValue(struct_fields(map)?)),
-        })
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element_seed(Seed(ValueReader))? {
-            values.push(v);
-        }
-        Ok(Value {
-            kind: Some(Kind::ListValue(ListValue { values })),
-        })
-    }
+/// The next value, whatever it is, as a `google.protobuf.Value` (every JSON value has one:
+/// JSON numbers are finite doubles); `None` at the end of an array. Nesting is bounded by
+/// serde_json's recursion limit.
+pub(crate) fn any_value<'de>(value: &mut dyn Source<'de>) -> Result<Option<Value>, Stop> {
+    let mut object = None;
+    let mut list = None;
+    let got = value.value_with(
+        Some(&mut |map| {
+            object = Some(struct_fields(map)?);
+            Ok(())
+        }),
+        Some(&mut |items| {
+            let mut values = Vec::new();
+            while let Some(v) = any_value(items)? {
+                values.push(v);
+            }
+            list = Some(ListValue { values });
+            Ok(())
+        }),
+    )?;
+    let kind = match got {
+        Got::Scalar(Scalar::Null) => Kind::NullValue(0),
+        Got::Scalar(Scalar::Bool(b)) => Kind::BoolValue(b),
+        Got::Scalar(Scalar::Number(n)) => Kind::NumberValue(n.as_f64()),
+        Got::Scalar(Scalar::Str(s)) => Kind::StringValue(s.into_owned()),
+        Got::Object => Kind::StructValue(object.unwrap_or_default()),
+        Got::Array => Kind::ListValue(list.unwrap_or_default()),
+        Got::End => return Ok(None),
+    };
+    Ok(Some(Value { kind: Some(kind) }))
 }
 
 #[cfg(test)]

@@ -1,24 +1,32 @@
 //! Reading JSON straight into typed values: the serde plumbing shared by the proto3 JSON readers
 //! ([`super::parse`]), the recording readers (`record`) and the `ffi` op inputs.
 //!
-//! A reader is a [`Reader`]: what to make of each kind of JSON value. [`Seed`] runs one over any
-//! `serde` deserializer, in practice `serde_json`'s streaming one over the input text, so no
-//! `serde_json::Value` tree is built. (The `*_value` entry points run the same readers over a
-//! `&serde_json::Value`, which is also a deserializer.) serde's visitors are the field's way to
-//! do this; what is written here are the rules that make the result exactly what the earlier
-//! readers, which converted a parsed `serde_json::Value`, gave for every input:
+//! Readers are plain functions over a [`Source`] of values: [`Source::value`] hands over the
+//! next value (a scalar, or the kind of an object or array it read and skipped), and
+//! [`Source::object`] / [`Source::array`] give an object's [`Entries`] or an array's elements to a
+//! body. [`from_text`] reads with `serde_json`'s streaming deserializer, so no
+//! `serde_json::Value` tree is built ([`from_value`] reads a parsed value the same way: it is a
+//! deserializer too).
+//! serde's visitors are the field's way to do this; what is written here are the rules that make
+//! the result exactly what the earlier readers, which converted a parsed `serde_json::Value`,
+//! gave for every input:
 //!
 //! * **Syntax first.** A reader never stops at a wrong field: it records the error and reads on,
 //!   so that a document that is not valid JSON is reported as such, with serde_json's message and
 //!   position, wherever a field error sits. Only serde errors (syntax, depth) stop reading.
 //! * **Sorted keys, the last duplicate wins.** An object is judged as if its keys were read in
 //!   sorted order after duplicates were merged, the last one winning (what a `serde_json::Map`
-//!   holds): the error reported is the one under the smallest key ([`ErrorsByKey`]), a repeated
-//!   key's earlier value has no effect even when it is wrong, and of two spellings of one field
-//!   the later-sorting one wins ([`Spellings`]).
+//!   holds): the error reported is the one under the smallest key ([`ByKey`]), a repeated key's
+//!   earlier value has no effect even when it is wrong, and of two spellings of one field the
+//!   later-sorting one wins ([`Spellings`]).
 //! * **Bounded depth.** Every value, skipped ones included, is read through `deserialize_any`,
 //!   so serde_json's 128-level recursion limit applies to the whole document: deep input is an
 //!   error, never a stack overflow.
+//!
+//! Size matters as much as speed (this code ships in the WASM build): every value goes through
+//! one visitor into one receiver ([`Take`]), so serde_json's large `deserialize_any` is compiled
+//! once, and readers carry no per-type glue (a serde visitor per reader cost the WASM build a
+//! third of its size).
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -99,9 +107,7 @@ impl Number {
             Number::Float(f) => f,
         }
     }
-}
 
-impl Number {
     /// The same number as a `serde_json::Value` (`null` for a non-finite float, which JSON
     /// text cannot hold, as serde_json does).
     pub(crate) fn to_json(self) -> serde_json::Value {
@@ -124,144 +130,274 @@ impl fmt::Display for Number {
     }
 }
 
-/// What to make of each kind of JSON value. Every method must consume its value completely;
-/// the defaults read (and check) an object or array they do not want, then answer
-/// [`Reader::wrong_kind`].
-pub(crate) trait Reader<'de>: Sized {
-    /// What the reader makes of a value (usually a `Result` of the target type and the
-    /// reader's own error type: a wrong value is an answer, not a serde error).
-    type Out;
+/// A JSON value that is not an object or an array.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar<'de> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    /// Borrowed from the input when it has no escapes.
+    Str(Cow<'de, str>),
+}
 
-    /// The answer for a value of a kind this reader does not take.
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out;
-
-    fn null(self) -> Self::Out {
-        self.wrong_kind(JsonKind::Null)
-    }
-
-    fn boolean(self, _: bool) -> Self::Out {
-        self.wrong_kind(JsonKind::Bool)
-    }
-
-    fn number(self, _: Number) -> Self::Out {
-        self.wrong_kind(JsonKind::Number)
-    }
-
-    fn string(self, _: Cow<'de, str>) -> Self::Out {
-        self.wrong_kind(JsonKind::String)
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        skip_entries(&mut map)?;
-        Ok(self.wrong_kind(JsonKind::Object))
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
-        skip_elements(&mut seq)?;
-        Ok(self.wrong_kind(JsonKind::Array))
+impl Scalar<'_> {
+    pub(crate) fn kind(&self) -> JsonKind {
+        match self {
+            Scalar::Null => JsonKind::Null,
+            Scalar::Bool(_) => JsonKind::Bool,
+            Scalar::Number(_) => JsonKind::Number,
+            Scalar::Str(_) => JsonKind::String,
+        }
     }
 }
 
-/// Runs a [`Reader`] over one value of a deserializer (through `deserialize_any`, so that
+/// Reading stopped on a serde error (syntax, depth). The error itself is kept by the adapter
+/// that met it and handed back to serde on the way out, so readers only pass this marker up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stop;
+
+/// What one value was, once read: a scalar (handed over), or an object or array (already read
+/// by the body given for it, or skipped), or nothing (the end of an array).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Got<'de> {
+    Scalar(Scalar<'de>),
+    Object,
+    Array,
+    End,
+}
+
+impl Got<'_> {
+    /// The kind of the value (`End` is never asked for).
+    pub(crate) fn kind(&self) -> JsonKind {
+        match self {
+            Got::Scalar(s) => s.kind(),
+            Got::Object => JsonKind::Object,
+            Got::Array | Got::End => JsonKind::Array,
+        }
+    }
+
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self, Got::Scalar(Scalar::Null))
+    }
+}
+
+/// What reads an object value: its entries, one by one.
+pub(crate) type ObjectBody<'b, 'de> = &'b mut dyn FnMut(&mut dyn Entries<'de>) -> Result<(), Stop>;
+
+/// What reads an array value: its elements, one by one, from the [`Source`] it is given.
+pub(crate) type ArrayBody<'b, 'de> = &'b mut dyn FnMut(&mut dyn Source<'de>) -> Result<(), Stop>;
+
+/// The one thing serde's visitor hands a value to: scalars are kept, objects and arrays go to
+/// the bodies given (or are skipped). Every reader is a plain function over these, so the WASM
+/// build carries one visitor and no per-reader glue.
+pub(crate) struct Take<'o, 'a, 'de> {
+    object: Option<ObjectBody<'o, 'de>>,
+    array: Option<ArrayBody<'a, 'de>>,
+    got: Got<'de>,
+}
+
+/// Somewhere values are read from: an object's value under the key just read (an [`Entries`]),
+/// an array's elements, or one input field.
+pub(crate) trait Source<'de> {
+    /// Reads the next value into `take`; `false` when there is none (the end of an array).
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop>;
+}
+
+/// The entries of an object being read: a key, then its value through [`Source`].
+pub(crate) trait Entries<'de>: Source<'de> {
+    /// The next key (borrowed from the input when it has no escapes), or `None` at the end.
+    fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, Stop>;
+}
+
+impl<'de> dyn Source<'de> + '_ {
+    /// The next value; an object goes to `object`, an array to `array` (each is read and
+    /// skipped when `None`).
+    pub(crate) fn value_with(
+        &mut self,
+        object: Option<ObjectBody<'_, 'de>>,
+        array: Option<ArrayBody<'_, 'de>>,
+    ) -> Result<Got<'de>, Stop> {
+        let mut take = Take {
+            object,
+            array,
+            got: Got::End,
+        };
+        self.next(&mut take)?;
+        Ok(take.got)
+    }
+
+    /// The next value, objects and arrays read only to check them.
+    pub(crate) fn value(&mut self) -> Result<Got<'de>, Stop> {
+        self.value_with(None, None)
+    }
+
+    /// The next value, read by `body` if it is an object: `Ok(t)`, else `Err(got)`.
+    pub(crate) fn object<T>(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Entries<'de>) -> Result<T, Stop>,
+    ) -> Result<Result<T, Got<'de>>, Stop> {
+        let mut out = None;
+        let got = self.value_with(
+            Some(&mut |map| {
+                out = Some(body(map)?);
+                Ok(())
+            }),
+            None,
+        )?;
+        Ok(out.ok_or(got))
+    }
+
+    /// The next value, read by `body` if it is an array: `Ok(t)`, else `Err(got)`.
+    pub(crate) fn array<T>(
+        &mut self,
+        body: &mut dyn FnMut(&mut dyn Source<'de>) -> Result<T, Stop>,
+    ) -> Result<Result<T, Got<'de>>, Stop> {
+        let mut out = None;
+        let got = self.value_with(
+            None,
+            Some(&mut |seq| {
+                out = Some(body(seq)?);
+                Ok(())
+            }),
+        )?;
+        Ok(out.ok_or(got))
+    }
+}
+
+/// Runs a [`Take`] over one value of a deserializer, through `deserialize_any` (so that
 /// serde_json's recursion limit counts every level).
-pub(crate) struct Seed<R>(pub R);
+struct TakeSeed<'t, 'o, 'a, 'de>(&'t mut Take<'o, 'a, 'de>);
 
-impl<'de, R: Reader<'de>> DeserializeSeed<'de> for Seed<R> {
-    type Value = R::Out;
+impl<'de> DeserializeSeed<'de> for TakeSeed<'_, '_, '_, 'de> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<R::Out, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(Visit(self.0))
     }
 }
 
-struct Visit<R>(R);
+/// The one visitor.
+struct Visit<'t, 'o, 'a, 'de>(&'t mut Take<'o, 'a, 'de>);
 
-impl<'de, R: Reader<'de>> Visitor<'de> for Visit<R> {
-    type Value = R::Out;
+impl<'de> Visit<'_, '_, '_, 'de> {
+    fn scalar<E>(self, s: Scalar<'de>) -> Result<(), E> {
+        self.0.got = Got::Scalar(s);
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for Visit<'_, '_, '_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_unit<E>(self) -> Result<R::Out, E> {
-        Ok(self.0.null())
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.scalar(Scalar::Null)
     }
 
-    fn visit_none<E>(self) -> Result<R::Out, E> {
-        Ok(self.0.null())
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.scalar(Scalar::Null)
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<R::Out, E> {
-        Ok(self.0.boolean(v))
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.scalar(Scalar::Bool(v))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<R::Out, E> {
-        Ok(self.0.number(Number::PosInt(v)))
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.scalar(Scalar::Number(Number::PosInt(v)))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<R::Out, E> {
-        Ok(self.0.number(Number::from_i64(v)))
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.scalar(Scalar::Number(Number::from_i64(v)))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<R::Out, E> {
-        Ok(self.0.number(Number::Float(v)))
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.scalar(Scalar::Number(Number::Float(v)))
     }
 
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<R::Out, E> {
-        Ok(self.0.string(Cow::Borrowed(v)))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        self.scalar(Scalar::Str(Cow::Borrowed(v)))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<R::Out, E> {
-        Ok(self.0.string(Cow::Owned(v.to_owned())))
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.scalar(Scalar::Str(Cow::Owned(v.to_owned())))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<R::Out, E> {
-        Ok(self.0.string(Cow::Owned(v)))
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.scalar(Scalar::Str(Cow::Owned(v)))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R::Out, A::Error> {
-        self.0.object(map)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let mut entries = MapEntries { map, error: None };
+        let read = match self.0.object.as_mut() {
+            Some(body) => body(&mut entries),
+            None => skip_entries(&mut entries),
+        };
+        self.0.got = Got::Object;
+        read.map_err(|Stop| entries.error.unwrap_or_else(stopped))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<R::Out, A::Error> {
-        self.0.array(seq)
-    }
-}
-
-/// Reads a value only to check it (syntax, depth) and tell its kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Skip;
-
-impl<'de> Reader<'de> for Skip {
-    type Out = JsonKind;
-
-    fn wrong_kind(self, kind: JsonKind) -> JsonKind {
-        kind
-    }
-
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonKind, A::Error> {
-        skip_entries(&mut map)?;
-        Ok(JsonKind::Object)
-    }
-
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonKind, A::Error> {
-        skip_elements(&mut seq)?;
-        Ok(JsonKind::Array)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let mut elements = SeqElements { seq, error: None };
+        let read = match self.0.array.as_mut() {
+            Some(body) => body(&mut elements),
+            None => skip_elements(&mut elements),
+        };
+        self.0.got = Got::Array;
+        read.map_err(|Stop| elements.error.unwrap_or_else(stopped))
     }
 }
 
-/// Reads the rest of an object without keeping it.
-pub(crate) fn skip_entries<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
-    while next_key(map)?.is_some() {
-        map.next_value_seed(Seed(Skip))?;
-    }
-    Ok(())
+/// The error for a [`Stop`] without a kept serde error (not reached: a `Stop` starts at one).
+fn stopped<E: serde::de::Error>() -> E {
+    E::custom("reading stopped")
 }
 
-/// Reads the rest of an array without keeping it.
-pub(crate) fn skip_elements<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
-    while seq.next_element_seed(Seed(Skip))?.is_some() {}
-    Ok(())
+/// A serde `MapAccess` as [`Entries`], keeping the serde error it meets.
+struct MapEntries<'de, A: MapAccess<'de>> {
+    map: A,
+    error: Option<A::Error>,
+}
+
+impl<'de, A: MapAccess<'de>> Source<'de> for MapEntries<'de, A> {
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop> {
+        match self.map.next_value_seed(TakeSeed(take)) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.error = Some(e);
+                Err(Stop)
+            }
+        }
+    }
+}
+
+impl<'de, A: MapAccess<'de>> Entries<'de> for MapEntries<'de, A> {
+    fn next_key(&mut self) -> Result<Option<Cow<'de, str>>, Stop> {
+        self.map.next_key_seed(KeySeed).map_err(|e| {
+            self.error = Some(e);
+            Stop
+        })
+    }
+}
+
+/// A serde `SeqAccess` as a [`Source`] of its elements, keeping the serde error it meets.
+struct SeqElements<'de, A: SeqAccess<'de>> {
+    seq: A,
+    error: Option<A::Error>,
+}
+
+impl<'de, A: SeqAccess<'de>> Source<'de> for SeqElements<'de, A> {
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop> {
+        match self.seq.next_element_seed(TakeSeed(take)) {
+            Ok(more) => Ok(more.is_some()),
+            Err(e) => {
+                self.error = Some(e);
+                Err(Stop)
+            }
+        }
+    }
 }
 
 struct KeySeed;
@@ -294,79 +430,79 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// The next key of an object (borrowed from the input when it has no escapes).
-pub(crate) fn next_key<'de, A: MapAccess<'de>>(
-    map: &mut A,
-) -> Result<Option<Cow<'de, str>>, A::Error> {
-    map.next_key_seed(KeySeed)
+/// Reads the rest of an object without keeping it.
+pub(crate) fn skip_entries<'de>(map: &mut dyn Entries<'de>) -> Result<(), Stop> {
+    while map.next_key()?.is_some() {
+        (map as &mut dyn Source<'de>).value()?;
+    }
+    Ok(())
 }
 
-/// A reader for a field where `null` means "not set": `None` for null, else the inner answer.
-pub(crate) struct OrNull<R>(pub R);
-
-impl<'de, R: Reader<'de>> Reader<'de> for OrNull<R> {
-    type Out = Option<R::Out>;
-
-    fn wrong_kind(self, kind: JsonKind) -> Self::Out {
-        Some(self.0.wrong_kind(kind))
-    }
-
-    fn null(self) -> Self::Out {
-        None
-    }
-
-    fn boolean(self, v: bool) -> Self::Out {
-        Some(self.0.boolean(v))
-    }
-
-    fn number(self, v: Number) -> Self::Out {
-        Some(self.0.number(v))
-    }
-
-    fn string(self, v: Cow<'de, str>) -> Self::Out {
-        Some(self.0.string(v))
-    }
-
-    fn object<A: MapAccess<'de>>(self, map: A) -> Result<Self::Out, A::Error> {
-        self.0.object(map).map(Some)
-    }
-
-    fn array<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Out, A::Error> {
-        self.0.array(seq).map(Some)
-    }
+/// Reads the rest of an array without keeping it.
+pub(crate) fn skip_elements<'de>(seq: &mut dyn Source<'de>) -> Result<(), Stop> {
+    while seq.value()? != Got::End {}
+    Ok(())
 }
 
-/// The errors of one object's fields, by key: a later value of the same key replaces (or, when
-/// good, clears) an earlier one's error, and the error reported is the smallest key's, as when
-/// the merged object is read in sorted key order. Allocates only when a field is wrong.
+/// The latest of something (an error, a value) per key of one object: a later value of the
+/// same key replaces an earlier one, [`ByKey::clear`] forgets it, and [`ByKey::first`] is the
+/// smallest key's, as when the merged object is read in sorted key order. Allocates only when
+/// used. (Keys map to slots in a list rather than to the values themselves, so that one
+/// `BTreeMap` type serves every value type and nothing is ever removed from it: each would be
+/// another copy of `BTreeMap`'s code in the WASM build.)
 #[derive(Debug)]
-pub(crate) struct ErrorsByKey<E> {
-    errors: BTreeMap<String, E>,
+pub(crate) struct ByKey<T> {
+    slots: BTreeMap<String, usize>,
+    values: Vec<Option<T>>,
 }
 
-impl<E> Default for ErrorsByKey<E> {
+impl<T> Default for ByKey<T> {
     fn default() -> Self {
-        ErrorsByKey {
-            errors: BTreeMap::new(),
+        ByKey {
+            slots: BTreeMap::new(),
+            values: Vec::new(),
         }
     }
 }
 
-impl<E> ErrorsByKey<E> {
-    /// `key`'s latest value is good (or absent): forget its earlier error.
+impl<T> ByKey<T> {
+    /// `key` has nothing (any more).
     pub(crate) fn clear(&mut self, key: &str) {
-        if !self.errors.is_empty() {
-            self.errors.remove(key);
+        if !self.slots.is_empty()
+            && let Some(slot) = self.slots.get(key).and_then(|&i| self.values.get_mut(i))
+        {
+            *slot = None;
         }
     }
 
-    /// `key`'s latest value is wrong.
-    pub(crate) fn insert(&mut self, key: &str, error: E) {
-        self.errors.insert(key.to_owned(), error);
+    /// `key`'s latest is `value`.
+    pub(crate) fn insert(&mut self, key: &str, value: T) {
+        match self.slots.get(key).and_then(|&i| self.values.get_mut(i)) {
+            Some(slot) => *slot = Some(value),
+            None => {
+                self.slots.insert(key.to_owned(), self.values.len());
+                self.values.push(Some(value));
+            }
+        }
     }
 
-    /// Records `key`'s latest answer: the value when good.
-    pub(crate) fn keep<T>(&mut self, key: &str, answer: Result<T, E>) -> Option<T> {
+    /// Whether no key has anything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.iter().all(Option::is_none)
+    }
+
+    /// Whether `key` has something.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        !self.slots.is_empty()
+            && self
+                .slots
+                .get(key)
+                .and_then(|&i| self.values.get(i))
+                .is_some_and(Option::is_some)
+    }
+
+    /// Records `key`'s latest answer (for errors): the value when good, else the error.
+    pub(crate) fn keep<V>(&mut self, key: &str, answer: Result<V, T>) -> Option<V> {
         match answer {
             Ok(v) => {
                 self.clear(key);
@@ -379,9 +515,20 @@ impl<E> ErrorsByKey<E> {
         }
     }
 
-    /// The error under the smallest key, if any.
-    pub(crate) fn first(self) -> Option<E> {
-        self.errors.into_values().next()
+    /// What the smallest key has, if any key has something.
+    pub(crate) fn first(self) -> Option<T> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        self.into_sorted().next().map(|(_, v)| v)
+    }
+
+    /// What each key has, in sorted key order.
+    pub(crate) fn into_sorted(self) -> impl Iterator<Item = (String, T)> {
+        let mut values = self.values;
+        self.slots
+            .into_iter()
+            .filter_map(move |(k, i)| values.get_mut(i).and_then(Option::take).map(|v| (k, v)))
     }
 }
 
@@ -412,24 +559,88 @@ impl<T> Spellings<T> {
     }
 }
 
-/// Runs a reader over JSON text (the whole text: trailing characters are an error). The caller
-/// bounds the text's size; serde_json bounds its depth.
-pub(crate) fn from_text<'de, R: Reader<'de>>(
+/// Reads JSON text (the whole text: trailing characters are an error); objects and arrays go to
+/// the bodies given. The caller bounds the text's size; serde_json bounds its depth.
+pub(crate) fn from_text<'de>(
     text: &'de str,
-    reader: R,
-) -> Result<R::Out, serde_json::Error> {
+    object: Option<ObjectBody<'_, 'de>>,
+    array: Option<ArrayBody<'_, 'de>>,
+) -> Result<Got<'de>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let out = Seed(reader).deserialize(&mut de)?;
+    let mut take = Take {
+        object,
+        array,
+        got: Got::End,
+    };
+    TakeSeed(&mut take).deserialize(&mut de)?;
     de.end()?;
-    Ok(out)
+    Ok(take.got)
 }
 
-/// Runs a reader over an already parsed value (its keys are unique and sorted already).
-pub(crate) fn from_value<'de, R: Reader<'de>>(
+/// Reads an already parsed value (its keys are unique and sorted already), as [`from_text`].
+pub(crate) fn from_value<'de>(
     value: &'de serde_json::Value,
-    reader: R,
-) -> Result<R::Out, serde_json::Error> {
-    Seed(reader).deserialize(value)
+    object: Option<ObjectBody<'_, 'de>>,
+    array: Option<ArrayBody<'_, 'de>>,
+) -> Result<Got<'de>, serde_json::Error> {
+    let mut take = Take {
+        object,
+        array,
+        got: Got::End,
+    };
+    TakeSeed(&mut take).deserialize(value)?;
+    Ok(take.got)
+}
+
+/// A JSON document that is an object read by `body`: `Ok(t)`, else `Err(got)`.
+pub(crate) fn object_document<'de, T>(
+    read: impl FnOnce(Option<ObjectBody<'_, 'de>>) -> Result<Got<'de>, serde_json::Error>,
+    body: &mut dyn FnMut(&mut dyn Entries<'de>) -> Result<T, Stop>,
+) -> Result<Result<T, Got<'de>>, serde_json::Error> {
+    let mut out = None;
+    let got = read(Some(&mut |map| {
+        out = Some(body(map)?);
+        Ok(())
+    }))?;
+    Ok(out.ok_or(got))
+}
+
+/// One input field's JSON text, as a [`Source`] of one value (the whole text).
+#[cfg(feature = "ffi")]
+pub(crate) struct TextValue<'de> {
+    de: serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+    error: Option<serde_json::Error>,
+}
+
+#[cfg(feature = "ffi")]
+impl<'de> TextValue<'de> {
+    pub(crate) fn new(text: &'de str) -> Self {
+        TextValue {
+            de: serde_json::Deserializer::from_str(text),
+            error: None,
+        }
+    }
+
+    /// After the value is read: the serde error that stopped it, or trailing characters.
+    pub(crate) fn end(mut self, read: Result<(), Stop>) -> Result<(), serde_json::Error> {
+        match (read, self.error.take()) {
+            (Err(Stop), error) => Err(error.unwrap_or_else(stopped)),
+            (Ok(()), _) => self.de.end(),
+        }
+    }
+}
+
+#[cfg(feature = "ffi")]
+impl<'de> Source<'de> for TextValue<'de> {
+    fn next(&mut self, take: &mut Take<'_, '_, 'de>) -> Result<bool, Stop> {
+        match TakeSeed(take).deserialize(&mut self.de) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.error = Some(e);
+                Err(Stop)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -450,7 +661,9 @@ mod tests {
             "12345678901234567890123",
         ] {
             let json: serde_json::Number = serde_json::from_str(text).unwrap();
-            let ours = from_text(text, NumberOnly).unwrap().unwrap();
+            let Got::Scalar(Scalar::Number(ours)) = from_text(text, None, None).unwrap() else {
+                panic!("{text} is not a number");
+            };
             assert_eq!(ours.to_string(), json.to_string(), "{text}");
             assert_eq!(ours.as_i64(), json.as_i64(), "{text}");
             assert_eq!(ours.as_u64(), json.as_u64(), "{text}");
@@ -459,28 +672,16 @@ mod tests {
         }
     }
 
-    struct NumberOnly;
-
-    impl<'de> Reader<'de> for NumberOnly {
-        type Out = Option<Number>;
-        fn wrong_kind(self, _: JsonKind) -> Self::Out {
-            None
-        }
-        fn number(self, n: Number) -> Self::Out {
-            Some(n)
-        }
-    }
-
     #[test]
     fn skipping_keeps_the_depth_limit() {
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        let e = from_text(&deep, Skip).unwrap_err();
+        let e = from_text(&deep, None, None).unwrap_err();
         assert!(e.to_string().starts_with("recursion limit exceeded"), "{e}");
         // The same depths pass and fail as when parsing into a `serde_json::Value`.
         for depth in [126, 127, 128, 129] {
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
             let value = serde_json::from_str::<serde_json::Value>(&text).map(drop);
-            let skipped = from_text(&text, Skip).map(drop);
+            let skipped = from_text(&text, None, None).map(drop);
             assert_eq!(
                 skipped.map_err(|e| e.to_string()),
                 value.map_err(|e| e.to_string()),
@@ -490,15 +691,24 @@ mod tests {
     }
 
     #[test]
-    fn errors_by_key_report_the_smallest_key_of_the_latest_values() {
-        let mut errors = ErrorsByKey::default();
+    fn by_key_gives_the_smallest_key_of_the_latest_values() {
+        let mut errors = ByKey::default();
         errors.insert("b", "b is wrong");
         errors.insert("a", "a is wrong");
         errors.clear("a");
         errors.insert("c", "c is wrong");
+        assert!(errors.contains("b") && !errors.contains("a"));
         assert_eq!(errors.first(), Some("b is wrong"));
-        let mut errors: ErrorsByKey<&str> = ErrorsByKey::default();
+        let mut errors: ByKey<&str> = ByKey::default();
         assert_eq!(errors.keep("a", Ok::<_, &str>(1)), Some(1));
         assert_eq!(errors.first(), None);
+        let mut values = ByKey::default();
+        values.insert("z", 1);
+        values.insert("y", 2);
+        values.insert("z", 3);
+        assert_eq!(
+            values.into_sorted().collect::<Vec<_>>(),
+            [("y".to_string(), 2), ("z".to_string(), 3)]
+        );
     }
 }
