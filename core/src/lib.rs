@@ -40,6 +40,11 @@
 //! | [`mod@record`] | a client recording (`TelemetryEventInput`) to a full `Event` |
 //! | [`export`] | exporter rules: chunking under 1 MiB, which ids to mark exported, back-off |
 //! | `ffi` (feature `ffi`) | JSON-string entry points shared by the WASM build and the conformance runners |
+//!
+//! Cargo features: `translate` and `ingest` (default) hold the gateway's Pub/Sub translation and
+//! ingest pipeline; `ffi` the JSON-string entry points (with `ingest`, the conformance
+//! comparison) and `ffi::batch`, the exporters' batch path. The npm package's slim client module
+//! is built without the defaults.
 
 #![cfg_attr(
     not(test),
