@@ -1,0 +1,111 @@
+// The Node file-backed queue store on its own: what it resumes from a log (a torn last line, a
+// damaged line, removals), its lock (taken over from a process that is gone, refused while the
+// owner lives), compaction, and the exporter resuming through it.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileQueueStore, GatewayExporter } from "../../dist/exporter-node.mjs";
+import * as core from "../../dist/node.mjs";
+
+const dir = () => mkdtempSync(join(tmpdir(), "tg-file-store-"));
+const b64 = (bytes) => Buffer.from(bytes).toString("base64");
+
+async function opened(path, options) {
+  const store = new FileQueueStore(path, options);
+  const adopted = [];
+  await store.open((entries) => adopted.push(...entries));
+  return { store, adopted };
+}
+
+test("resumes what the log holds: adds minus removals; a torn last line and damaged lines are skipped", async () => {
+  const path = join(dir(), "queue.log");
+  writeFileSync(
+    path,
+    [
+      `+"a"\t${b64([1, 2, 3])}`,
+      `+"b"\t${b64([4])}`,
+      `-"a"`,
+      `+"c\\n\\t"\t${b64([5, 6])}`,
+      `+not json\t${b64([7])}`,
+      `+"d"`, // no bytes: damaged
+      `+"e"\t${b64([8])}`, // the last line, torn (no newline): a write the process never finished
+    ].join("\n"),
+  );
+  const { store, adopted } = await opened(path);
+  assert.deepEqual(
+    adopted.map((e) => [e.id, [...e.bytes]]),
+    [
+      ["b", [4]],
+      ["c\n\t", [5, 6]],
+    ],
+  );
+  // Opening compacted the log to the live events.
+  assert.equal(readFileSync(path, "utf8"), `+"b"\t${b64([4])}\n+"c\\n\\t"\t${b64([5, 6])}\n`);
+  await store.add([{ id: "f", bytes: new Uint8Array([9]) }]);
+  await store.remove(["b", "unknown"]);
+  assert.match(readFileSync(path, "utf8"), /\+"f"\t.*\n-"b"\n$/);
+  await store.close();
+  assert.equal(readFileSync(path, "utf8"), `+"c\\n\\t"\t${b64([5, 6])}\n+"f"\t${b64([9])}\n`, "closing compacts");
+  assert.equal(existsSync(`${path}.lock`), false);
+});
+
+test("the lock: refused while its process lives, taken over when it is gone", async () => {
+  const path = join(dir(), "queue.log");
+  const { store } = await opened(path);
+  assert.equal(readFileSync(`${path}.lock`, "utf8"), String(process.pid));
+  // A second store on the same file (here: this live process) is refused, and says by whom.
+  await assert.rejects(opened(path), new RegExp(`in use by process ${process.pid}`));
+  await store.close();
+  // A lock left by a process that is gone.
+  const gone = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" });
+  writeFileSync(`${path}.lock`, gone.stdout.trim());
+  const { store: next } = await opened(path);
+  assert.equal(readFileSync(`${path}.lock`, "utf8"), String(process.pid));
+  await next.close();
+});
+
+test("many removals are compacted away while running; fsync mode writes the same log", async () => {
+  const path = join(dir(), "queue.log");
+  const { store } = await opened(path, { fsync: true });
+  const ids = Array.from({ length: 2500 }, (_, i) => `id-${i}`);
+  await store.add(ids.map((id) => ({ id, bytes: new Uint8Array([1, 2]) })));
+  await store.remove(ids.slice(0, 2400));
+  const text = readFileSync(path, "utf8");
+  assert.ok(!text.split("\n").some((l) => l.startsWith("-")), "compacted once removals outnumbered the live events");
+  assert.equal(text.split("\n").filter(Boolean).length, 100);
+  await store.close();
+});
+
+test("the exporter resumes from a queue file left by an earlier process, and empties it", async () => {
+  const path = join(dir(), "queue.log");
+  const recorded = core.recordBatch(
+    [1, 2, 3].map((n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } })),
+    { context: { serverVersion: "1" } },
+  );
+  writeFileSync(path, recorded.map((r) => `+${JSON.stringify(r.id)}\t${b64(r.bytes)}\n`).join(""));
+  const sent = [];
+  const exporter = new GatewayExporter({
+    transport: {
+      async recordEvents(requests, { onResponse }) {
+        const ids = requests.slice(1).flatMap((r) => core.decodeRecordEventsRequest(r).events.events.map((e) => e.id));
+        sent.push(...ids);
+        onResponse(core.encodeRecordEventsResponse({ succeededEvents: ids }));
+      },
+    },
+    metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
+    context: { serverVersion: "1" },
+    persist: new FileQueueStore(path),
+    onError: (e) => assert.fail(e.message),
+  });
+  assert.equal(exporter.persistence, "file");
+  await exporter.ready;
+  assert.equal(exporter.stats.resumed, 3);
+  await exporter.exportEvents([{ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 9 } }]);
+  await exporter.close();
+  assert.deepEqual(sent.slice(0, 3), recorded.map((r) => r.id));
+  assert.equal(sent.length, 4);
+  assert.equal(readFileSync(path, "utf8"), "");
+});
