@@ -11,7 +11,7 @@
 // With a store (IndexedDB in browsers by default, a file in Node on request), `exportEvents`
 // resolves once the events are persisted, and a later page load / process resumes them.
 import { GrpcStatusError, TelemetryExportError } from "./errors.js";
-import { GrpcWebTransport, KEEPALIVE_BODY_LIMIT, RECORD_EVENTS_PATH } from "./grpc-web.js";
+import { GrpcWebTransport, KEEPALIVE_BODY_LIMIT, RECORD_EVENTS_PATH, grpcWebBodyLength } from "./grpc-web.js";
 import { IndexedDbQueueStore, indexedDbAvailable } from "./store-indexeddb.js";
 
 export { RECORD_EVENTS_PATH };
@@ -193,6 +193,8 @@ export function createExporter(core) {
       this._abort = new AbortController();
       this._waiters = new Set();
       this._keepaliveCall = null;
+      /** Body bytes of keepalive calls in flight (the quota is shared). */
+      this._keepaliveBytes = 0;
       this._warned = new Set();
       this.stats = {
         queued: 0,
@@ -554,7 +556,15 @@ export function createExporter(core) {
       if (batch.length === 0) return "idle";
       const requests = [this._metadataRequest(), ...core.eventsRequests(batch.map((e) => e.bytes), this._maxChunkBytes)];
       const sent = batch.map((e) => e.id);
-      for (const e of batch) e.regular = true;
+      // In a page, a call that fits what is left of the keepalive quota is sent with keepalive:
+      // leaving the page does not cancel it, so pagehide need not send its events again.
+      const bodyBytes = grpcWebBodyLength(requests);
+      const keepalive = this._flushOnHide && bodyBytes <= this._maxKeepaliveBytes - this._keepaliveBytes;
+      if (keepalive) this._keepaliveBytes += bodyBytes;
+      for (const e of batch) {
+        e.regular = true;
+        if (keepalive) e.keepalive = true;
+      }
       let acked = 0;
       let failure;
       const deadline = deadlineSignal(this._abort.signal, this._timeoutMs);
@@ -567,12 +577,17 @@ export function createExporter(core) {
           },
           signal: deadline.signal,
           timeoutMs: this._timeoutMs,
+          ...(keepalive ? { keepalive: true } : {}),
         });
       } catch (e) {
         failure = e;
       } finally {
         deadline.dispose();
-        for (const e of batch) e.regular = false;
+        if (keepalive) this._keepaliveBytes -= bodyBytes;
+        for (const e of batch) {
+          e.regular = false;
+          if (keepalive) e.keepalive = false;
+        }
       }
       const unacked = batch.filter((e) => this._queue.has(e.id));
       // Everything sent was acknowledged: a stream error after the last answer loses nothing.
@@ -621,7 +636,7 @@ export function createExporter(core) {
       const metadataRequest = this._metadataRequest();
       // gRPC-Web frames (5 bytes each) for the metadata and one events request, whose own
       // header is a tag byte and a length varint (at most 5 bytes).
-      let budget = this._maxKeepaliveBytes - (5 + metadataRequest.length) - (5 + 1 + 5);
+      let budget = this._maxKeepaliveBytes - this._keepaliveBytes - (5 + metadataRequest.length) - (5 + 1 + 5);
       const picked = [];
       for (const entry of this._queue.values()) {
         if (entry.keepalive || (entry.regular && !includeRegular)) continue;
@@ -639,6 +654,8 @@ export function createExporter(core) {
         return;
       }
       for (const e of picked) e.keepalive = true;
+      const bodyBytes = grpcWebBodyLength(requests);
+      this._keepaliveBytes += bodyBytes;
       const sent = picked.map((e) => e.id);
       this.stats.keepaliveRequests++;
       this.stats.keepaliveEvents += picked.length;
@@ -666,6 +683,7 @@ export function createExporter(core) {
         })
         .finally(() => {
           deadline.dispose();
+          this._keepaliveBytes -= bodyBytes;
           for (const e of picked) e.keepalive = false;
           this._keepaliveCall = null;
           this._settleWaiters();

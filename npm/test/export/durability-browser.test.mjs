@@ -30,6 +30,11 @@ const APP = `<!doctype html><meta charset="utf-8"><title>app</title>
 <script type="module">
 const params = new URLSearchParams(location.search);
 const stallRegular = params.get("stall") === "1" && sessionStorage.getItem("phase") !== "resume";
+// Calls made once the page is being left or hidden (registered before the exporter's handlers,
+// so this runs first) are let through: with stall=1 only those can reach the gateway.
+let leaving = false;
+addEventListener("pagehide", () => (leaving = true));
+document.addEventListener("visibilitychange", () => (leaving ||= document.visibilityState === "hidden"));
 const core = await import("/dist/client.js");
 await core.init();
 const errors = [];
@@ -37,8 +42,8 @@ const realFetch = globalThis.fetch.bind(globalThis);
 const exporter = new core.GatewayExporter({
   transport: new core.GrpcWebTransport({
     url: params.get("gateway"),
-    // The first page's regular export calls never start (as if the page left before them).
-    fetch: (url, init) => (stallRegular && !init.keepalive ? new Promise(() => {}) : realFetch(url, init)),
+    // The first page's export calls never start while it is shown (as if it left before them).
+    fetch: (url, init) => (stallRegular && !leaving ? new Promise(() => {}) : realFetch(url, init)),
   }),
   metadata: ${JSON.stringify(METADATA)},
   context: (input) => {
