@@ -6,12 +6,14 @@
 // Format: one line per change — `+<id as JSON>\t<event bytes, base64>` or `-<id as JSON>`. A
 // process killed mid-write leaves at most a torn last line, which is ignored (its events were
 // never reported as queued). The log is compacted (rewritten to the live events, then renamed
-// over) when it is opened, when it is closed, and when removals outnumber the live events. A `<path>.lock` file names
-// the process using the queue; a lock left by a process that is gone is taken over.
+// over) when it is opened, when it is closed, and when it holds far more lines than live
+// events. A `<path>.lock` file names the process using the queue; a lock left by a process that
+// is gone is taken over.
 const fs = require("node:fs");
 const fsp = require("node:fs/promises");
 
-const COMPACT_AFTER_REMOVALS = 1000;
+/** The log is rewritten once it holds this many lines more than twice the live events. */
+const COMPACT_SLACK_LINES = 1000;
 
 function alive(pid) {
   try {
@@ -36,7 +38,8 @@ class FileQueueStore {
     this._fsync = fsync;
     this._handle = null;
     this._live = new Map();
-    this._removals = 0;
+    /** Lines the log file holds (as written, in write order). */
+    this._fileLines = 0;
     this._opening = null;
     this._onExit = () => this._unlockSync();
   }
@@ -137,12 +140,16 @@ class FileQueueStore {
       await h.close();
     }
     await fsp.rename(tmp, this.path);
-    this._removals = 0;
+    this._fileLines = this._live.size;
     this._handle = await fsp.open(this.path, "a");
   }
 
-  /** Appends in call order (writes are chained: the thread pool could reorder them). */
-  _append(text, thenCompact = false) {
+  /**
+   * Appends `lines` lines in call order (writes are chained: the thread pool could reorder them),
+   * then compacts the log when it holds far more lines than live events. Compaction runs in the
+   * same chain, so it sees every earlier write and none of the later ones.
+   */
+  _append(text, lines) {
     this._writes = (this._writes || Promise.resolve())
       .catch(() => {
         // an earlier failure was reported to its caller
@@ -151,7 +158,8 @@ class FileQueueStore {
         if (!this._handle) await this._opening;
         await this._handle.write(text);
         if (this._fsync) await this._handle.datasync();
-        if (thenCompact && this._removals > COMPACT_AFTER_REMOVALS && this._removals > this._live.size) await this._compact();
+        this._fileLines += lines;
+        if (this._fileLines > COMPACT_SLACK_LINES + 2 * this._live.size) await this._compact();
       });
     return this._writes;
   }
@@ -164,19 +172,20 @@ class FileQueueStore {
       this._live.set(id, line);
       text += `${line}\n`;
     }
-    await this._append(text);
+    await this._append(text, entries.length);
   }
 
   /** Appends removals; compacts when they outnumber the live events. */
   async remove(ids) {
     let text = "";
+    let lines = 0;
     for (const id of ids) {
       if (!this._live.delete(id)) continue;
       text += `-${JSON.stringify(id)}\n`;
-      this._removals++;
+      lines++;
     }
-    if (text === "") return;
-    await this._append(text, true);
+    if (lines === 0) return;
+    await this._append(text, lines);
   }
 
   /** Closes the file and releases the lock; the events left stay for the next process. */
@@ -191,7 +200,7 @@ class FileQueueStore {
     await (this._writes || Promise.resolve()).catch(() => {});
     this._writes = null;
     // Leaves the log holding only the live events (none, once everything was acknowledged).
-    if (this._removals > 0) await this._compact();
+    if (this._fileLines !== this._live.size) await this._compact();
     if (this._handle) await this._handle.close();
     this._handle = null;
     process.removeListener("exit", this._onExit);

@@ -5,20 +5,24 @@
 // `{done: stats}` at the end. The test kills it, restarts it, or lets it exit by itself.
 //
 // argv[2]: JSON options { url, queue?, count, start?, batch?, tag?, delayMs?, maxBatchEvents?,
-//                        end: "close" | "flush" | "none", requestTimeoutMs? }
+//                        end: "close" | "flush" | "none", requestTimeoutMs?, holdUntilRecorded? }
 import { FileQueueStore, GatewayExporter, GrpcTransport } from "../../dist/exporter-node.mjs";
 import * as core from "../../dist/node.mjs";
 import { recordingFor } from "./events.mjs";
 
 const options = JSON.parse(process.argv[2]);
-const { url, queue, count = 0, start = 0, batch = 100, tag = "child", delayMs = 0, maxBatchEvents = 10_000, end = "close" } = options;
+const { url, queue, count = 0, start = 0, batch = 100, tag = "child", delayMs = 0, maxBatchEvents = 10_000, end = "close", holdUntilRecorded = false } = options;
 const out = (value) => process.stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}\n`);
 
 const grpc = new GrpcTransport({ url });
 let responses = 0;
-// A transport that takes `delayMs` per call (a slow network), so a kill lands mid-export.
+let recordedAll;
+const allRecorded = new Promise((resolve) => (recordedAll = resolve));
+// A transport that takes `delayMs` per call (a slow network), so a kill lands mid-export; with
+// `holdUntilRecorded`, no call starts before every batch was accepted.
 const transport = {
   recordEvents: async (requests, callOptions) => {
+    if (holdUntilRecorded) await allRecorded;
     if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     return grpc.recordEvents(requests, {
       ...callOptions,
@@ -55,6 +59,7 @@ for (let i = start; i < start + count; i += batch) {
   out({ recorded: tracked });
 }
 out({ allRecorded: true });
+recordedAll();
 if (end === "close") await exporter.close({ timeoutMs: 30_000 });
 else if (end === "flush") await exporter.flush({ timeoutMs: 30_000 });
 out({ done: exporter.stats, pending: exporter.pending });

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -15,6 +15,8 @@ import { fileURLToPath } from "node:url";
 import { readSink, scratchDir, startGateway } from "./gateway.mjs";
 import { checkSink } from "./events.mjs";
 
+/** The files beside `q`, with their sizes (for failure messages). */
+const listing = (q) => readdirSync(join(q, "..")).map((f) => `${f}:${statSync(join(q, "..", f)).size}`).join(",");
 const CHILD = fileURLToPath(new URL("./child-exporter.mjs", import.meta.url));
 const METADATA = { requestId: "", identifier: { unlicensedInstance: { instanceId: "durability-instance" } } };
 
@@ -72,11 +74,11 @@ test("a process killed mid-export: the next one sends what its queue file kept; 
   t.after(() => gw.stop());
   const url = `http://${gw.address}`;
 
-  // 1. Records 2000 events (each batch accepted = written to the queue file), exports them 50 per
-  //    call with 20 ms per call; killed at the 5th answer, mid-export.
+  // 1. Records 2000 events (each batch accepted = written to the queue file), then exports them
+  //    50 per call with 20 ms per call; killed at the 5th answer, mid-export.
   let killedAt = null;
   const first = await runChild(
-    { url, queue, count: 2000, batch: 100, tag: "killed", delayMs: 20, maxBatchEvents: 50, end: "close" },
+    { url, queue, count: 2000, batch: 100, tag: "killed", delayMs: 20, maxBatchEvents: 50, end: "close", holdUntilRecorded: true },
     {
       onLine: (value, child) => {
         if (value.response === 5 && killedAt === null) {
@@ -92,7 +94,7 @@ test("a process killed mid-export: the next one sends what its queue file kept; 
   assert.equal(accepted.size, 2000);
   const onSinkAtKill = readSink(sinkPath).lines.length;
   assert.ok(onSinkAtKill < 2000, `the kill happened mid-export (${onSinkAtKill} on the sink)`);
-  assert.ok(existsSync(queue) && readFileSync(queue, "utf8").length > 0);
+  assert.ok(existsSync(queue) && readFileSync(queue, "utf8").length > 0, `the queue file holds the accepted events (${listing(queue)})`);
 
   // 2. The next process (same queue file, its lock left by a dead process) records 100 more and
   //    sends everything.
