@@ -2,8 +2,14 @@
 //! baselines: `prost` decode of the same wire bytes, and `serde_json::to_vec` of the same event
 //! as a `serde_json::Value`; and the JSON-text entry points (`json::parse_event`, and with the
 //! `ffi` feature the `ffi` ops the WASM build calls) beside `serde_json::from_str` of the same
-//! text into a `serde_json::Value`. Run with
+//! text into a `serde_json::Value`, and (with `ffi`) beside the earlier `Value`-based readers
+//! kept as the test oracle (`fuzz/src/value_oracle.rs`), for a same-run before/after. Run with
 //! `cargo bench -p telemetry-core --features ffi --bench core`; results in BENCHMARKS.md.
+
+/// The earlier `serde_json::Value`-based readers: the "before" of the text entry points.
+#[cfg(feature = "ffi")]
+#[path = "../../fuzz/src/value_oracle.rs"]
+mod value_oracle;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message as _;
@@ -126,6 +132,10 @@ fn text_entry_points(c: &mut Criterion) {
         b.iter(|| json::parse_metadata(black_box(METADATA)).expect("parses"))
     });
     #[cfg(feature = "ffi")]
+    g.bench_function("before/parse_event", |b| {
+        b.iter(|| value_oracle::json::parse_event(black_box(EVENT)).expect("parses"))
+    });
+    #[cfg(feature = "ffi")]
     {
         use telemetry_core::ffi;
         g.bench_function("baseline/serde_json_from_str_value_recording", |b| {
@@ -136,8 +146,15 @@ fn text_entry_points(c: &mut Criterion) {
         for (op, input) in ffi_inputs() {
             let answer = ffi::run_op(op, &input).expect("runs");
             assert!(!answer.starts_with(r#"{"error""#), "{op}: {answer}");
+            assert_eq!(
+                value_oracle::ffi::run_op(op, &input).as_deref(),
+                Ok(answer.as_str())
+            );
             g.bench_function(format!("ffi_{op}"), |b| {
                 b.iter(|| ffi::run_op(op, black_box(&input)).expect("runs"))
+            });
+            g.bench_function(format!("before/ffi_{op}"), |b| {
+                b.iter(|| value_oracle::ffi::run_op(op, black_box(&input)).expect("runs"))
             });
         }
     }

@@ -7,7 +7,9 @@
 //! `clone_event`/`clone_payload_1000` (the copies `redact`/`ingest_1000` include, to subtract).
 //! The JSON-text entry points: `serde_json_from_str_value` (the baseline: the event text into a
 //! `serde_json::Value`), `parse_event`, `parse_metadata`, and with `--features ffi`
-//! `ffi_validate ffi_redact ffi_translate ffi_record` (the ops the WASM build calls).
+//! `ffi_validate ffi_redact ffi_translate ffi_record` (the ops the WASM build calls), and the
+//! same through the earlier `serde_json::Value`-based readers (kept as the test oracle in
+//! `fuzz/src/value_oracle.rs`): `before_parse_event`, `before_ffi_validate`, ….
 
 use prost::Message as _;
 use std::hint::black_box;
@@ -20,6 +22,11 @@ const EVENT: &str = include_str!("../benches/event.json");
 const METADATA: &str = include_str!("../benches/metadata.json");
 #[cfg(feature = "ffi")]
 const RECORDING: &str = include_str!("../benches/recording.json");
+
+/// The earlier `serde_json::Value`-based readers: the "before" of the text entry points.
+#[cfg(feature = "ffi")]
+#[path = "../../fuzz/src/value_oracle.rs"]
+mod value_oracle;
 
 /// The `ffi` op and its input text for an `ffi_<op>` benchmark op.
 #[cfg(feature = "ffi")]
@@ -60,6 +67,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(answer.into());
             }
             drop(black_box(answer));
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "ffi")]
+    if let Some((ffi_op, input)) = op.strip_prefix("before_").and_then(ffi_input) {
+        for _ in 0..n {
+            let answer = value_oracle::ffi::run_op(ffi_op, black_box(&input))?;
+            if answer.starts_with(r#"{"error""#) {
+                return Err(answer.into());
+            }
+            drop(black_box(answer));
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "ffi")]
+    if op == "before_parse_event" {
+        for _ in 0..n {
+            drop(black_box(value_oracle::json::parse_event(black_box(
+                EVENT,
+            ))?));
         }
         return Ok(());
     }

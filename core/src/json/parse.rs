@@ -9,8 +9,7 @@
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
 use super::read::{
-    ByKey, Entries, Got, JsonKind, Scalar, Source, Spellings, Stop, from_text, from_value,
-    object_document,
+    ByKey, Entries, Got, JsonKind, Scalar, Source, Stop, from_text, from_value, object_document,
 };
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
@@ -19,7 +18,7 @@ use crate::proto::{
     EventParameters, EventSource, EventUser, Identifier, RecordEventsRequestMetadata,
     event_interaction, event_source, identifier,
 };
-use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
+use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind as ValueKind};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -257,110 +256,460 @@ fn timestamp(got: Got<'_>) -> R<Timestamp> {
 
 // ---------------------------------------------------------------------------------------------
 // Messages and maps.
+//
+// Table-driven: each message is a static table of its JSON keys (both spellings) with the slot
+// and type of the field each names, read by one loop ([`read_message`]) and put together by one
+// `match` ([`build`]). (Per-message reader code cost the WASM build three times as much.)
 
-/// The fields of one message object being read (see [`message`]).
-struct Fields<'a, 'de> {
-    map: &'a mut dyn Entries<'de>,
-    errors: ByKey<FieldError>,
+/// A message type of `telemetrygateway.v1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Event,
+    Source,
+    Server,
+    Client,
+    Parameters,
+    Billing,
+    User,
+    Flags,
+    Marketing,
+    Interaction,
+    Geolocation,
+    Metadata,
+    Identifier,
+    Licensed,
+    Unlicensed,
+    Managed,
 }
 
-impl<'de> Fields<'_, 'de> {
-    /// Keeps `key`'s latest answer: a value (or `None` for `null`, proto3 JSON's "not set")
-    /// goes to `slot`; a wrong value leaves `slot` and keeps its error under `key`. Answers
-    /// `true`: the key is the message's.
-    fn keep<T>(&mut self, key: &str, read: Option<R<T>>, slot: &mut Option<T>) -> bool {
-        match read {
-            None => {
-                self.errors.clear(key);
-                *slot = None;
-            }
-            Some(Ok(v)) => {
-                self.errors.clear(key);
-                *slot = Some(v);
-            }
-            Some(Err(e)) => self.errors.insert(key, e.at(key)),
+/// What a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Text,
+    Int64,
+    Int32,
+    Timestamp,
+    MapText,
+    MapInt64,
+    MapDouble,
+    Struct,
+    Message(Kind),
+}
+
+/// A message's JSON keys: `(key, slot, type)`. Two spellings of one field (`featureFlags`,
+/// `feature_flags`) have slots `2n` and `2n + 1`, the later-sorting spelling (the proto name:
+/// `_` > any capital letter) the higher one, which wins when both are given.
+type Table = &'static [(&'static str, usize, Ty)];
+
+/// The most slots a message has.
+const SLOTS: usize = 14;
+
+fn table(kind: Kind) -> Table {
+    use Ty::*;
+    match kind {
+        Kind::Event => &[
+            ("id", 0, Text),
+            ("timestamp", 1, Timestamp),
+            ("feature", 2, Text),
+            ("action", 3, Text),
+            ("source", 4, Message(Kind::Source)),
+            ("parameters", 5, Message(Kind::Parameters)),
+            ("user", 6, Message(Kind::User)),
+            ("interaction", 7, Message(Kind::Interaction)),
+            ("featureFlags", 8, Message(Kind::Flags)),
+            ("feature_flags", 9, Message(Kind::Flags)),
+            ("marketingTracking", 10, Message(Kind::Marketing)),
+            ("marketing_tracking", 11, Message(Kind::Marketing)),
+        ],
+        Kind::Source => &[
+            ("server", 0, Message(Kind::Server)),
+            ("client", 1, Message(Kind::Client)),
+        ],
+        Kind::Server => &[("version", 0, Text)],
+        Kind::Client => &[("name", 0, Text), ("version", 1, Text)],
+        Kind::Parameters => &[
+            ("version", 0, Int32),
+            ("metadata", 1, MapDouble),
+            ("legacyMetadata", 2, MapInt64),
+            ("legacy_metadata", 3, MapInt64),
+            ("privateMetadata", 4, Struct),
+            ("private_metadata", 5, Struct),
+            ("billingMetadata", 6, Message(Kind::Billing)),
+            ("billing_metadata", 7, Message(Kind::Billing)),
+        ],
+        Kind::Billing => &[("product", 0, Text), ("category", 1, Text)],
+        Kind::User => &[
+            ("userId", 0, Int64),
+            ("user_id", 1, Int64),
+            ("anonymousUserId", 2, Text),
+            ("anonymous_user_id", 3, Text),
+            ("samsExternalId", 4, Text),
+            ("sams_external_id", 5, Text),
+        ],
+        Kind::Flags => &[("flags", 0, MapText)],
+        Kind::Marketing => &[
+            ("url", 0, Text),
+            ("referrer", 1, Text),
+            ("firstSourceUrl", 2, Text),
+            ("first_source_url", 3, Text),
+            ("cohortId", 4, Text),
+            ("cohort_id", 5, Text),
+            ("lastSourceUrl", 6, Text),
+            ("last_source_url", 7, Text),
+            ("deviceSessionId", 8, Text),
+            ("device_session_id", 9, Text),
+            ("sessionReferrer", 10, Text),
+            ("session_referrer", 11, Text),
+            ("sessionFirstUrl", 12, Text),
+            ("session_first_url", 13, Text),
+        ],
+        Kind::Interaction => &[
+            ("geolocation", 0, Message(Kind::Geolocation)),
+            ("traceId", 2, Text),
+            ("trace_id", 3, Text),
+            ("interactionId", 4, Text),
+            ("interaction_id", 5, Text),
+        ],
+        Kind::Geolocation => &[("countryCode", 0, Text), ("country_code", 1, Text)],
+        Kind::Metadata => &[
+            ("identifier", 0, Message(Kind::Identifier)),
+            ("requestId", 2, Text),
+            ("request_id", 3, Text),
+        ],
+        // Read by `identifier_fields` (a oneof); the table gives the field types.
+        Kind::Identifier => &[
+            ("licensedInstance", 0, Message(Kind::Licensed)),
+            ("licensed_instance", 0, Message(Kind::Licensed)),
+            ("unlicensedInstance", 0, Message(Kind::Unlicensed)),
+            ("unlicensed_instance", 0, Message(Kind::Unlicensed)),
+            ("managedService", 0, Message(Kind::Managed)),
+            ("managed_service", 0, Message(Kind::Managed)),
+        ],
+        Kind::Licensed => &[
+            ("licenseKey", 0, Text),
+            ("license_key", 1, Text),
+            ("instanceId", 2, Text),
+            ("instance_id", 3, Text),
+            ("externalUrl", 4, Text),
+            ("external_url", 5, Text),
+        ],
+        Kind::Unlicensed => &[
+            ("instanceId", 0, Text),
+            ("instance_id", 1, Text),
+            ("externalUrl", 2, Text),
+            ("external_url", 3, Text),
+        ],
+        Kind::Managed => &[
+            ("serviceId", 0, Text),
+            ("service_id", 1, Text),
+            ("serviceEnvironment", 2, Text),
+            ("service_environment", 3, Text),
+        ],
+    }
+}
+
+/// The message as error messages name it (`expected an event object, …`).
+fn what(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Event => "an event",
+        Kind::Source => "a source",
+        Kind::Server => "a server",
+        Kind::Client => "a client",
+        Kind::Parameters => "a parameters",
+        Kind::Billing => "a billingMetadata",
+        Kind::User => "a user",
+        Kind::Flags => "a featureFlags",
+        Kind::Marketing => "a marketingTracking",
+        Kind::Interaction => "an interaction",
+        Kind::Geolocation => "a geolocation",
+        Kind::Metadata => "a metadata",
+        Kind::Identifier => "an identifier",
+        Kind::Licensed => "a licensedInstance",
+        Kind::Unlicensed => "an unlicensedInstance",
+        Kind::Managed => "a managedService",
+    }
+}
+
+/// A field's value, read and waiting for its message to be put together.
+enum Val {
+    Text(String),
+    Int64(i64),
+    Int32(i32),
+    Timestamp(Timestamp),
+    MapText(BTreeMap<String, String>),
+    MapInt64(BTreeMap<String, i64>),
+    MapDouble(BTreeMap<String, f64>),
+    Struct(Struct),
+    Message(Msg),
+}
+
+/// A message read (the large ones boxed, so that a `Msg` moves cheaply).
+enum Msg {
+    Event(Box<Event>),
+    Source(EventSource),
+    Server(event_source::Server),
+    Client(event_source::Client),
+    Parameters(Box<EventParameters>),
+    Billing(EventBillingMetadata),
+    User(EventUser),
+    Flags(EventFeatureFlags),
+    Marketing(Box<EventMarketingTracking>),
+    Interaction(EventInteraction),
+    Geolocation(event_interaction::Geolocation),
+    Metadata(Box<RecordEventsRequestMetadata>),
+    Identifier(Identifier),
+    Licensed(identifier::LicensedInstanceIdentifier),
+    Unlicensed(identifier::UnlicensedInstanceIdentifier),
+    Managed(identifier::ManagedServiceIdentifier),
+}
+
+/// Reads the next value as a field of type `ty`: `None` for `null` (proto3 JSON's "not set").
+fn read_value<'de>(value: &mut dyn Source<'de>, ty: Ty) -> Result<Option<R<Val>>, Stop> {
+    let read = match ty {
+        Ty::Message(kind) => value
+            .object(&mut |map| read_message(map, kind))
+            .map(|r| r.map(|m| m.map(Val::Message)))
+            .map(|r| r.map_err(|got| (got, what(kind)))),
+        Ty::MapText => map_value(value, text, Val::MapText),
+        Ty::MapInt64 => map_value(value, int64, Val::MapInt64),
+        Ty::MapDouble => map_value(value, double, Val::MapDouble),
+        Ty::Struct => {
+            let read = value.object(&mut struct_fields)?;
+            return Ok(match read {
+                Ok(s) => Some(Ok(Val::Struct(s))),
+                Err(got) if got.is_null() => None,
+                Err(got) => Some(Err((STRUCT.wrong)(got.kind()))),
+            });
         }
-        true
-    }
-
-    /// A scalar field, read by `read`.
-    fn scalar<T>(
-        &mut self,
-        key: &str,
-        read: fn(Got<'de>) -> R<T>,
-        slot: &mut Option<T>,
-    ) -> Result<bool, Stop> {
-        let got = (self.map as &mut dyn Source<'de>).value()?;
-        let read = (!got.is_null()).then(|| read(got));
-        Ok(self.keep(key, read, slot))
-    }
-
-    /// A `string` field.
-    fn text(&mut self, key: &str, slot: &mut Option<String>) -> Result<bool, Stop> {
-        self.scalar(key, text, slot)
-    }
-
-    /// A message field.
-    fn message<T>(
-        &mut self,
-        key: &str,
-        message: Message<T>,
-        slot: &mut Option<T>,
-    ) -> Result<bool, Stop> {
-        let mut read = message.read;
-        let read = match (self.map as &mut dyn Source<'de>).object(&mut read)? {
-            Ok(r) => Some(r),
-            Err(got) if got.is_null() => None,
-            Err(got) => Some(message.not_object(&got)),
-        };
-        Ok(self.keep(key, read, slot))
-    }
-
-    /// A `map<string, V>` field, its values read by `read`.
-    fn map<T>(
-        &mut self,
-        key: &str,
-        read: fn(Got<'de>) -> R<T>,
-        slot: &mut Option<BTreeMap<String, T>>,
-    ) -> Result<bool, Stop> {
-        let read = match (self.map as &mut dyn Source<'de>).object(&mut |m| map_of(m, read))? {
-            Ok(r) => Some(r),
-            Err(got) if got.is_null() => None,
-            Err(got) => Some(Err(expected_object("a map", got.kind()))),
-        };
-        Ok(self.keep(key, read, slot))
-    }
+        Ty::Text | Ty::Int64 | Ty::Int32 | Ty::Timestamp => {
+            let got = value.value()?;
+            if got.is_null() {
+                return Ok(None);
+            }
+            return Ok(Some(match ty {
+                Ty::Text => text(got).map(Val::Text),
+                Ty::Int64 => int64(got).map(Val::Int64),
+                Ty::Int32 => int32(got).map(Val::Int32),
+                _ => timestamp(got).map(Val::Timestamp),
+            }));
+        }
+    }?;
+    Ok(match read {
+        Ok(r) => Some(r),
+        Err((got, _)) if got.is_null() => None,
+        Err((got, what)) => Some(Err(expected_object(what, got.kind()))),
+    })
 }
 
-/// Reads a message object: `field` reads the value of a key the message has (through the
-/// [`Fields`] it is given) and answers `true`, or answers `false` for any other key, which is
-/// refused unless `null`. Gives the error to report, if any. (One loop for every message, and
-/// one small `match` each: compact code for the WASM build.)
-fn message<'de>(
-    map: &mut dyn Entries<'de>,
-    field: &mut dyn FnMut(&str, &mut Fields<'_, 'de>) -> Result<bool, Stop>,
-) -> Result<Option<FieldError>, Stop> {
-    let mut f = Fields {
-        map,
-        errors: ByKey::default(),
-    };
-    while let Some(key) = f.map.next_key()? {
-        if !field(&key, &mut f)? {
-            if (f.map as &mut dyn Source<'de>).value()?.is_null() {
-                f.errors.clear(&key);
+/// A `map<string, V>` value.
+fn map_value<'de, T>(
+    value: &mut dyn Source<'de>,
+    read: fn(Got<'de>) -> R<T>,
+    val: fn(BTreeMap<String, T>) -> Val,
+) -> Result<Result<R<Val>, (Got<'de>, &'static str)>, Stop> {
+    Ok(value
+        .object(&mut |map| map_of(map, read))?
+        .map(|r| r.map(val))
+        .map_err(|got| (got, "a map")))
+}
+
+/// Reads a message object of `kind`: its known keys into slots, an unknown key refused unless
+/// `null`, errors kept by key; then the message put together.
+fn read_message<'de>(map: &mut dyn Entries<'de>, kind: Kind) -> Result<R<Msg>, Stop> {
+    if kind == Kind::Identifier {
+        return identifier_fields(map).map(|r| r.map(Msg::Identifier));
+    }
+    let fields = table(kind);
+    let mut slots: [Option<Val>; SLOTS] = Default::default();
+    let mut errors = ByKey::default();
+    while let Some(key) = map.next_key()? {
+        let value = map as &mut dyn Source<'de>;
+        let Some(&(_, slot, ty)) = fields.iter().find(|(name, _, _)| *name == key) else {
+            if value.value()?.is_null() {
+                errors.clear(&key);
             } else {
-                f.errors.insert(&key, unknown_field(&key));
+                errors.insert(&key, unknown_field(&key));
+            }
+            continue;
+        };
+        match read_value(value, ty)? {
+            Some(Err(e)) => errors.insert(&key, e.at(&key)),
+            read => {
+                errors.clear(&key);
+                if let Some(slot) = slots.get_mut(slot) {
+                    *slot = read.and_then(Result::ok);
+                }
             }
         }
     }
-    Ok(f.errors.first())
+    Ok(match errors.first() {
+        Some(e) => Err(e),
+        None => Ok(build(kind, &mut slots)),
+    })
 }
 
-/// The message `build` makes, unless reading it gave `error`.
-fn built<T>(error: Option<FieldError>, build: impl FnOnce() -> T) -> R<T> {
-    match error {
-        Some(e) => Err(e),
-        None => Ok(build()),
+/// The value in slot `i`, taken.
+fn take(slots: &mut [Option<Val>], i: usize) -> Option<Val> {
+    slots.get_mut(i).and_then(Option::take)
+}
+
+/// The value of a field with two spellings (slots `i`, `i + 1`): the later-sorting one wins.
+fn either(slots: &mut [Option<Val>], i: usize) -> Option<Val> {
+    let first = take(slots, i);
+    take(slots, i + 1).or(first)
+}
+
+fn as_text(v: Option<Val>) -> Option<String> {
+    match v {
+        Some(Val::Text(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn as_message(v: Option<Val>) -> Option<Msg> {
+    match v {
+        Some(Val::Message(m)) => Some(m),
+        _ => None,
+    }
+}
+
+/// Puts a message of `kind` together from its slots.
+fn build(kind: Kind, s: &mut [Option<Val>]) -> Msg {
+    let text = |s: &mut [Option<Val>], i| as_text(take(s, i)).unwrap_or_default();
+    let text2 = |s: &mut [Option<Val>], i| as_text(either(s, i));
+    match kind {
+        Kind::Event => Msg::Event(Box::new(Event {
+            id: text(s, 0),
+            timestamp: match take(s, 1) {
+                Some(Val::Timestamp(t)) => Some(t),
+                _ => None,
+            },
+            feature: text(s, 2),
+            action: text(s, 3),
+            source: match as_message(take(s, 4)) {
+                Some(Msg::Source(m)) => Some(m),
+                _ => None,
+            },
+            parameters: match as_message(take(s, 5)) {
+                Some(Msg::Parameters(m)) => Some(*m),
+                _ => None,
+            },
+            user: match as_message(take(s, 6)) {
+                Some(Msg::User(m)) => Some(m),
+                _ => None,
+            },
+            interaction: match as_message(take(s, 7)) {
+                Some(Msg::Interaction(m)) => Some(m),
+                _ => None,
+            },
+            feature_flags: match as_message(either(s, 8)) {
+                Some(Msg::Flags(m)) => Some(m),
+                _ => None,
+            },
+            marketing_tracking: match as_message(either(s, 10)) {
+                Some(Msg::Marketing(m)) => Some(*m),
+                _ => None,
+            },
+        })),
+        Kind::Source => Msg::Source(EventSource {
+            server: match as_message(take(s, 0)) {
+                Some(Msg::Server(m)) => Some(m),
+                _ => None,
+            },
+            client: match as_message(take(s, 1)) {
+                Some(Msg::Client(m)) => Some(m),
+                _ => None,
+            },
+        }),
+        Kind::Server => Msg::Server(event_source::Server {
+            version: text(s, 0),
+        }),
+        Kind::Client => Msg::Client(event_source::Client {
+            name: text(s, 0),
+            version: as_text(take(s, 1)),
+        }),
+        Kind::Parameters => Msg::Parameters(Box::new(EventParameters {
+            version: match take(s, 0) {
+                Some(Val::Int32(v)) => v,
+                _ => 0,
+            },
+            metadata: match take(s, 1) {
+                Some(Val::MapDouble(m)) => m,
+                _ => BTreeMap::new(),
+            },
+            legacy_metadata: match either(s, 2) {
+                Some(Val::MapInt64(m)) => m,
+                _ => BTreeMap::new(),
+            },
+            private_metadata: match either(s, 4) {
+                Some(Val::Struct(m)) => Some(m),
+                _ => None,
+            },
+            billing_metadata: match as_message(either(s, 6)) {
+                Some(Msg::Billing(m)) => Some(m),
+                _ => None,
+            },
+        })),
+        Kind::Billing => Msg::Billing(EventBillingMetadata {
+            product: text(s, 0),
+            category: text(s, 1),
+        }),
+        Kind::User => Msg::User(EventUser {
+            user_id: match either(s, 0) {
+                Some(Val::Int64(v)) => Some(v),
+                _ => None,
+            },
+            anonymous_user_id: text2(s, 2),
+            sams_external_id: text2(s, 4),
+        }),
+        Kind::Flags => Msg::Flags(EventFeatureFlags {
+            flags: match take(s, 0) {
+                Some(Val::MapText(m)) => m,
+                _ => BTreeMap::new(),
+            },
+        }),
+        Kind::Marketing => Msg::Marketing(Box::new(EventMarketingTracking {
+            url: as_text(take(s, 0)),
+            referrer: as_text(take(s, 1)),
+            first_source_url: text2(s, 2),
+            cohort_id: text2(s, 4),
+            last_source_url: text2(s, 6),
+            device_session_id: text2(s, 8),
+            session_referrer: text2(s, 10),
+            session_first_url: text2(s, 12),
+        })),
+        Kind::Interaction => Msg::Interaction(EventInteraction {
+            geolocation: match as_message(take(s, 0)) {
+                Some(Msg::Geolocation(m)) => Some(m),
+                _ => None,
+            },
+            trace_id: text2(s, 2),
+            interaction_id: text2(s, 4),
+        }),
+        Kind::Geolocation => Msg::Geolocation(event_interaction::Geolocation {
+            country_code: text2(s, 0).unwrap_or_default(),
+        }),
+        Kind::Metadata => Msg::Metadata(Box::new(RecordEventsRequestMetadata {
+            identifier: match as_message(take(s, 0)) {
+                Some(Msg::Identifier(m)) => Some(m),
+                _ => None,
+            },
+            request_id: text2(s, 2).unwrap_or_default(),
+        })),
+        Kind::Identifier => Msg::Identifier(Identifier::default()),
+        Kind::Licensed => Msg::Licensed(identifier::LicensedInstanceIdentifier {
+            license_key: text2(s, 0).unwrap_or_default(),
+            instance_id: text2(s, 2).unwrap_or_default(),
+            external_url: text2(s, 4).unwrap_or_default(),
+        }),
+        Kind::Unlicensed => Msg::Unlicensed(identifier::UnlicensedInstanceIdentifier {
+            instance_id: text2(s, 0).unwrap_or_default(),
+            external_url: text2(s, 2).unwrap_or_default(),
+        }),
+        Kind::Managed => Msg::Managed(identifier::ManagedServiceIdentifier {
+            service_id: text2(s, 0).unwrap_or_default(),
+            service_environment: text2(s, 2),
+        }),
     }
 }
 
@@ -411,295 +760,29 @@ fn map_of<'de, T>(
     Ok(Ok(out))
 }
 
-/// `Event`. Of two spellings of one field (`featureFlags`, `feature_flags`) the proto name
-/// sorts later (`_` > any capital letter), so it wins when both are given.
-pub(crate) const EVENT: Message<Event> = Message {
-    read: event,
-    wrong: |k| expected_object("an event", k),
-};
-
-fn event(map: &mut dyn Entries<'_>) -> Result<R<Event>, Stop> {
-    let (mut id, mut timestamp_, mut feature, mut action) = (None, None, None, None);
-    let (mut source, mut parameters, mut user, mut interaction) = (None, None, None, None);
-    let mut flags = Spellings::default();
-    let mut marketing = Spellings::default();
-    let error = message(map, &mut |key, f| match key {
-        "id" => f.text(key, &mut id),
-        "timestamp" => f.scalar(key, timestamp, &mut timestamp_),
-        "feature" => f.text(key, &mut feature),
-        "action" => f.text(key, &mut action),
-        "source" => f.message(key, SOURCE, &mut source),
-        "parameters" => f.message(key, PARAMETERS, &mut parameters),
-        "user" => f.message(key, USER, &mut user),
-        "featureFlags" => f.message(key, FEATURE_FLAGS, &mut flags.first),
-        "feature_flags" => f.message(key, FEATURE_FLAGS, &mut flags.second),
-        "marketingTracking" => f.message(key, MARKETING, &mut marketing.first),
-        "marketing_tracking" => f.message(key, MARKETING, &mut marketing.second),
-        "interaction" => f.message(key, INTERACTION, &mut interaction),
-        _ => Ok(false),
-    })?;
-    Ok(built(error, || Event {
-        id: id.unwrap_or_default(),
-        timestamp: timestamp_,
-        feature: feature.unwrap_or_default(),
-        action: action.unwrap_or_default(),
-        source,
-        parameters,
-        user,
-        feature_flags: flags.get(),
-        marketing_tracking: marketing.get(),
-        interaction,
-    }))
-}
-
-const FEATURE_FLAGS: Message<EventFeatureFlags> = Message {
-    read: |map| {
-        let mut flags = None;
-        let error = message(map, &mut |key, f| match key {
-            "flags" => f.map(key, text, &mut flags),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || EventFeatureFlags {
-            flags: flags.unwrap_or_default(),
-        }))
-    },
-    wrong: |k| expected_object("a featureFlags", k),
-};
-
-const SOURCE: Message<EventSource> = Message {
-    read: |map| {
-        let (mut server, mut client) = (None, None);
-        let error = message(map, &mut |key, f| match key {
-            "server" => f.message(key, SERVER, &mut server),
-            "client" => f.message(key, CLIENT, &mut client),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || EventSource { server, client }))
-    },
-    wrong: |k| expected_object("a source", k),
-};
-
-const SERVER: Message<event_source::Server> = Message {
-    read: |map| {
-        let mut version = None;
-        let error = message(map, &mut |key, f| match key {
-            "version" => f.text(key, &mut version),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || event_source::Server {
-            version: version.unwrap_or_default(),
-        }))
-    },
-    wrong: |k| expected_object("a server", k),
-};
-
-const CLIENT: Message<event_source::Client> = Message {
-    read: |map| {
-        let (mut name, mut version) = (None, None);
-        let error = message(map, &mut |key, f| match key {
-            "name" => f.text(key, &mut name),
-            "version" => f.text(key, &mut version),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || event_source::Client {
-            name: name.unwrap_or_default(),
-            version,
-        }))
-    },
-    wrong: |k| expected_object("a client", k),
-};
-
-const PARAMETERS: Message<EventParameters> = Message {
-    read: |map| {
-        let (mut version, mut metadata) = (None, None);
-        let mut legacy = Spellings::default();
-        let mut private = Spellings::default();
-        let mut billing = Spellings::default();
-        let error = message(map, &mut |key, f| match key {
-            "version" => f.scalar(key, int32, &mut version),
-            "legacyMetadata" => f.map(key, int64, &mut legacy.first),
-            "legacy_metadata" => f.map(key, int64, &mut legacy.second),
-            "metadata" => f.map(key, double, &mut metadata),
-            "privateMetadata" => f.message(key, STRUCT, &mut private.first),
-            "private_metadata" => f.message(key, STRUCT, &mut private.second),
-            "billingMetadata" => f.message(key, BILLING, &mut billing.first),
-            "billing_metadata" => f.message(key, BILLING, &mut billing.second),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || EventParameters {
-            version: version.unwrap_or_default(),
-            legacy_metadata: legacy.get().unwrap_or_default(),
-            metadata: metadata.unwrap_or_default(),
-            private_metadata: private.get(),
-            billing_metadata: billing.get(),
-        }))
-    },
-    wrong: |k| expected_object("a parameters", k),
-};
-
-const BILLING: Message<EventBillingMetadata> = Message {
-    read: |map| {
-        let (mut product, mut category) = (None, None);
-        let error = message(map, &mut |key, f| match key {
-            "product" => f.text(key, &mut product),
-            "category" => f.text(key, &mut category),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || EventBillingMetadata {
-            product: product.unwrap_or_default(),
-            category: category.unwrap_or_default(),
-        }))
-    },
-    wrong: |k| expected_object("a billingMetadata", k),
-};
-
-/// `EventUser` (also read for record contexts).
-pub(crate) const USER: Message<EventUser> = Message {
-    read: |map| {
-        let mut user_id = Spellings::default();
-        let mut anonymous = Spellings::default();
-        let mut sams = Spellings::default();
-        let error = message(map, &mut |key, f| match key {
-            "userId" => f.scalar(key, int64, &mut user_id.first),
-            "user_id" => f.scalar(key, int64, &mut user_id.second),
-            "anonymousUserId" => f.text(key, &mut anonymous.first),
-            "anonymous_user_id" => f.text(key, &mut anonymous.second),
-            "samsExternalId" => f.text(key, &mut sams.first),
-            "sams_external_id" => f.text(key, &mut sams.second),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || EventUser {
-            user_id: user_id.get(),
-            anonymous_user_id: anonymous.get(),
-            sams_external_id: sams.get(),
-        }))
-    },
-    wrong: |k| expected_object("a user", k),
-};
-
-const MARKETING: Message<EventMarketingTracking> = Message {
-    read: |map| {
-        let (mut url, mut referrer) = (None, None);
-        let mut first_source = Spellings::default();
-        let mut cohort = Spellings::default();
-        let mut last_source = Spellings::default();
-        let mut device_session = Spellings::default();
-        let mut session_referrer = Spellings::default();
-        let mut session_first = Spellings::default();
-        let error = message(map, &mut |key, f| {
-            let slot = match key {
-                "url" => &mut url,
-                "referrer" => &mut referrer,
-                "firstSourceUrl" => &mut first_source.first,
-                "first_source_url" => &mut first_source.second,
-                "cohortId" => &mut cohort.first,
-                "cohort_id" => &mut cohort.second,
-                "lastSourceUrl" => &mut last_source.first,
-                "last_source_url" => &mut last_source.second,
-                "deviceSessionId" => &mut device_session.first,
-                "device_session_id" => &mut device_session.second,
-                "sessionReferrer" => &mut session_referrer.first,
-                "session_referrer" => &mut session_referrer.second,
-                "sessionFirstUrl" => &mut session_first.first,
-                "session_first_url" => &mut session_first.second,
-                _ => return Ok(false),
-            };
-            f.text(key, slot)
-        })?;
-        Ok(built(error, || EventMarketingTracking {
-            url,
-            first_source_url: first_source.get(),
-            cohort_id: cohort.get(),
-            referrer,
-            last_source_url: last_source.get(),
-            device_session_id: device_session.get(),
-            session_referrer: session_referrer.get(),
-            session_first_url: session_first.get(),
-        }))
-    },
-    wrong: |k| expected_object("a marketingTracking", k),
-};
-
-const INTERACTION: Message<EventInteraction> = Message {
-    read: |map| {
-        let mut trace = Spellings::default();
-        let mut interaction = Spellings::default();
-        let mut geolocation = None;
-        let error = message(map, &mut |key, f| match key {
-            "traceId" => f.text(key, &mut trace.first),
-            "trace_id" => f.text(key, &mut trace.second),
-            "interactionId" => f.text(key, &mut interaction.first),
-            "interaction_id" => f.text(key, &mut interaction.second),
-            "geolocation" => f.message(key, GEOLOCATION, &mut geolocation),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || EventInteraction {
-            trace_id: trace.get(),
-            interaction_id: interaction.get(),
-            geolocation,
-        }))
-    },
-    wrong: |k| expected_object("an interaction", k),
-};
-
-const GEOLOCATION: Message<event_interaction::Geolocation> = Message {
-    read: |map| {
-        let mut country = Spellings::default();
-        let error = message(map, &mut |key, f| match key {
-            "countryCode" => f.text(key, &mut country.first),
-            "country_code" => f.text(key, &mut country.second),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || event_interaction::Geolocation {
-            country_code: country.get().unwrap_or_default(),
-        }))
-    },
-    wrong: |k| expected_object("a geolocation", k),
-};
-
-/// `RecordEventsRequestMetadata`.
-pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {
-    read: |map| {
-        let mut request_id = Spellings::default();
-        let mut id = None;
-        let error = message(map, &mut |key, f| match key {
-            "requestId" => f.text(key, &mut request_id.first),
-            "request_id" => f.text(key, &mut request_id.second),
-            "identifier" => f.message(key, IDENTIFIER, &mut id),
-            _ => Ok(false),
-        })?;
-        Ok(built(error, || RecordEventsRequestMetadata {
-            request_id: request_id.get().unwrap_or_default(),
-            identifier: id,
-        }))
-    },
-    wrong: |k| expected_object("a metadata", k),
-};
-
 /// `Identifier`, a oneof: exactly one non-null field may be set. Read in sorted key order, the
 /// first field decides (its own error, or its value) and a second one is refused by name; so the
 /// non-null fields are kept by key until the object ends.
-const IDENTIFIER: Message<Identifier> = Message {
-    read: identifier_fields,
-    wrong: |k| expected_object("an identifier", k),
-};
-
 fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
     use identifier::Identifier as Which;
     let mut set: ByKey<R<Which>> = ByKey::default();
     while let Some(key) = map.next_key()? {
         let value = map as &mut dyn Source<'_>;
-        let read = match key.as_ref() {
-            "licensedInstance" | "licensed_instance" => {
-                oneof(value, &key, LICENSED, Which::LicensedInstance)?
-            }
-            "unlicensedInstance" | "unlicensed_instance" => {
-                oneof(value, &key, UNLICENSED, Which::UnlicensedInstance)?
-            }
-            "managedService" | "managed_service" => {
-                oneof(value, &key, MANAGED_SERVICE, Which::ManagedService)?
-            }
-            _ => (!value.value()?.is_null()).then(|| Err(unknown_field(&key))),
+        let read = match table(Kind::Identifier)
+            .iter()
+            .find(|(name, _, _)| *name == key)
+        {
+            Some(&(_, _, ty)) => read_value(value, ty)?.map(|r| {
+                r.map_err(|e| e.at(&key))
+                    .map(|v| match as_message(Some(v)) {
+                        Some(Msg::Licensed(m)) => Which::LicensedInstance(m),
+                        Some(Msg::Unlicensed(m)) => Which::UnlicensedInstance(m),
+                        Some(Msg::Managed(m)) => Which::ManagedService(m),
+                        // Not reached: the table's types are these three messages.
+                        _ => Which::ManagedService(Default::default()),
+                    })
+            }),
+            None => (!value.value()?.is_null()).then(|| Err(unknown_field(&key))),
         };
         match read {
             None => set.clear(&key),
@@ -719,90 +802,49 @@ fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
     })
 }
 
-/// One field of the `Identifier` oneof, under `key`: `None` for `null`.
-fn oneof<'de, T>(
-    value: &mut dyn Source<'de>,
-    key: &str,
-    message: Message<T>,
-    which: fn(T) -> identifier::Identifier,
-) -> Result<Option<R<identifier::Identifier>>, Stop> {
-    let mut read = message.read;
-    let read = match value.object(&mut read)? {
-        Ok(r) => r,
-        Err(got) if got.is_null() => return Ok(None),
-        Err(got) => message.not_object(&got),
-    };
-    Ok(Some(read.map(which).map_err(|e| e.at(key))))
+/// A message that is read whole (a document, an `ffi` input field, a context's `user`).
+fn whole<T>(
+    kind: Kind,
+    map: &mut dyn Entries<'_>,
+    unwrap: fn(Msg) -> Option<T>,
+) -> Result<R<T>, Stop> {
+    Ok(read_message(map, kind)?.and_then(|m| {
+        // Not reached: `read_message` builds a message of the kind it is asked for.
+        unwrap(m).ok_or_else(|| FieldError::new("internal: wrong message kind"))
+    }))
 }
 
-const LICENSED: Message<identifier::LicensedInstanceIdentifier> = Message {
+/// `Event`.
+pub(crate) const EVENT: Message<Event> = Message {
     read: |map| {
-        let mut license = Spellings::default();
-        let mut instance = Spellings::default();
-        let mut url = Spellings::default();
-        let error = message(map, &mut |key, f| {
-            let slot = match key {
-                "licenseKey" => &mut license.first,
-                "license_key" => &mut license.second,
-                "instanceId" => &mut instance.first,
-                "instance_id" => &mut instance.second,
-                "externalUrl" => &mut url.first,
-                "external_url" => &mut url.second,
-                _ => return Ok(false),
-            };
-            f.text(key, slot)
-        })?;
-        Ok(built(error, || identifier::LicensedInstanceIdentifier {
-            license_key: license.get().unwrap_or_default(),
-            instance_id: instance.get().unwrap_or_default(),
-            external_url: url.get().unwrap_or_default(),
-        }))
+        whole(Kind::Event, map, |m| match m {
+            Msg::Event(e) => Some(*e),
+            _ => None,
+        })
     },
-    wrong: |k| expected_object("a licensedInstance", k),
+    wrong: |k| expected_object(what(Kind::Event), k),
 };
 
-const UNLICENSED: Message<identifier::UnlicensedInstanceIdentifier> = Message {
+/// `EventUser` (also read for record contexts).
+pub(crate) const USER: Message<EventUser> = Message {
     read: |map| {
-        let mut instance = Spellings::default();
-        let mut url = Spellings::default();
-        let error = message(map, &mut |key, f| {
-            let slot = match key {
-                "instanceId" => &mut instance.first,
-                "instance_id" => &mut instance.second,
-                "externalUrl" => &mut url.first,
-                "external_url" => &mut url.second,
-                _ => return Ok(false),
-            };
-            f.text(key, slot)
-        })?;
-        Ok(built(error, || identifier::UnlicensedInstanceIdentifier {
-            instance_id: instance.get().unwrap_or_default(),
-            external_url: url.get().unwrap_or_default(),
-        }))
+        whole(Kind::User, map, |m| match m {
+            Msg::User(u) => Some(u),
+            _ => None,
+        })
     },
-    wrong: |k| expected_object("an unlicensedInstance", k),
+    wrong: |k| expected_object(what(Kind::User), k),
 };
 
-const MANAGED_SERVICE: Message<identifier::ManagedServiceIdentifier> = Message {
+/// `RecordEventsRequestMetadata`.
+pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {
     read: |map| {
-        let mut service = Spellings::default();
-        let mut environment = Spellings::default();
-        let error = message(map, &mut |key, f| {
-            let slot = match key {
-                "serviceId" => &mut service.first,
-                "service_id" => &mut service.second,
-                "serviceEnvironment" => &mut environment.first,
-                "service_environment" => &mut environment.second,
-                _ => return Ok(false),
-            };
-            f.text(key, slot)
-        })?;
-        Ok(built(error, || identifier::ManagedServiceIdentifier {
-            service_id: service.get().unwrap_or_default(),
-            service_environment: environment.get(),
-        }))
+        whole(Kind::Metadata, map, |m| match m {
+            Msg::Metadata(m) => Some(*m),
+            _ => None,
+        })
     },
-    wrong: |k| expected_object("a managedService", k),
+    wrong: |k| expected_object(what(Kind::Metadata), k),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -850,12 +892,12 @@ pub(crate) fn any_value<'de>(value: &mut dyn Source<'de>) -> Result<Option<Value
         }),
     )?;
     let kind = match got {
-        Got::Scalar(Scalar::Null) => Kind::NullValue(0),
-        Got::Scalar(Scalar::Bool(b)) => Kind::BoolValue(b),
-        Got::Scalar(Scalar::Number(n)) => Kind::NumberValue(n.as_f64()),
-        Got::Scalar(Scalar::Str(s)) => Kind::StringValue(s.into_owned()),
-        Got::Object => Kind::StructValue(object.unwrap_or_default()),
-        Got::Array => Kind::ListValue(list.unwrap_or_default()),
+        Got::Scalar(Scalar::Null) => ValueKind::NullValue(0),
+        Got::Scalar(Scalar::Bool(b)) => ValueKind::BoolValue(b),
+        Got::Scalar(Scalar::Number(n)) => ValueKind::NumberValue(n.as_f64()),
+        Got::Scalar(Scalar::Str(s)) => ValueKind::StringValue(s.into_owned()),
+        Got::Object => ValueKind::StructValue(object.unwrap_or_default()),
+        Got::Array => ValueKind::ListValue(list.unwrap_or_default()),
         Got::End => return Ok(None),
     };
     Ok(Some(Value { kind: Some(kind) }))
@@ -931,6 +973,46 @@ mod tests {
         );
         let e = parse_event(&deep).unwrap_err();
         assert!(e.to_string().contains("recursion limit"), "{e}");
+    }
+
+    #[test]
+    fn two_spellings_of_a_field_take_paired_slots_in_sorted_order() {
+        let kinds = [
+            Kind::Event,
+            Kind::Source,
+            Kind::Server,
+            Kind::Client,
+            Kind::Parameters,
+            Kind::Billing,
+            Kind::User,
+            Kind::Flags,
+            Kind::Marketing,
+            Kind::Interaction,
+            Kind::Geolocation,
+            Kind::Metadata,
+            Kind::Licensed,
+            Kind::Unlicensed,
+            Kind::Managed,
+        ];
+        let norm = |s: &str| s.replace('_', "").to_lowercase();
+        for kind in kinds {
+            let t = table(kind);
+            for (i, (a, sa, _)) in t.iter().enumerate() {
+                assert!(*sa < SLOTS, "{kind:?} {a}");
+                for (b, sb, _) in &t[i + 1..] {
+                    if norm(a) == norm(b) {
+                        let (lo, hi) = if sa < sb { (a, b) } else { (b, a) };
+                        assert!(
+                            sa.min(sb) % 2 == 0 && sa.abs_diff(*sb) == 1,
+                            "{kind:?} {a} {b}"
+                        );
+                        assert!(lo < hi, "{kind:?}: {lo} must sort before {hi}");
+                    } else {
+                        assert_ne!(sa, sb, "{kind:?}: {a} and {b} share a slot");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
