@@ -11,6 +11,7 @@ use crate::proto::{
 };
 use crate::validate::{FeatureActionError, validate_feature_action};
 use prost_types::{Struct, Timestamp, value::Kind};
+#[cfg(feature = "json-value")]
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
@@ -76,29 +77,19 @@ impl TelemetryEventInput {
     /// is refused.
     pub fn from_json_str(text: &str) -> Result<Self, RecordError> {
         check_size(text, RecordError::Shape)?;
-        let read = json::read::object_document(
-            |body| json::read::from_text(text, body, None),
-            &mut read::recording,
-        );
-        match read {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(read::recording_not_object()),
-            Err(e) => Err(not_json(e, RecordError::Shape)),
-        }
+        Self::from_text(text)
+    }
+
+    fn from_text(text: &str) -> Result<Self, RecordError> {
+        json::read::document(text, read::recording_value)
+            .unwrap_or_else(|e| Err(not_json(e, RecordError::Shape)))
     }
 
     /// Reads a `TelemetryEventInput` from a parsed JSON value (same rules and messages as
     /// [`TelemetryEventInput::from_json_str`]).
+    #[cfg(feature = "json-value")]
     pub fn from_json(v: &Json) -> Result<Self, RecordError> {
-        let read = json::read::object_document(
-            |body| json::read::from_value(v, body, None),
-            &mut read::recording,
-        );
-        match read {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(read::recording_not_object()),
-            Err(e) => Err(not_json(e, RecordError::Shape)),
-        }
+        Self::from_text(&v.to_string())
     }
 }
 
@@ -114,7 +105,7 @@ fn check_size(text: &str, error: fn(String) -> RecordError) -> Result<(), Record
     Ok(())
 }
 
-fn not_json(e: serde_json::Error, error: fn(String) -> RecordError) -> RecordError {
+fn not_json(e: json::read::SyntaxError, error: fn(String) -> RecordError) -> RecordError {
     error(format!("not valid JSON: {e}"))
 }
 
@@ -159,29 +150,19 @@ impl RecordContext {
     /// strings.
     pub fn from_json_str(text: &str) -> Result<Self, RecordError> {
         check_size(text, RecordError::Context)?;
-        let read = json::read::object_document(
-            |body| json::read::from_text(text, body, None),
-            &mut read::context_fields,
-        );
-        Self::from_read(read)
+        Self::from_text(text)
     }
 
     /// Reads a context from a parsed JSON value (same rules and messages as
     /// [`RecordContext::from_json_str`]).
+    #[cfg(feature = "json-value")]
     pub fn from_json(v: &Json) -> Result<Self, RecordError> {
-        let read = json::read::object_document(
-            |body| json::read::from_value(v, body, None),
-            &mut read::context_fields,
-        );
-        Self::from_read(read)
+        Self::from_text(&v.to_string())
     }
 
-    fn from_read<E>(
-        read: Result<Result<read::ContextFields, E>, serde_json::Error>,
-    ) -> Result<Self, RecordError> {
-        match read {
-            Ok(Ok(fields)) => read::ContextRead::Object(Box::new(fields)).finish(None, None),
-            Ok(Err(_)) => read::ContextRead::NotObject.finish(None, None),
+    fn from_text(text: &str) -> Result<Self, RecordError> {
+        match json::read::document(text, read::ContextRead::read) {
+            Ok(read) => read.finish(None, None),
             Err(e) => Err(not_json(e, RecordError::Context)),
         }
     }

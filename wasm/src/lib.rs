@@ -9,7 +9,6 @@
 //! (`Date.now()`) and randomness (`crypto.getRandomValues`), used to fill `context.id` (a UUID v7)
 //! and `context.now` of a `record` request that leaves them out.
 
-use serde_json::Value as Json;
 use telemetry_core::ffi::{self, FfiError};
 use wasm_bindgen::prelude::*;
 
@@ -37,8 +36,6 @@ fn utf8(bytes: &[u8]) -> Result<&str, JsError> {
     std::str::from_utf8(bytes)
         .map_err(|e| js_error(FfiError::MalformedInput(format!("not UTF-8: {e}"))))
 }
-
-use ffi::parse_input;
 
 /// Runs one operation (`validate`, `redact`, `translate`, `ingest`, `record`) on the JSON text
 /// of its input and returns the JSON text of its answer. `record` is run as given: its context
@@ -249,28 +246,7 @@ pub fn backoff_delay_ms(attempt: u32, base_ms: f64, max_ms: f64, sample: f64) ->
 /// array), in `sent` order without duplicates, by `telemetry_core::export::acknowledged`.
 #[wasm_bindgen(js_name = acknowledged)]
 pub fn acknowledged(input: &[u8]) -> Result<String, JsError> {
-    let v = parse_input(utf8(input)?).map_err(js_error)?;
-    let list = |name: &str| -> Result<Vec<String>, JsError> {
-        match v.get(name) {
-            Some(Json::Array(items)) => items
-                .iter()
-                .map(|i| {
-                    i.as_str().map(str::to_owned).ok_or_else(|| {
-                        js_error(FfiError::MalformedInput(format!(
-                            "{name} must hold strings"
-                        )))
-                    })
-                })
-                .collect(),
-            _ => Err(js_error(FfiError::MalformedInput(format!(
-                "{name} must be an array of ids"
-            )))),
-        }
-    };
-    let sent = list("sent")?;
-    let succeeded = list("succeeded")?;
-    let acked = telemetry_core::export::acknowledged(&sent, &succeeded);
-    Ok(Json::from(acked).to_string())
+    ffi::acknowledged(utf8(input)?).map_err(js_error)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,7 +267,7 @@ pub fn trap_for_tests() {
 #[cfg(feature = "objects")]
 #[wasm_bindgen(js_name = runOpObject)]
 pub fn run_op_object(op: &str, input: JsValue) -> Result<JsValue, JsError> {
-    let input: Json = serde_wasm_bindgen::from_value(input)
+    let input: serde_json::Value = serde_wasm_bindgen::from_value(input)
         .map_err(|e| JsError::new(&format!("malformed input: {e}")))?;
     let answer = ffi::run_op_value(op, &input).map_err(js_error)?;
     let serializer = serde_wasm_bindgen::Serializer::json_compatible();

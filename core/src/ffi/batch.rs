@@ -28,17 +28,16 @@
 //! ```
 
 use super::input::{Fields, InputSource, OpInput, PolicyRead, policy};
-use super::{FfiError, policy_from};
+use super::{FfiError, policy_options};
 use crate::export::{framed_len, plan_chunks};
-use crate::json::MAX_STRUCT_DEPTH;
-use crate::json::read::{Got, Source, Stop};
+use crate::json::read::{Reader, Stop};
+use crate::json::{MAX_STRUCT_DEPTH, write_json_string};
 use crate::policy::RedactionPolicy;
 use crate::proto::Event;
-use crate::record::read::{ContextRead, context_fields, recording, recording_not_object};
+use crate::record::read::{ContextRead, recording_value};
 use crate::record::{RecordContext, RecordError, TelemetryEventInput, record};
 use crate::validate::{EventError, check_required_fields, validate_event};
 use prost::Message as _;
-use serde_json::Value as Json;
 use std::cell::{Cell, RefCell};
 
 /// What a batch is recorded with.
@@ -89,14 +88,9 @@ pub fn record_batch(
         ("policy", policy),
     ];
     let input = Fields(&fields).read::<BatchInput>()?.unwrap_or_default();
-    let policy = policy_from(input.policy)?.map_err(|answer| {
-        // The inner error is an `{"error": …}` answer; a request error carries its message.
-        let message = serde_json::from_str::<Json>(&answer)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Json::as_str).map(str::to_owned))
-            .unwrap_or(answer);
-        FfiError::MalformedInput(format!("policy: {message}"))
-    })?;
+    let (dotcom, additional) = policy_options(input.policy)?;
+    let policy = RedactionPolicy::new(dotcom, &additional)
+        .map_err(|e| FfiError::MalformedInput(format!("policy: {e}")))?;
     let recordings = match input.recordings {
         Some(List::Items(items)) => items,
         Some(List::TooLong(n)) => {
@@ -287,18 +281,14 @@ struct BatchInput {
 }
 
 impl OpInput for BatchInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "recordings" => {
-                self.recordings = Some(value.array(&mut recordings)?.unwrap_or(List::NotArray));
-            }
-            "context" => self.context = Some(ContextRead::read(value)?),
-            "contexts" => {
-                self.contexts = Some(value.array(&mut contexts)?.unwrap_or(List::NotArray));
-            }
-            "policy" => self.policy = policy(value)?,
+            "recordings" => self.recordings = Some(list(r, recording_value)?),
+            "context" => self.context = Some(ContextRead::read(r)?),
+            "contexts" => self.contexts = Some(list(r, ContextRead::read)?),
+            "policy" => self.policy = policy(r)?,
             _ => {
-                value.value()?;
+                r.value()?;
             }
         }
         Ok(())
@@ -313,17 +303,21 @@ enum List<T> {
     TooLong(usize),
 }
 
-/// Reads one element of an array: `None` at the end of the array.
-type Element<'a, 'de, T> = &'a mut dyn FnMut(&mut dyn Source<'de>) -> Result<Option<T>, Stop>;
-
-/// Reads an array's elements with `item`.
-fn list<'de, T>(items: &mut dyn Source<'de>, item: Element<'_, 'de, T>) -> Result<List<T>, Stop> {
+/// Reads the next value as an array, each element with `item`.
+fn list<T>(
+    r: &mut Reader<'_>,
+    item: fn(&mut Reader<'_>) -> Result<T, Stop>,
+) -> Result<List<T>, Stop> {
+    if r.open_array()?.is_some() {
+        return Ok(List::NotArray);
+    }
     let mut out = Vec::new();
-    while let Some(read) = item(items)? {
-        out.push(read);
+    while r.next_item()? {
+        out.push(item(r)?);
         if out.len() > MAX_BATCH_RECORDINGS {
             let mut n = out.len();
-            while items.value()? != Got::End {
+            while r.next_item()? {
+                r.value()?;
                 n += 1;
             }
             return Ok(List::TooLong(n));
@@ -332,34 +326,9 @@ fn list<'de, T>(items: &mut dyn Source<'de>, item: Element<'_, 'de, T>) -> Resul
     Ok(List::Items(out))
 }
 
-fn recordings<'de>(
-    items: &mut dyn Source<'de>,
-) -> Result<List<Result<TelemetryEventInput, RecordError>>, Stop> {
-    list(items, &mut |items| {
-        Ok(match items.object(&mut recording)? {
-            Ok(read) => Some(read),
-            Err(Got::End) => None,
-            Err(_) => Some(Err(recording_not_object())),
-        })
-    })
-}
-
-fn contexts<'de>(items: &mut dyn Source<'de>) -> Result<List<ContextRead>, Stop> {
-    list(items, &mut |items| {
-        Ok(match items.object(&mut context_fields)? {
-            Ok(fields) => Some(ContextRead::Object(Box::new(fields))),
-            Err(Got::End) => None,
-            Err(_) => Some(ContextRead::NotObject),
-        })
-    })
-}
-
 fn push_json_string(out: &mut Vec<u8>, s: &str) {
     // serde_json's escaping (the answer is parsed by JSON.parse), straight into the answer.
-    if serde_json::to_writer(&mut *out, s).is_err() {
-        // Writing to a Vec cannot fail; an empty string keeps the answer valid JSON.
-        out.extend_from_slice(b"\"\"");
-    }
+    write_json_string(out, s);
 }
 
 /// The `RecordEventsRequest` messages (each `{events: EventsPayload}`) carrying queued events:
@@ -463,6 +432,7 @@ pub fn check_events(events: &[u8], lens: &[u32]) -> String {
 mod tests {
     use super::*;
     use crate::proto::{Event, RecordEventsRequest, record_events_request::Payload};
+    use serde_json::Value as Json;
 
     fn ids() -> impl FnMut() -> String {
         let mut n = 0;
@@ -526,7 +496,7 @@ mod tests {
                 .unwrap(),
             )
             .unwrap();
-            let expected = crate::json::parse_event_value(&redacted["event"]).unwrap();
+            let expected = crate::json::parse_event(&redacted["event"].to_string()).unwrap();
             assert_eq!(event, expected);
         }
         assert_eq!(at, batch.events.len());

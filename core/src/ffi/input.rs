@@ -1,6 +1,6 @@
-//! The `ffi` inputs, read from JSON text straight into typed fields (no `serde_json::Value`
-//! tree), with the readers and rules of `json::read`: syntax errors first, keys judged in
-//! sorted order with the last duplicate winning, depth bounded.
+//! The `ffi` inputs, read from JSON text straight into typed fields (no intermediate tree),
+//! with the reader and rules of `json::read`: syntax errors first, keys judged in sorted order
+//! with the last duplicate winning, depth bounded.
 //!
 //! An input object is read field by field into an [`OpInput`], which keeps what each field gave
 //! (a value, or the error reading it gave) and skips (but still checks) the fields its op does
@@ -10,55 +10,47 @@
 use super::FfiError;
 #[cfg(feature = "ingest")]
 use crate::ingest::Rpc;
-use crate::json::parse::{EVENT, METADATA, Message, R, finish};
-use crate::json::read::{
-    Entries, Got, Scalar, Source, Stop, TextValue, from_text, from_value, object_document,
-};
+use crate::json::parse::{EVENT, METADATA, Message, finish};
+use crate::json::read::{Got, Reader, Scalar, Stop, SyntaxError, document};
 use crate::json::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{Event, RecordEventsRequestMetadata};
-use crate::record::read::{ContextRead, recording, recording_not_object};
+use crate::record::read::{ContextRead, recording_value};
 use crate::record::{RecordError, TelemetryEventInput};
+#[cfg(feature = "json-value")]
 use serde_json::Value as Json;
 
 /// The fields of one op's input object, as read.
 pub(crate) trait OpInput {
-    /// Reads input field `name` from `value` (a field the op does not use is only checked).
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop>;
+    /// Reads input field `name` from the next value (a field the op does not use is only
+    /// checked).
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop>;
 }
 
-fn skip(value: &mut dyn Source<'_>) -> Result<(), Stop> {
-    value.value().map(drop)
+fn skip(r: &mut Reader<'_>) -> Result<(), Stop> {
+    r.value().map(drop)
 }
 
 /// A message that is the whole of a field (so `null` is a wrong kind, not "not set").
-fn read_message<'de, T>(
-    value: &mut dyn Source<'de>,
+fn read_message<T>(
+    r: &mut Reader<'_>,
     subject: &'static str,
     message: Message<T>,
 ) -> Result<Result<T, JsonError>, Stop> {
-    Ok(finish(subject, read_or_wrong(value, message)?))
+    Ok(finish(subject, message.read_value(r)?))
 }
 
-fn read_or_wrong<'de, T>(value: &mut dyn Source<'de>, message: Message<T>) -> Result<R<T>, Stop> {
-    let mut read = message.read;
-    Ok(match value.object(&mut read)? {
-        Ok(r) => r,
-        Err(got) => Err((message.wrong)(got.kind())),
-    })
+fn read_event(r: &mut Reader<'_>) -> Result<Result<Event, JsonError>, Stop> {
+    read_message(r, "event", EVENT)
 }
 
-fn read_event(value: &mut dyn Source<'_>) -> Result<Result<Event, JsonError>, Stop> {
-    read_message(value, "event", EVENT)
-}
+pub(crate) type MetadataRead = Result<RecordEventsRequestMetadata, JsonError>;
 
-type MetadataRead = Result<RecordEventsRequestMetadata, JsonError>;
-
-fn read_metadata(value: &mut dyn Source<'_>) -> Result<MetadataRead, Stop> {
-    read_message(value, "metadata", METADATA)
+fn read_metadata(r: &mut Reader<'_>) -> Result<MetadataRead, Stop> {
+    read_message(r, "metadata", METADATA)
 }
 
 /// Where the input comes from: JSON text, a parsed value, or named fields each given as JSON
-/// text. Each is its own type so that a build using only one carries only that one's code.
+/// text.
 pub(crate) trait InputSource: Copy {
     /// Reads the input object's fields into `input`; `false` when it is not an object.
     fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError>;
@@ -75,6 +67,7 @@ pub(crate) trait InputSource: Copy {
 pub(crate) struct Text<'a>(pub &'a str);
 
 /// The input as a parsed value.
+#[cfg(feature = "json-value")]
 #[derive(Clone, Copy)]
 pub(crate) struct Parsed<'a>(pub &'a Json);
 
@@ -92,36 +85,36 @@ fn check_size(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn not_json(e: serde_json::Error) -> String {
+pub(crate) fn not_json(e: SyntaxError) -> String {
     format!("not valid JSON: {e}")
 }
 
-/// Reads each field of an input object into `input`.
-fn input_fields<'de>(map: &mut dyn Entries<'de>, input: &mut dyn OpInput) -> Result<(), Stop> {
-    while let Some(name) = map.next_key()? {
-        input.read_field(&name, map)?;
-    }
-    Ok(())
+/// Reads a whole input object's fields into `input`; `false` when it is not an object.
+fn input_object(text: &str, input: &mut dyn OpInput) -> Result<bool, FfiError> {
+    document(text, |r| {
+        if r.open_object()?.is_some() {
+            return Ok(false);
+        }
+        while let Some(name) = r.next_key()? {
+            input.read_field(&name, r)?;
+        }
+        Ok(true)
+    })
+    .map_err(|e| FfiError::MalformedInput(not_json(e)))
 }
 
 impl InputSource for Text<'_> {
     fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
         check_size(self.0).map_err(FfiError::MalformedInput)?;
-        object_document(|body| from_text(self.0, body, None), &mut |map| {
-            input_fields(map, input)
-        })
-        .map(|read| read.is_ok())
-        .map_err(|e| FfiError::MalformedInput(not_json(e)))
+        input_object(self.0, input)
     }
 }
 
+#[cfg(feature = "json-value")]
 impl InputSource for Parsed<'_> {
     fn read_into(self, input: &mut dyn OpInput) -> Result<bool, FfiError> {
-        object_document(|body| from_value(self.0, body, None), &mut |map| {
-            input_fields(map, input)
-        })
-        .map(|read| read.is_ok())
-        .map_err(|e| FfiError::MalformedInput(not_json(e)))
+        // Through its compact text: the same keys and values to the readers.
+        input_object(&self.0.to_string(), input)
     }
 }
 
@@ -130,9 +123,7 @@ impl InputSource for Fields<'_> {
         for (name, text) in self.0 {
             let malformed = |detail: String| FfiError::MalformedInput(format!("{name}: {detail}"));
             check_size(text).map_err(malformed)?;
-            let mut value = TextValue::new(text);
-            let read = input.read_field(name, &mut value);
-            value.end(read).map_err(|e| malformed(not_json(e)))?;
+            document(text, |r| input.read_field(name, r)).map_err(|e| malformed(not_json(e)))?;
         }
         Ok(true)
     }
@@ -179,26 +170,22 @@ fn byte_count(got: Got<'_>) -> Loose<usize> {
 
 /// A list of events: the events, or the first wrong one's index and error (the rest are only
 /// checked).
-type EventsRead = Result<Vec<Event>, (usize, JsonError)>;
+pub(crate) type EventsRead = Result<Vec<Event>, (usize, JsonError)>;
 
-fn event_list<'de>(items: &mut dyn Source<'de>) -> Result<EventsRead, Stop> {
+/// The elements of an opened array, as events.
+fn event_list(r: &mut Reader<'_>) -> Result<EventsRead, Stop> {
     let mut events = Vec::new();
-    loop {
-        let mut read = EVENT.read;
-        let event = match items.object(&mut read)? {
-            Ok(r) => r,
-            Err(Got::End) => return Ok(Ok(events)),
-            Err(got) => Err((EVENT.wrong)(got.kind())),
-        };
-        match finish("event", event) {
+    while r.next_item()? {
+        match finish("event", EVENT.read_value(r)?) {
             Ok(e) => events.push(e),
             Err(e) => {
                 let index = events.len();
-                while items.value()? != Got::End {}
+                r.skip_items()?;
                 return Ok(Err((index, e)));
             }
         }
     }
+    Ok(Ok(events))
 }
 
 /// The message for event `index` of a list that does not parse.
@@ -218,47 +205,76 @@ pub(crate) enum RpcRead {
 }
 
 #[cfg(feature = "ingest")]
-/// The `rpc` option: read as a `serde_json::Value` (a short string, or anything that is wrong
-/// and echoed in the error as compact JSON).
-fn rpc(value: &mut dyn Source<'_>) -> Result<RpcRead, Stop> {
-    Ok(match any_json(value)?.unwrap_or(Json::Null) {
-        Json::Null => RpcRead::Unset,
-        Json::String(s) if s == "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
-        Json::String(s) if s == "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
-        other => RpcRead::Other(other.to_string()),
+/// The `rpc` option: a short string, or anything that is wrong, echoed in the error as compact
+/// JSON.
+fn rpc(r: &mut Reader<'_>) -> Result<RpcRead, Stop> {
+    let mut out = String::new();
+    let got = compact::value(r, &mut out)?;
+    Ok(match got {
+        Got::Scalar(Scalar::Null) => RpcRead::Unset,
+        Got::Scalar(Scalar::Str(s)) if s == "RecordEvents" => RpcRead::Rpc(Rpc::RecordEvents),
+        Got::Scalar(Scalar::Str(s)) if s == "RecordEvent" => RpcRead::Rpc(Rpc::RecordEvent),
+        _ => RpcRead::Other(out),
     })
 }
 
 #[cfg(feature = "ingest")]
-/// The next value as a `serde_json::Value` (as serde_json reads one: a repeated key's last
-/// value wins); `None` at the end of an array.
-fn any_json(value: &mut dyn Source<'_>) -> Result<Option<Json>, Stop> {
-    let mut object = serde_json::Map::new();
-    let mut items = Vec::new();
-    let got = value.value_with(
-        Some(&mut |map| {
-            while let Some(key) = map.next_key()? {
-                let v = any_json(map)?.unwrap_or(Json::Null);
-                object.insert(key.into_owned(), v);
+/// A value written back as compact JSON, as serde_json writes a parsed `Value`: keys sorted, a
+/// repeated key's last value kept.
+mod compact {
+    use crate::json::read::{Got, Reader, Scalar, Stop, last_per_key};
+    use crate::json::write_json_string;
+
+    /// The next value, written to `out`; answers what it was (objects and arrays as kinds).
+    pub(super) fn value<'a>(r: &mut Reader<'a>, out: &mut String) -> Result<Got<'a>, Stop> {
+        let got = r.open()?;
+        match &got {
+            Got::Scalar(Scalar::Null) => out.push_str("null"),
+            Got::Scalar(Scalar::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            Got::Scalar(Scalar::Number(n)) => n.write(out),
+            Got::Scalar(Scalar::Str(s)) => string(out, s),
+            Got::Array => {
+                out.push('[');
+                let mut first = true;
+                while r.next_item()? {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    value(r, out)?;
+                }
+                out.push(']');
             }
-            Ok(())
-        }),
-        Some(&mut |seq| {
-            while let Some(v) = any_json(seq)? {
-                items.push(v);
+            Got::Object => {
+                let mut entries = Vec::new();
+                while let Some(key) = r.next_key()? {
+                    let mut v = String::new();
+                    value(r, &mut v)?;
+                    entries.push((key, v));
+                }
+                let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_ref()).collect();
+                out.push('{');
+                for (n, i) in last_per_key(&keys).into_iter().enumerate() {
+                    if let Some((k, v)) = entries.get(i) {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        string(out, k);
+                        out.push(':');
+                        out.push_str(v);
+                    }
+                }
+                out.push('}');
             }
-            Ok(())
-        }),
-    )?;
-    Ok(Some(match got {
-        Got::Scalar(Scalar::Null) => Json::Null,
-        Got::Scalar(Scalar::Bool(b)) => Json::Bool(b),
-        Got::Scalar(Scalar::Number(n)) => n.to_json(),
-        Got::Scalar(Scalar::Str(s)) => Json::String(s.into_owned()),
-        Got::Object => Json::Object(object),
-        Got::Array => Json::Array(items),
-        Got::End => return Ok(None),
-    }))
+        }
+        Ok(got)
+    }
+
+    fn string(out: &mut String, s: &str) {
+        let mut bytes = std::mem::take(out).into_bytes();
+        write_json_string(&mut bytes, s);
+        *out = String::from_utf8(bytes).unwrap_or_default();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,8 +285,8 @@ fn any_json(value: &mut dyn Source<'_>) -> Result<Option<Json>, Stop> {
 pub(crate) struct Unused;
 
 impl OpInput for Unused {
-    fn read_field<'de>(&mut self, _: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
-        skip(value)
+    fn read_field(&mut self, _: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
+        skip(r)
     }
 }
 
@@ -281,10 +297,10 @@ pub(crate) struct ValidateInput {
 }
 
 impl OpInput for ValidateInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "event" => self.event = Some(read_event(value)?),
-            _ => skip(value)?,
+            "event" => self.event = Some(read_event(r)?),
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -297,22 +313,22 @@ pub(crate) struct PolicyRead {
     pub(crate) additional_allowed_event_types: Loose<String>,
 }
 
-pub(crate) fn policy(value: &mut dyn Source<'_>) -> Result<PolicyRead, Stop> {
-    let read = value.object(&mut |map| {
-        let mut policy = PolicyRead::default();
-        while let Some(key) = map.next_key()? {
-            let got = (map as &mut dyn Source<'_>).value()?;
-            match key.as_ref() {
-                "dotcom" => policy.dotcom = loose_bool(got),
-                "additionalAllowedEventTypes" => {
-                    policy.additional_allowed_event_types = loose_text(got);
-                }
-                _ => {}
+pub(crate) fn policy(r: &mut Reader<'_>) -> Result<PolicyRead, Stop> {
+    let mut policy = PolicyRead::default();
+    if r.open_object()?.is_some() {
+        return Ok(policy);
+    }
+    while let Some(key) = r.next_key()? {
+        let got = r.value()?;
+        match key.as_ref() {
+            "dotcom" => policy.dotcom = loose_bool(got),
+            "additionalAllowedEventTypes" => {
+                policy.additional_allowed_event_types = loose_text(got);
             }
+            _ => {}
         }
-        Ok(policy)
-    })?;
-    Ok(read.unwrap_or_default())
+    }
+    Ok(policy)
 }
 
 /// `redact`: `{"event", "policy"}`.
@@ -323,11 +339,11 @@ pub(crate) struct RedactInput {
 }
 
 impl OpInput for RedactInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "policy" => self.policy = policy(value)?,
-            "event" => self.event = Some(read_event(value)?),
-            _ => skip(value)?,
+            "policy" => self.policy = policy(r)?,
+            "event" => self.event = Some(read_event(r)?),
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -344,12 +360,12 @@ pub(crate) struct TranslateInput {
 
 #[cfg(feature = "translate")]
 impl OpInput for TranslateInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = byte_count(value.value()?),
-            "metadata" => self.metadata = Some(read_metadata(value)?),
-            "event" => self.event = Some(read_event(value)?),
-            _ => skip(value)?,
+            "maxMessageBytes" => self.max_message_bytes = byte_count(r.value()?),
+            "metadata" => self.metadata = Some(read_metadata(r)?),
+            "event" => self.event = Some(read_event(r)?),
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -368,13 +384,18 @@ pub(crate) struct IngestInput {
 
 #[cfg(feature = "ingest")]
 impl OpInput for IngestInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "maxMessageBytes" => self.max_message_bytes = byte_count(value.value()?),
-            "rpc" => self.rpc = rpc(value)?,
-            "metadata" => self.metadata = Some(read_metadata(value)?),
-            "events" => self.events = Some(value.array(&mut event_list)?.ok()),
-            _ => skip(value)?,
+            "maxMessageBytes" => self.max_message_bytes = byte_count(r.value()?),
+            "rpc" => self.rpc = rpc(r)?,
+            "metadata" => self.metadata = Some(read_metadata(r)?),
+            "events" => {
+                self.events = Some(match r.open_array()? {
+                    None => Some(event_list(r)?),
+                    Some(_) => None,
+                });
+            }
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -388,16 +409,11 @@ pub(crate) struct RecordInput {
 }
 
 impl OpInput for RecordInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "context" => self.context = Some(ContextRead::read(value)?),
-            "event" => {
-                self.event = Some(match value.object(&mut recording)? {
-                    Ok(read) => read,
-                    Err(_) => Err(recording_not_object()),
-                });
-            }
-            _ => skip(value)?,
+            "context" => self.context = Some(ContextRead::read(r)?),
+            "event" => self.event = Some(recording_value(r)?),
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -414,32 +430,31 @@ pub(crate) struct RecordEventsRequestInput {
 }
 
 /// An `EventsPayload`: anything but an object, or a missing or `null` list, is no events.
-fn events_payload(value: &mut dyn Source<'_>) -> Result<Result<Vec<Event>, FfiError>, Stop> {
-    let read = value.object(&mut |map| {
-        let mut events = Ok(Vec::new());
-        while let Some(key) = map.next_key()? {
-            let value = map as &mut dyn Source<'_>;
-            if key == "events" {
-                events = match value.array(&mut event_list)? {
-                    Ok(read) => read.map_err(|e| FfiError::MalformedInput(event_at(e))),
-                    Err(got) if got.is_null() => Ok(Vec::new()),
-                    Err(_) => Err(FfiError::MalformedInput("events must be an array".into())),
-                };
-            } else {
-                value.value()?;
-            }
+fn events_payload(r: &mut Reader<'_>) -> Result<Result<Vec<Event>, FfiError>, Stop> {
+    let mut events = Ok(Vec::new());
+    if r.open_object()?.is_some() {
+        return Ok(events);
+    }
+    while let Some(key) = r.next_key()? {
+        if key == "events" {
+            events = match r.open_array()? {
+                None => event_list(r)?.map_err(|e| FfiError::MalformedInput(event_at(e))),
+                Some(got) if got.is_null() => Ok(Vec::new()),
+                Some(_) => Err(FfiError::MalformedInput("events must be an array".into())),
+            };
+        } else {
+            r.value()?;
         }
-        Ok(events)
-    })?;
-    Ok(read.unwrap_or(Ok(Vec::new())))
+    }
+    Ok(events)
 }
 
 impl OpInput for RecordEventsRequestInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "metadata" => self.metadata = Some(read_metadata(value)?),
-            "events" => self.events = Some(events_payload(value)?),
-            _ => skip(value)?,
+            "metadata" => self.metadata = Some(read_metadata(r)?),
+            "events" => self.events = Some(events_payload(r)?),
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -453,28 +468,39 @@ pub(crate) struct RecordEventRequestInput {
 }
 
 /// A message field where `null` is "not set".
-fn read_message_or_null<'de, T>(
-    value: &mut dyn Source<'de>,
+fn read_message_or_null<T>(
+    r: &mut Reader<'_>,
     subject: &'static str,
     message: Message<T>,
 ) -> Result<Option<Result<T, JsonError>>, Stop> {
-    let mut read = message.read;
-    Ok(match value.object(&mut read)? {
-        Ok(r) => Some(finish(subject, r)),
-        Err(got) if got.is_null() => None,
-        Err(got) => Some(finish(subject, Err((message.wrong)(got.kind())))),
+    Ok(match r.open_object()? {
+        None => Some(finish(subject, (message.read)(r)?)),
+        Some(got) if got.is_null() => None,
+        Some(got) => Some(finish(subject, Err((message.wrong)(got.kind())))),
     })
 }
 
 impl OpInput for RecordEventRequestInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "metadata" => self.metadata = read_message_or_null(value, "metadata", METADATA)?,
-            "event" => self.event = read_message_or_null(value, "event", EVENT)?,
-            _ => skip(value)?,
+            "metadata" => self.metadata = read_message_or_null(r, "metadata", METADATA)?,
+            "event" => self.event = read_message_or_null(r, "event", EVENT)?,
+            _ => skip(r)?,
         }
         Ok(())
     }
+}
+
+/// A list of strings (ids): the elements of an opened array, or `None` if one is not a string.
+pub(crate) fn string_list(r: &mut Reader<'_>) -> Result<Option<Vec<String>>, Stop> {
+    let mut ids = Some(Vec::new());
+    while r.next_item()? {
+        match (r.value()?, &mut ids) {
+            (Got::Scalar(Scalar::Str(id)), Some(ids)) => ids.push(id.into_owned()),
+            _ => ids = None,
+        }
+    }
+    Ok(ids)
 }
 
 /// A `RecordEventsResponse`: `{"succeededEvents": [ids]}` (missing or `null`: none).
@@ -484,30 +510,20 @@ pub(crate) struct RecordEventsResponseInput {
 }
 
 impl OpInput for RecordEventsResponseInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
             "succeededEvents" => {
-                let read = value.array(&mut |items| {
-                    let mut ids = Some(Vec::new());
-                    loop {
-                        match (items.value()?, &mut ids) {
-                            (Got::End, _) => return Ok(ids),
-                            (Got::Scalar(Scalar::Str(id)), Some(ids)) => ids.push(id.into_owned()),
-                            _ => ids = None,
-                        }
-                    }
-                })?;
-                self.succeeded_events = match read {
-                    Err(got) if got.is_null() => None,
-                    Err(_) => Some(Err(FfiError::MalformedInput(
+                self.succeeded_events = match r.open_array()? {
+                    Some(got) if got.is_null() => None,
+                    Some(_) => Some(Err(FfiError::MalformedInput(
                         "succeededEvents must be an array".into(),
                     ))),
-                    Ok(ids) => Some(ids.ok_or_else(|| {
+                    None => Some(string_list(r)?.ok_or_else(|| {
                         FfiError::MalformedInput("succeededEvents must hold strings".into())
                     })),
                 };
             }
-            _ => skip(value)?,
+            _ => skip(r)?,
         }
         Ok(())
     }
@@ -527,29 +543,49 @@ pub(crate) enum SizesRead {
     Sizes(Vec<usize>),
 }
 
-fn sizes(value: &mut dyn Source<'_>) -> Result<SizesRead, Stop> {
-    let read = value.array(&mut |items| {
-        let mut sizes = SizesRead::Sizes(Vec::new());
-        loop {
-            let got = items.value()?;
-            if got == Got::End {
-                return Ok(sizes);
-            }
-            match (byte_count(got), &mut sizes) {
-                (Loose::Value(n), SizesRead::Sizes(sizes)) => sizes.push(n),
-                _ => sizes = SizesRead::NotByteCounts,
-            }
+fn sizes(r: &mut Reader<'_>) -> Result<SizesRead, Stop> {
+    if r.open_array()?.is_some() {
+        return Ok(SizesRead::NotAnArray);
+    }
+    let mut sizes = SizesRead::Sizes(Vec::new());
+    while r.next_item()? {
+        match (byte_count(r.value()?), &mut sizes) {
+            (Loose::Value(n), SizesRead::Sizes(sizes)) => sizes.push(n),
+            _ => sizes = SizesRead::NotByteCounts,
         }
-    })?;
-    Ok(read.unwrap_or(SizesRead::NotAnArray))
+    }
+    Ok(sizes)
 }
 
 impl OpInput for PlanChunksInput {
-    fn read_field<'de>(&mut self, name: &str, value: &mut dyn Source<'de>) -> Result<(), Stop> {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
         match name {
-            "sizes" => self.sizes = Some(sizes(value)?),
-            "limit" => self.limit = byte_count(value.value()?),
-            _ => skip(value)?,
+            "sizes" => self.sizes = Some(sizes(r)?),
+            "limit" => self.limit = byte_count(r.value()?),
+            _ => skip(r)?,
+        }
+        Ok(())
+    }
+}
+
+/// The exporter's acknowledgement rule's input: `{"sent": [ids], "succeeded": [ids]}`.
+#[derive(Default)]
+pub(crate) struct AcknowledgedInput {
+    /// Each list: `None` when missing or not an array, `Some(None)` when it holds a non-string.
+    pub(crate) sent: Option<Option<Vec<String>>>,
+    pub(crate) succeeded: Option<Option<Vec<String>>>,
+}
+
+impl OpInput for AcknowledgedInput {
+    fn read_field(&mut self, name: &str, r: &mut Reader<'_>) -> Result<(), Stop> {
+        let list = match r.open_array()? {
+            None => Some(string_list(r)?),
+            Some(_) => None,
+        };
+        match name {
+            "sent" => self.sent = list,
+            "succeeded" => self.succeeded = list,
+            _ => {}
         }
         Ok(())
     }
@@ -559,10 +595,8 @@ impl OpInput for PlanChunksInput {
 /// [`FfiError`], a wrong event an `Err` answer.
 pub(crate) fn event_text(text: &str) -> Result<Result<Event, JsonError>, FfiError> {
     check_size(text).map_err(FfiError::MalformedInput)?;
-    let mut read = EVENT.read;
-    match object_document(|body| from_text(text, body, None), &mut read) {
-        Ok(Ok(r)) => Ok(finish("event", r)),
-        Ok(Err(got)) => Ok(finish("event", Err((EVENT.wrong)(got.kind())))),
+    match document(text, |r| EVENT.read_value(r)) {
+        Ok(r) => Ok(finish("event", r)),
         Err(e) => Err(FfiError::MalformedInput(not_json(e))),
     }
 }

@@ -12,7 +12,7 @@
 
 #[cfg(feature = "ingest")]
 use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
-use crate::json::{self, event_to_json};
+use crate::json;
 use crate::policy::RedactionPolicy;
 use crate::proto::{
     Event, RecordEventRequest, RecordEventsRequest, RecordEventsResponse, record_events_request,
@@ -22,17 +22,21 @@ use crate::record::record;
 #[cfg(feature = "translate")]
 use crate::translate::{MAX_MESSAGE_BYTES, Message, Publisher, Translation, translate};
 use crate::validate::validate_event;
+#[cfg(feature = "json-value")]
+use input::Parsed;
 #[cfg(feature = "translate")]
 use input::TranslateInput;
 use input::{
-    Fields, InputSource, Loose, Parsed, PlanChunksInput, PolicyRead, RecordEventRequestInput,
-    RecordEventsRequestInput, RecordEventsResponseInput, RecordInput, RedactInput, SizesRead, Text,
-    ValidateInput,
+    AcknowledgedInput, Fields, InputSource, Loose, PlanChunksInput, PolicyRead,
+    RecordEventRequestInput, RecordEventsRequestInput, RecordEventsResponseInput, RecordInput,
+    RedactInput, SizesRead, Text, ValidateInput,
 };
 #[cfg(feature = "ingest")]
 use input::{IngestInput, RpcRead};
+use json::write_json_string;
 use prost::Message as _;
-use serde_json::{Map, Value as Json, json};
+#[cfg(feature = "json-value")]
+use serde_json::Value as Json;
 
 /// A request the entry points cannot run at all (as opposed to an operation that fails, which
 /// answers `{"error": …}`).
@@ -55,22 +59,37 @@ pub enum FfiError {
 /// The operations of the conformance corpus.
 pub const OPS: [&str; 5] = ["validate", "redact", "translate", "ingest", "record"];
 
-/// An operation's answer as JSON text: the form every target hands back, built directly (an
-/// event answer embeds the writer's bytes instead of re-parsing and re-serializing them).
+/// An operation's answer as JSON text: the form every target hands back, written directly (an
+/// event answer embeds the writer's bytes). Strings are escaped as serde_json escapes them
+/// (`json::write_json_string`), so answers are what they were when serde_json wrote them.
 type Answer = String;
 
-/// `value` as compact JSON text, written by serde_json straight from the typed value (no
-/// `serde_json::Value` in between). Strings, string maps and lists of them cannot fail to
-/// serialize; `null` stands in if one ever did.
-fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+/// Answer text from bytes written here (always UTF-8: UTF-8 pieces only).
+fn answer_text(out: Vec<u8>) -> Answer {
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn error_answer(e: impl std::fmt::Display) -> Answer {
-    format!(r#"{{"error":{}}}"#, json_text(&e.to_string()))
+    let mut out = br#"{"error":"#.to_vec();
+    write_json_string(&mut out, &e.to_string());
+    out.push(b'}');
+    answer_text(out)
+}
+
+/// A list of strings as a JSON array.
+fn push_string_list<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, item.as_ref());
+    }
+    out.push(b']');
 }
 
 /// Parses JSON the writer produced (always valid) into a value.
+#[cfg(feature = "json-value")]
 fn written_json(bytes: &[u8]) -> Json {
     serde_json::from_slice(bytes).unwrap_or(Json::Null)
 }
@@ -90,21 +109,29 @@ fn event_answer(event: &Event) -> Answer {
 
 /// The fields of a published message: `"payload":…,"attributes":{…}` (without braces).
 #[cfg(feature = "translate")]
-fn message_fields(out: &mut String, m: &Message) {
-    out.push_str(r#""payload":"#);
-    // The body is UTF-8 JSON written by the core; serde_json escapes it as a JSON string.
-    out.push_str(&json_text(&String::from_utf8_lossy(&m.data)));
-    out.push_str(r#","attributes":"#);
-    out.push_str(&json_text(&m.attributes));
+fn message_fields(out: &mut Vec<u8>, m: &Message) {
+    out.extend_from_slice(br#""payload":"#);
+    // The body is UTF-8 JSON written by the core, as a JSON string.
+    write_json_string(out, &String::from_utf8_lossy(&m.data));
+    out.extend_from_slice(br#","attributes":{"#);
+    for (i, (k, v)) in m.attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, k);
+        out.push(b':');
+        write_json_string(out, v);
+    }
+    out.push(b'}');
 }
 
 #[cfg(feature = "translate")]
 fn message_answer(m: &Message) -> Answer {
-    let mut out = String::with_capacity(m.data.len() * 2 + 256);
-    out.push('{');
+    let mut out = Vec::with_capacity(m.data.len() * 2 + 256);
+    out.push(b'{');
     message_fields(&mut out, m);
-    out.push('}');
-    out
+    out.push(b'}');
+    answer_text(out)
 }
 
 /// The request field `name` (a missing one is a malformed request).
@@ -200,22 +227,26 @@ fn record_entry<S: InputSource>(
 
 /// Runs one operation on a parsed input and returns its answer as JSON text (same rules and
 /// messages as [`run_op`]).
+#[cfg(feature = "json-value")]
 pub fn run_op_text(op: &str, input: &Json) -> Result<String, FfiError> {
     run(op, Parsed(input), None)
 }
 
 /// Runs one operation on a parsed input and returns its answer as a parsed value.
+#[cfg(feature = "json-value")]
 pub fn run_op_value(op: &str, input: &Json) -> Result<Json, FfiError> {
     run_op_text(op, input).map(|text| written_json(text.as_bytes()))
 }
 
 /// `record` on a parsed input (`{"event": TelemetryEventInput, "context"}`).
+#[cfg(feature = "json-value")]
 pub fn record_value(input: &Json) -> Result<Answer, FfiError> {
     record_entry(Parsed(input), None)
 }
 
 /// Parses a JSON text input into a `serde_json::Value`, refusing documents over
 /// [`json::MAX_JSON_INPUT_BYTES`] (for inputs the ops do not read themselves).
+#[cfg(feature = "json-value")]
 pub fn parse_input(text: &str) -> Result<Json, FfiError> {
     if text.len() > json::MAX_JSON_INPUT_BYTES {
         return Err(FfiError::MalformedInput(format!(
@@ -239,7 +270,9 @@ fn validate_op(input: ValidateInput) -> Result<Answer, FfiError> {
     })
 }
 
-fn policy_from(policy: PolicyRead) -> Result<Result<RedactionPolicy, Answer>, FfiError> {
+/// A policy's options (`dotcom`, `additionalAllowedEventTypes`); a wrong kind is a malformed
+/// request.
+fn policy_options(policy: PolicyRead) -> Result<(bool, String), FfiError> {
     let dotcom = match policy.dotcom {
         Loose::Unset => false,
         Loose::Value(b) => b,
@@ -258,14 +291,15 @@ fn policy_from(policy: PolicyRead) -> Result<Result<RedactionPolicy, Answer>, Ff
             ));
         }
     };
-    Ok(RedactionPolicy::new(dotcom, &additional).map_err(error_answer))
+    Ok((dotcom, additional))
 }
 
 /// `{"event", "policy"}` → `{"event"}` (redacted) or `{"error"}` (JSON text).
 fn redact_op(input: RedactInput) -> Result<Answer, FfiError> {
-    let policy = match policy_from(input.policy)? {
+    let (dotcom, additional) = policy_options(input.policy)?;
+    let policy = match RedactionPolicy::new(dotcom, &additional) {
         Ok(p) => p,
-        Err(answer) => return Ok(answer),
+        Err(e) => return Ok(error_answer(e)),
     };
     let mut event = match required(input.event, "event")? {
         Ok(e) => e,
@@ -329,29 +363,29 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
         Err(e) => return Ok(error_answer(e)),
     };
     let outcomes = ingest(&publisher, events, rpc, limit);
-    let mut out = String::with_capacity(1024 * outcomes.len().max(1));
-    out.push_str(r#"{"results":["#);
+    let mut out = Vec::with_capacity(1024 * outcomes.len().max(1));
+    out.extend_from_slice(br#"{"results":["#);
     for (i, o) in outcomes.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         // `{"id":…`, then this outcome's fields.
-        out.push_str(r#"{"id":"#);
-        out.push_str(&json_text(&o.id));
+        out.extend_from_slice(br#"{"id":"#);
+        write_json_string(&mut out, &o.id);
         match &o.outcome {
             Outcome::Publish(m) => {
-                out.push_str(r#","outcome":"publish","#);
+                out.extend_from_slice(br#","outcome":"publish","#);
                 message_fields(&mut out, m);
             }
             Outcome::Reject(e) => {
-                out.push_str(r#","outcome":"reject","retryable":false,"error":"#);
-                out.push_str(&json_text(&e.to_string()));
+                out.extend_from_slice(br#","outcome":"reject","retryable":false,"error":"#);
+                write_json_string(&mut out, &e.to_string());
             }
             Outcome::DropOversized { .. } => {
-                out.push_str(r#","outcome":"drop","error":"discarding oversized event""#);
+                out.extend_from_slice(br#","outcome":"drop","error":"discarding oversized event""#);
             }
         }
-        out.push('}');
+        out.push(b'}');
     }
     let acked = succeeded_events(
         publisher.kind,
@@ -362,10 +396,10 @@ fn ingest_op(input: IngestInput) -> Result<Answer, FfiError> {
             )
         }),
     );
-    out.push_str(r#"],"succeededEvents":"#);
-    out.push_str(&json_text(&acked));
-    out.push('}');
-    Ok(out)
+    out.extend_from_slice(br#"],"succeededEvents":"#);
+    push_string_list(&mut out, &acked);
+    out.push(b'}');
+    Ok(answer_text(out))
 }
 
 /// `{"event": TelemetryEventInput, "context"}` → `{"event"}` or `{"error"}` (JSON text).
@@ -444,60 +478,81 @@ pub fn encode_event(input: &str) -> Result<Vec<u8>, FfiError> {
     Ok(event.encode_to_vec())
 }
 
-fn events_json(events: &[Event]) -> Result<Json, FfiError> {
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        let bytes =
-            event_to_json(e).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
-        out.push(written_json(&bytes));
-    }
-    Ok(Json::Array(out))
+/// Appends an event's protojson (the writer's bytes) for a decoder's answer.
+fn push_event_json(out: &mut Vec<u8>, event: &Event) -> Result<(), FfiError> {
+    json::append_event_json(out, event)
+        .map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))
 }
 
-/// Decodes a `RecordEventsRequest` to proto3 JSON.
+fn push_metadata_json(
+    out: &mut Vec<u8>,
+    metadata: &crate::proto::RecordEventsRequestMetadata,
+) -> Result<(), FfiError> {
+    let bytes = json::metadata_to_json(metadata).map_err(|e| FfiError::Decode(e.to_string()))?;
+    out.extend_from_slice(&bytes);
+    Ok(())
+}
+
+/// Decodes a `RecordEventsRequest` to proto3 JSON (`{}`, `{"metadata": …}` or
+/// `{"events": {"events": […]}}`, messages as the Go-identical writer writes them).
 pub fn decode_record_events_request(bytes: &[u8]) -> Result<String, FfiError> {
     let req = RecordEventsRequest::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
-    let v = match req.payload {
-        None => json!({}),
+    let mut out = Vec::with_capacity(bytes.len() * 2 + 32);
+    match req.payload {
+        None => out.extend_from_slice(b"{}"),
         Some(record_events_request::Payload::Metadata(m)) => {
-            let bytes = json::metadata_to_json(&m).map_err(|e| FfiError::Decode(e.to_string()))?;
-            json!({ "metadata": written_json(&bytes) })
+            out.extend_from_slice(br#"{"metadata":"#);
+            push_metadata_json(&mut out, &m)?;
+            out.push(b'}');
         }
         Some(record_events_request::Payload::Events(p)) => {
-            json!({ "events": { "events": events_json(&p.events)? } })
+            out.extend_from_slice(br#"{"events":{"events":["#);
+            for (i, e) in p.events.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_event_json(&mut out, e)?;
+            }
+            out.extend_from_slice(b"]}}");
         }
-    };
-    Ok(v.to_string())
+    }
+    Ok(answer_text(out))
 }
 
 /// Decodes a `RecordEventsResponse` to `{"succeededEvents": [...]}`.
 pub fn decode_record_events_response(bytes: &[u8]) -> Result<String, FfiError> {
     let resp = RecordEventsResponse::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
-    Ok(json!({ "succeededEvents": resp.succeeded_events }).to_string())
+    let mut out = br#"{"succeededEvents":"#.to_vec();
+    push_string_list(&mut out, &resp.succeeded_events);
+    out.push(b'}');
+    Ok(answer_text(out))
 }
 
-/// Decodes a `RecordEventRequest` to proto3 JSON.
+/// Decodes a `RecordEventRequest` to proto3 JSON (`{"metadata"?: …, "event"?: …}`).
 pub fn decode_record_event_request(bytes: &[u8]) -> Result<String, FfiError> {
     let req = RecordEventRequest::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
-    let mut out = Map::new();
+    let mut out = vec![b'{'];
     if let Some(m) = &req.metadata {
-        let bytes = json::metadata_to_json(m).map_err(|e| FfiError::Decode(e.to_string()))?;
-        out.insert("metadata".into(), written_json(&bytes));
+        out.extend_from_slice(br#""metadata":"#);
+        push_metadata_json(&mut out, m)?;
     }
     if let Some(e) = &req.event {
-        let bytes =
-            event_to_json(e).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
-        out.insert("event".into(), written_json(&bytes));
+        if req.metadata.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""event":"#);
+        push_event_json(&mut out, e)?;
     }
-    Ok(Json::Object(out).to_string())
+    out.push(b'}');
+    Ok(answer_text(out))
 }
 
-/// Decodes one `Event` to proto3 JSON.
+/// Decodes one `Event` to proto3 JSON text.
 pub fn decode_event(bytes: &[u8]) -> Result<String, FfiError> {
     let event = Event::decode(bytes).map_err(|e| FfiError::Decode(e.to_string()))?;
-    let bytes =
-        event_to_json(&event).map_err(|e| FfiError::Decode(format!("marshalling event: {e}")))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_event_json(&mut out, &event)?;
+    Ok(answer_text(out))
 }
 
 /// Plans export chunks: `{"sizes": [encoded event sizes], "limit"?: bytes}` →
@@ -526,14 +581,46 @@ pub fn plan_chunks(input: &str) -> Result<String, FfiError> {
             ));
         }
     };
-    let chunks: Vec<[usize; 2]> = crate::export::plan_chunks(&sizes, limit)
+    let mut out = String::from(r#"{"chunks":["#);
+    let mut digits = itoa::Buffer::new();
+    for (i, r) in crate::export::plan_chunks(&sizes, limit)
         .into_iter()
-        .map(|r| [r.start, r.end])
-        .collect();
-    Ok(format!(r#"{{"chunks":{}}}"#, json_text(&chunks)))
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        out.push_str(digits.format(r.start));
+        out.push(',');
+        out.push_str(digits.format(r.end));
+        out.push(']');
+    }
+    out.push_str("]}");
+    Ok(out)
+}
+
+/// The ids of `sent` the gateway acknowledged: `{"sent": [ids], "succeeded": [ids]}` to a JSON
+/// array, in `sent` order without duplicates, by [`crate::export::acknowledged`].
+pub fn acknowledged(input: &str) -> Result<String, FfiError> {
+    let v: AcknowledgedInput = Text(input).read()?.unwrap_or_default();
+    let list = |list: Option<Option<Vec<String>>>, name: &str| match list {
+        Some(Some(ids)) => Ok(ids),
+        Some(None) => Err(FfiError::MalformedInput(format!(
+            "{name} must hold strings"
+        ))),
+        None => Err(FfiError::MalformedInput(format!(
+            "{name} must be an array of ids"
+        ))),
+    };
+    let sent = list(v.sent, "sent")?;
+    let succeeded = list(v.succeeded, "succeeded")?;
+    let mut out = Vec::new();
+    push_string_list(&mut out, &crate::export::acknowledged(&sent, &succeeded));
+    Ok(answer_text(out))
 }
 
 pub mod batch;
-#[cfg(feature = "ingest")]
+#[cfg(all(feature = "ingest", feature = "json-value"))]
 pub mod conformance;
 mod input;

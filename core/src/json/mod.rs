@@ -8,14 +8,16 @@
 //! # Ok::<(), telemetry_core::JsonError>(())
 //! ```
 //!
-//! * [`parse_event`], [`parse_metadata`] (and the `*_value` variants) read the proto3 JSON
-//!   mapping of `telemetrygateway.v1`: lowerCamelCase or original field names, int64 as a string
-//!   or a number, RFC 3339 timestamps, `Struct` as a plain JSON object. Errors name the field.
-//!   The text is read once, straight into the prost types, with serde_json's streaming
-//!   deserializer (`read.rs`: no `serde_json::Value` tree); inputs over
-//!   [`MAX_JSON_INPUT_BYTES`] or nested deeper than 128 levels are refused. Keys are judged as
-//!   if sorted with the last duplicate winning (see `read.rs`), as they were when the readers
-//!   converted a parsed `serde_json::Value`, so errors and accepted inputs did not change.
+//! * [`parse_event`], [`parse_metadata`] (and, with the `json-value` feature, the `*_value`
+//!   variants over a parsed `serde_json::Value`) read the proto3 JSON mapping of
+//!   `telemetrygateway.v1`: lowerCamelCase or original field names, int64 as a string or a
+//!   number, RFC 3339 timestamps, `Struct` as a plain JSON object. Errors name the field.
+//!   The text is read once, straight into the prost types, by a small hand-written pull reader
+//!   (`read.rs`; why by hand is said there); inputs over [`MAX_JSON_INPUT_BYTES`] or nested
+//!   deeper than 128 levels are refused, and a text that is not JSON gets serde_json's message
+//!   and position. Keys are judged as if sorted with the last duplicate
+//!   winning (see `read.rs`), as they were when the readers converted a parsed
+//!   `serde_json::Value`, so errors and accepted inputs did not change.
 //! * [`event_to_json`] and [`metadata_to_json`] write exactly the bytes the Go gateway publishes:
 //!   `protojson.Marshal` output, compacted and HTML-escaped by Go's `json.Marshal`.
 //!
@@ -28,20 +30,21 @@ pub(crate) mod read;
 mod time;
 mod write;
 
-pub use parse::{
-    parse_event, parse_event_value, parse_metadata, parse_metadata_value, parse_struct_value,
-    parse_timestamp_str,
-};
+pub use parse::{parse_event, parse_metadata, parse_timestamp_str};
+#[cfg(feature = "json-value")]
+pub use parse::{parse_event_value, parse_metadata_value, parse_struct_value};
 pub use time::{format_timestamp, timestamp_from_rfc3339};
-pub use write::{append_event_json, event_to_json, metadata_to_json, value_to_json};
+pub use write::{
+    append_event_json, event_to_json, metadata_to_json, value_to_json, write_json_string,
+};
 
 /// The largest JSON document the parsing entry points accept, in bytes. Larger inputs are
 /// refused before parsing. It is above the gateway's 90 MiB gRPC message limit.
 pub const MAX_JSON_INPUT_BYTES: usize = 96 * 1024 * 1024;
 
 /// The deepest nesting of `Struct`/`ListValue` the writer accepts. Parsing is bounded tighter
-/// (serde_json's 128-level limit for JSON, prost's 100-level limit for protobuf), so this only
-/// guards values built in memory by callers.
+/// (the reader's 128-level limit for JSON, serde_json's, and prost's 100-level limit for
+/// protobuf), so this only guards values built in memory by callers.
 pub const MAX_STRUCT_DEPTH: usize = 128;
 
 /// An input that is not valid proto3 JSON for the expected message.

@@ -8,9 +8,7 @@
 //! integral number, doubles as numbers or `"NaN"`/`"Infinity"`/`"-Infinity"`/numeric strings,
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
-use super::read::{
-    ByKey, Entries, Got, JsonKind, Scalar, Source, Stop, from_text, from_value, object_document,
-};
+use super::read::{ByKey, Got, JsonKind, Reader, Scalar, Stop, document, last_per_key};
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{
@@ -19,7 +17,9 @@ use crate::proto::{
     event_interaction, event_source, identifier,
 };
 use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind as ValueKind};
+#[cfg(feature = "json-value")]
 use serde_json::Value as Json;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A field-level error on its way up: the path is collected in reverse as it unwinds.
@@ -70,7 +70,8 @@ fn document_error(subject: &'static str, detail: String) -> JsonError {
 /// What reads a message's fields, and what a value of another kind is.
 pub(crate) struct Message<T> {
     /// Reads the object's entries.
-    pub(crate) read: for<'de> fn(&mut dyn Entries<'de>) -> Result<R<T>, Stop>,
+    /// Reads the entries of the object just opened.
+    pub(crate) read: for<'a> fn(&mut Reader<'a>) -> Result<R<T>, Stop>,
     /// The error for a value that is not an object.
     pub(crate) wrong: fn(JsonKind) -> FieldError,
 }
@@ -84,13 +85,16 @@ impl<T> Clone for Message<T> {
 impl<T> Copy for Message<T> {}
 
 impl<T> Message<T> {
-    /// The message read from a value that `got` was when it was not an object.
-    fn not_object(&self, got: &Got<'_>) -> R<T> {
-        Err((self.wrong)(got.kind()))
+    /// The next value as this message: read if it is an object, else the error for what it was.
+    pub(crate) fn read_value(&self, r: &mut Reader<'_>) -> Result<R<T>, Stop> {
+        match r.open_object()? {
+            None => (self.read)(r),
+            Some(got) => Ok(Err((self.wrong)(got.kind()))),
+        }
     }
 }
 
-/// Reads a whole document: bounded in size here and in depth by serde_json.
+/// Reads a whole document: bounded in size here and in depth by the reader.
 fn read_document<T>(
     subject: &'static str,
     text: &str,
@@ -105,22 +109,21 @@ fn read_document<T>(
             ),
         ));
     }
-    let mut read = message.read;
-    match object_document(|body| from_text(text, body, None), &mut read) {
-        Ok(Ok(r)) => finish(subject, r),
-        Ok(Err(got)) => finish(subject, message.not_object(&got)),
+    read_text(subject, text, message)
+}
+
+fn read_text<T>(subject: &'static str, text: &str, message: Message<T>) -> Result<T, JsonError> {
+    match document(text, |r| message.read_value(r)) {
+        Ok(r) => finish(subject, r),
         Err(e) => Err(document_error(subject, format!("not valid JSON: {e}"))),
     }
 }
 
-/// Reads an already parsed value with the same readers.
+/// Reads an already parsed value with the same readers (through its compact text: the same
+/// value, keys and numbers to the readers).
+#[cfg(feature = "json-value")]
 fn read_parsed<T>(subject: &'static str, v: &Json, message: Message<T>) -> Result<T, JsonError> {
-    let mut read = message.read;
-    match object_document(|body| from_value(v, body, None), &mut read) {
-        Ok(Ok(r)) => finish(subject, r),
-        Ok(Err(got)) => finish(subject, message.not_object(&got)),
-        Err(e) => Err(document_error(subject, format!("not valid JSON: {e}"))),
-    }
+    read_text(subject, &v.to_string(), message)
 }
 
 /// Parses an `Event` from its proto3 JSON text.
@@ -128,6 +131,7 @@ pub fn parse_event(text: &str) -> Result<Event, JsonError> {
     read_document("event", text, EVENT)
 }
 
+#[cfg(feature = "json-value")]
 /// Parses an `Event` from a parsed JSON value (same rules and messages as [`parse_event`]).
 pub fn parse_event_value(v: &Json) -> Result<Event, JsonError> {
     read_parsed("event", v, EVENT)
@@ -138,11 +142,13 @@ pub fn parse_metadata(text: &str) -> Result<RecordEventsRequestMetadata, JsonErr
     read_document("metadata", text, METADATA)
 }
 
+#[cfg(feature = "json-value")]
 /// Parses `RecordEventsRequestMetadata` from a parsed JSON value.
 pub fn parse_metadata_value(v: &Json) -> Result<RecordEventsRequestMetadata, JsonError> {
     read_parsed("metadata", v, METADATA)
 }
 
+#[cfg(feature = "json-value")]
 /// Converts a JSON object to a `google.protobuf.Struct`.
 pub fn parse_struct_value(v: &Json) -> Result<Struct, JsonError> {
     read_parsed("struct", v, STRUCT)
@@ -464,25 +470,10 @@ enum Msg {
 }
 
 /// Reads the next value as a field of type `ty`: `None` for `null` (proto3 JSON's "not set").
-fn read_value<'de>(value: &mut dyn Source<'de>, ty: Ty) -> Result<Option<R<Val>>, Stop> {
-    let read = match ty {
-        Ty::Message(kind) => value
-            .object(&mut |map| read_message(map, kind))
-            .map(|r| r.map(|m| m.map(Val::Message)))
-            .map(|r| r.map_err(|got| (got, what(kind)))),
-        Ty::MapText => map_value(value, text, Val::MapText),
-        Ty::MapInt64 => map_value(value, int64, Val::MapInt64),
-        Ty::MapDouble => map_value(value, double, Val::MapDouble),
-        Ty::Struct => {
-            let read = value.object(&mut struct_fields)?;
-            return Ok(match read {
-                Ok(s) => Some(Ok(Val::Struct(s))),
-                Err(got) if got.is_null() => None,
-                Err(got) => Some(Err((STRUCT.wrong)(got.kind()))),
-            });
-        }
+fn read_value(r: &mut Reader<'_>, ty: Ty) -> Result<Option<R<Val>>, Stop> {
+    let (name, wrong_kind): (&str, fn(&str, JsonKind) -> FieldError) = match ty {
         Ty::Text | Ty::Int64 | Ty::Int32 | Ty::Timestamp => {
-            let got = value.value()?;
+            let got = r.value()?;
             if got.is_null() {
                 return Ok(None);
             }
@@ -493,46 +484,41 @@ fn read_value<'de>(value: &mut dyn Source<'de>, ty: Ty) -> Result<Option<R<Val>>
                 _ => timestamp(got).map(Val::Timestamp),
             }));
         }
-    }?;
-    Ok(match read {
-        Ok(r) => Some(r),
-        Err((got, _)) if got.is_null() => None,
-        Err((got, what)) => Some(Err(expected_object(what, got.kind()))),
-    })
+        Ty::Message(kind) => (what(kind), expected_object),
+        Ty::MapText | Ty::MapInt64 | Ty::MapDouble => ("a map", expected_object),
+        Ty::Struct => ("", |_, kind| (STRUCT.wrong)(kind)),
+    };
+    if let Some(got) = r.open_object()? {
+        return Ok((!got.is_null()).then(|| Err(wrong_kind(name, got.kind()))));
+    }
+    Ok(Some(match ty {
+        Ty::Message(kind) => read_message(r, kind)?.map(Val::Message),
+        Ty::MapText => map_of(r, text)?.map(Val::MapText),
+        Ty::MapInt64 => map_of(r, int64)?.map(Val::MapInt64),
+        Ty::MapDouble => map_of(r, double)?.map(Val::MapDouble),
+        _ => Ok(Val::Struct(struct_fields(r)?)),
+    }))
 }
 
-/// A `map<string, V>` value.
-fn map_value<'de, T>(
-    value: &mut dyn Source<'de>,
-    read: fn(Got<'de>) -> R<T>,
-    val: fn(BTreeMap<String, T>) -> Val,
-) -> Result<Result<R<Val>, (Got<'de>, &'static str)>, Stop> {
-    Ok(value
-        .object(&mut |map| map_of(map, read))?
-        .map(|r| r.map(val))
-        .map_err(|got| (got, "a map")))
-}
-
-/// Reads a message object of `kind`: its known keys into slots, an unknown key refused unless
-/// `null`, errors kept by key; then the message put together.
-fn read_message<'de>(map: &mut dyn Entries<'de>, kind: Kind) -> Result<R<Msg>, Stop> {
+/// Reads a message object of `kind` (opened): its known keys into slots, an unknown key refused
+/// unless `null`, errors kept by key; then the message put together.
+fn read_message(r: &mut Reader<'_>, kind: Kind) -> Result<R<Msg>, Stop> {
     if kind == Kind::Identifier {
-        return identifier_fields(map).map(|r| r.map(Msg::Identifier));
+        return identifier_fields(r).map(|r| r.map(Msg::Identifier));
     }
     let fields = table(kind);
     let mut slots: [Option<Val>; SLOTS] = Default::default();
     let mut errors = ByKey::default();
-    while let Some(key) = map.next_key()? {
-        let value = map as &mut dyn Source<'de>;
+    while let Some(key) = r.next_key()? {
         let Some(&(_, slot, ty)) = fields.iter().find(|(name, _, _)| *name == key) else {
-            if value.value()?.is_null() {
+            if r.value()?.is_null() {
                 errors.clear(&key);
             } else {
                 errors.insert(&key, unknown_field(&key));
             }
             continue;
         };
-        match read_value(value, ty)? {
+        match read_value(r, ty)? {
             Some(Err(e)) => errors.insert(&key, e.at(&key)),
             read => {
                 errors.clear(&key);
@@ -717,45 +703,33 @@ fn unknown_field(key: &str) -> FieldError {
     FieldError::new(format!("unknown field {key:?}"))
 }
 
-/// The entries of a `map<string, V>`, each value read by `read`; `null` values are "not set".
-fn map_of<'de, T>(
-    map: &mut dyn Entries<'de>,
-    read: fn(Got<'de>) -> R<T>,
+/// The entries of a `map<string, V>` (opened), each value read by `read`; `null` values are
+/// "not set". A repeated key's last value wins (a `null` one removes the key), and the error
+/// reported is the smallest key's: the entries are kept as read and settled in key order.
+fn map_of<'a, T>(
+    r: &mut Reader<'a>,
+    read: fn(Got<'a>) -> R<T>,
 ) -> Result<R<BTreeMap<String, T>>, Stop> {
+    let mut entries: Vec<(Cow<'a, str>, Option<R<T>>)> = Vec::new();
+    while let Some(key) = r.next_key()? {
+        let got = r.value()?;
+        let value = (!got.is_null()).then(|| read(got));
+        entries.push((key, value));
+    }
+    let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_ref()).collect();
+    let order = last_per_key(&keys);
     let mut out = BTreeMap::new();
-    let mut errors = ByKey::default();
-    // Keys whose latest value is `null` after an earlier one was kept: left out at the end
-    // (rather than removed as they come, which would be another copy of `BTreeMap` code).
-    let mut nulled = ByKey::default();
-    while let Some(key) = map.next_key()? {
-        let got = (map as &mut dyn Source<'de>).value()?;
-        if got.is_null() {
-            errors.clear(&key);
-            if out.contains_key(key.as_ref()) {
-                nulled.insert(&key, ());
-            }
+    for i in order {
+        let Some((key, value)) = entries.get_mut(i) else {
             continue;
-        }
-        match read(got) {
-            Ok(v) => {
-                errors.clear(&key);
-                nulled.clear(&key);
-                out.insert(key.into_owned(), v);
+        };
+        match value.take() {
+            Some(Ok(v)) => {
+                out.insert(std::mem::take(key).into_owned(), v);
             }
-            Err(e) => errors.insert(&key, e.at(&key)),
+            Some(Err(e)) => return Ok(Err(e.at(key))),
+            None => {}
         }
-    }
-    if let Some(e) = errors.first() {
-        return Ok(Err(e));
-    }
-    if !nulled.is_empty() {
-        let mut kept = BTreeMap::new();
-        for (k, v) in out {
-            if !nulled.contains(&k) {
-                kept.insert(k, v);
-            }
-        }
-        out = kept;
     }
     Ok(Ok(out))
 }
@@ -763,16 +737,15 @@ fn map_of<'de, T>(
 /// `Identifier`, a oneof: exactly one non-null field may be set. Read in sorted key order, the
 /// first field decides (its own error, or its value) and a second one is refused by name; so the
 /// non-null fields are kept by key until the object ends.
-fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
+fn identifier_fields(r: &mut Reader<'_>) -> Result<R<Identifier>, Stop> {
     use identifier::Identifier as Which;
     let mut set: ByKey<R<Which>> = ByKey::default();
-    while let Some(key) = map.next_key()? {
-        let value = map as &mut dyn Source<'_>;
+    while let Some(key) = r.next_key()? {
         let read = match table(Kind::Identifier)
             .iter()
             .find(|(name, _, _)| *name == key)
         {
-            Some(&(_, _, ty)) => read_value(value, ty)?.map(|r| {
+            Some(&(_, _, ty)) => read_value(r, ty)?.map(|r| {
                 r.map_err(|e| e.at(&key))
                     .map(|v| match as_message(Some(v)) {
                         Some(Msg::Licensed(m)) => Which::LicensedInstance(m),
@@ -782,7 +755,7 @@ fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
                         _ => Which::ManagedService(Default::default()),
                     })
             }),
-            None => (!value.value()?.is_null()).then(|| Err(unknown_field(&key))),
+            None => (!r.value()?.is_null()).then(|| Err(unknown_field(&key))),
         };
         match read {
             None => set.clear(&key),
@@ -803,12 +776,8 @@ fn identifier_fields(map: &mut dyn Entries<'_>) -> Result<R<Identifier>, Stop> {
 }
 
 /// A message that is read whole (a document, an `ffi` input field, a context's `user`).
-fn whole<T>(
-    kind: Kind,
-    map: &mut dyn Entries<'_>,
-    unwrap: fn(Msg) -> Option<T>,
-) -> Result<R<T>, Stop> {
-    Ok(read_message(map, kind)?.and_then(|m| {
+fn whole<T>(kind: Kind, r: &mut Reader<'_>, unwrap: fn(Msg) -> Option<T>) -> Result<R<T>, Stop> {
+    Ok(read_message(r, kind)?.and_then(|m| {
         // Not reached: `read_message` builds a message of the kind it is asked for.
         unwrap(m).ok_or_else(|| FieldError::new("internal: wrong message kind"))
     }))
@@ -816,8 +785,8 @@ fn whole<T>(
 
 /// `Event`.
 pub(crate) const EVENT: Message<Event> = Message {
-    read: |map| {
-        whole(Kind::Event, map, |m| match m {
+    read: |r| {
+        whole(Kind::Event, r, |m| match m {
             Msg::Event(e) => Some(*e),
             _ => None,
         })
@@ -827,8 +796,8 @@ pub(crate) const EVENT: Message<Event> = Message {
 
 /// `EventUser` (also read for record contexts).
 pub(crate) const USER: Message<EventUser> = Message {
-    read: |map| {
-        whole(Kind::User, map, |m| match m {
+    read: |r| {
+        whole(Kind::User, r, |m| match m {
             Msg::User(u) => Some(u),
             _ => None,
         })
@@ -838,8 +807,8 @@ pub(crate) const USER: Message<EventUser> = Message {
 
 /// `RecordEventsRequestMetadata`.
 pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {
-    read: |map| {
-        whole(Kind::Metadata, map, |m| match m {
+    read: |r| {
+        whole(Kind::Metadata, r, |m| match m {
             Msg::Metadata(m) => Some(*m),
             _ => None,
         })
@@ -852,7 +821,7 @@ pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {
 
 /// A `google.protobuf.Struct` field: a JSON object (a repeated key: the last value wins).
 pub(crate) const STRUCT: Message<Struct> = Message {
-    read: |map| struct_fields(map).map(Ok),
+    read: |r| struct_fields(r).map(Ok),
     wrong: |k| {
         FieldError::new(format!(
             "expected a JSON object for google.protobuf.Struct, got {}",
@@ -861,46 +830,33 @@ pub(crate) const STRUCT: Message<Struct> = Message {
     },
 };
 
-fn struct_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Struct, Stop> {
+fn struct_fields(r: &mut Reader<'_>) -> Result<Struct, Stop> {
     let mut fields = BTreeMap::new();
-    while let Some(key) = map.next_key()? {
-        if let Some(value) = any_value(map)? {
-            fields.insert(key.into_owned(), value);
-        }
+    while let Some(key) = r.next_key()? {
+        let value = any_value(r)?;
+        fields.insert(key.into_owned(), value);
     }
     Ok(Struct { fields })
 }
 
 /// The next value, whatever it is, as a `google.protobuf.Value` (every JSON value has one:
-/// JSON numbers are finite doubles); `None` at the end of an array. Nesting is bounded by
-/// serde_json's recursion limit.
-pub(crate) fn any_value<'de>(value: &mut dyn Source<'de>) -> Result<Option<Value>, Stop> {
-    let mut object = None;
-    let mut list = None;
-    let got = value.value_with(
-        Some(&mut |map| {
-            object = Some(struct_fields(map)?);
-            Ok(())
-        }),
-        Some(&mut |items| {
-            let mut values = Vec::new();
-            while let Some(v) = any_value(items)? {
-                values.push(v);
-            }
-            list = Some(ListValue { values });
-            Ok(())
-        }),
-    )?;
-    let kind = match got {
+/// JSON numbers are finite doubles). Nesting is bounded by the reader.
+pub(crate) fn any_value(r: &mut Reader<'_>) -> Result<Value, Stop> {
+    let kind = match r.open()? {
         Got::Scalar(Scalar::Null) => ValueKind::NullValue(0),
         Got::Scalar(Scalar::Bool(b)) => ValueKind::BoolValue(b),
         Got::Scalar(Scalar::Number(n)) => ValueKind::NumberValue(n.as_f64()),
         Got::Scalar(Scalar::Str(s)) => ValueKind::StringValue(s.into_owned()),
-        Got::Object => ValueKind::StructValue(object.unwrap_or_default()),
-        Got::Array => ValueKind::ListValue(list.unwrap_or_default()),
-        Got::End => return Ok(None),
+        Got::Object => ValueKind::StructValue(struct_fields(r)?),
+        Got::Array => {
+            let mut values = Vec::new();
+            while r.next_item()? {
+                values.push(any_value(r)?);
+            }
+            ValueKind::ListValue(ListValue { values })
+        }
     };
-    Ok(Some(Value { kind: Some(kind) }))
+    Ok(Value { kind: Some(kind) })
 }
 
 #[cfg(test)]

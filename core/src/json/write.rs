@@ -46,37 +46,50 @@ pub fn value_to_json(value: &Value) -> Result<Vec<u8>, MarshalError> {
     Ok(w.out)
 }
 
-/// Bytes that need attention inside a string: control characters, `"`, `\`, the HTML-escaped
-/// `<`, `>`, `&`, and 0xE2 (the first byte of U+2028/U+2029).
+/// Bytes that need attention inside a string, for each of the two escapings: bit 1 for Go's
+/// (control characters, `"`, `\`, the HTML-escaped `<`, `>`, `&`, and 0xE2, the first byte of
+/// U+2028/U+2029), bit 2 for plain JSON as serde_json writes it (control characters, `"`, `\`).
 // Indexing in a const initializer is checked at compile time; it cannot panic at run time.
 #[allow(clippy::indexing_slicing)]
-const ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
+const ESCAPE: [u8; 256] = {
+    let mut t = [0; 256];
     let mut i = 0;
     while i < 0x20 {
-        t[i] = true;
+        t[i] = GO | PLAIN;
         i += 1;
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t[b'<' as usize] = true;
-    t[b'>' as usize] = true;
-    t[b'&' as usize] = true;
-    t[0xE2] = true;
+    t[b'"' as usize] = GO | PLAIN;
+    t[b'\\' as usize] = GO | PLAIN;
+    t[b'<' as usize] = GO;
+    t[b'>' as usize] = GO;
+    t[b'&' as usize] = GO;
+    t[0xE2] = GO;
     t
 };
-
-#[inline(always)]
-#[allow(clippy::indexing_slicing)] // a u8 index into a 256-entry table cannot be out of bounds
-fn needs_escape(b: u8) -> bool {
-    ESCAPE[usize::from(b)]
-}
+const GO: u8 = 1;
+const PLAIN: u8 = 2;
 
 /// Appends protojson's string form of `s`, with Go `json.Marshal`'s HTML escaping applied.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
+    write_escaped::<GO>(out, s);
+}
+
+/// Appends `s` as a JSON string escaped as serde_json escapes it (`\"`, `\\`, `\n`, `\r`, `\t`,
+/// `\b`, `\f`, other control characters as `\u00xx`; nothing else): the strings of the `ffi`
+/// answers, which were written by serde_json before and are kept byte for byte.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    write_escaped::<PLAIN>(out, s);
+}
+
+#[inline(always)]
+fn write_escaped<const WHICH: u8>(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut rest = s.as_bytes();
-    while let Some(pos) = rest.iter().position(|&b| needs_escape(b)) {
+    while let Some(pos) = rest
+        .iter()
+        .position(|&b| ESCAPE.get(usize::from(b)).copied().unwrap_or(0) & WHICH != 0)
+    {
         let (clean, tail) = rest.split_at(pos);
         out.extend_from_slice(clean);
         let Some((&b, after)) = tail.split_first() else {
@@ -107,7 +120,8 @@ pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
                 _ => out.push(b),
             },
             _ => {
-                // protojson writes other control characters as \u00XX with lowercase hex.
+                // Other control characters as \u00XX with lowercase hex (protojson and
+                // serde_json alike).
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));

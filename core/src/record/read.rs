@@ -1,6 +1,6 @@
 //! Reading a [`TelemetryEventInput`] and a [`RecordContext`] from JSON straight into the types
-//! (no `serde_json::Value` tree), with the readers and rules of `json::read`: syntax errors
-//! first, keys judged in sorted order with the last duplicate winning, depth bounded.
+//! (no intermediate tree), with the reader and rules of `json::read`: syntax errors first, keys
+//! judged in sorted order with the last duplicate winning, depth bounded.
 //!
 //! Unlike proto3 JSON, `null` here is a value of the field (an optional string set to `null`
 //! is unset, a required one is `""`), and an unknown field is refused even when `null`.
@@ -8,7 +8,7 @@
 use super::{MetadataValue, RecordContext, RecordError, TelemetryEventInput};
 use crate::json::parse::{USER, any_value, finish};
 use crate::json::parse_timestamp_str;
-use crate::json::read::{ByKey, Entries, Got, Scalar, Source, Spellings, Stop};
+use crate::json::read::{ByKey, Got, Reader, Scalar, Spellings, Stop};
 use crate::proto::EventMarketingTracking;
 use prost_types::Value;
 use std::collections::BTreeMap;
@@ -22,47 +22,34 @@ fn context<T>(msg: impl Into<String>) -> Result<T, RecordError> {
     Err(RecordError::Context(msg.into()))
 }
 
-/// The fields of one object of a recording or a context being read (see [`object`]).
-struct Shape<'a, 'de> {
-    map: &'a mut dyn Entries<'de>,
-    errors: ByKey<RecordError>,
-}
+/// The errors of one object of a recording or a context, by key (the smallest key's is
+/// reported). A key the object does not have is refused with its `unknown` error whatever its
+/// value.
+struct Errors(ByKey<RecordError>);
 
-impl<'de> Shape<'_, 'de> {
-    /// The value of the key just read.
-    fn value(&mut self) -> &mut dyn Source<'de> {
-        self.map
+impl Errors {
+    fn new() -> Self {
+        Errors(ByKey::default())
     }
 
     /// Keeps `key`'s latest answer: a good value goes to `slot`; a wrong one leaves `slot` and
-    /// keeps its error under `key`. Answers `true`: the key is the object's.
-    fn keep<T>(&mut self, key: &str, read: Result<T, RecordError>, slot: &mut T) -> bool {
-        if let Some(v) = self.errors.keep(key, read) {
+    /// keeps its error under `key`.
+    fn keep<T>(&mut self, key: &str, read: Result<T, RecordError>, slot: &mut T) {
+        if let Some(v) = self.0.keep(key, read) {
             *slot = v;
         }
-        true
     }
-}
 
-/// Reads an object of a recording or a context: `field` reads the value of a key the object has
-/// (through the [`Shape`] it is given) and answers `true`, or answers `false` for any other key,
-/// which is refused with `unknown(key)` whatever its value. Gives the errors by key.
-fn object<'de>(
-    map: &mut dyn Entries<'de>,
-    unknown: &dyn Fn(&str) -> RecordError,
-    field: &mut dyn FnMut(&str, &mut Shape<'_, 'de>) -> Result<bool, Stop>,
-) -> Result<ByKey<RecordError>, Stop> {
-    let mut f = Shape {
-        map,
-        errors: ByKey::default(),
-    };
-    while let Some(key) = f.map.next_key()? {
-        if !field(&key, &mut f)? {
-            f.value().value()?;
-            f.errors.insert(&key, unknown(&key));
-        }
+    /// An unknown key: its value read through, the key refused.
+    fn unknown(&mut self, r: &mut Reader<'_>, key: &str, error: RecordError) -> Result<(), Stop> {
+        r.value()?;
+        self.0.insert(key, error);
+        Ok(())
     }
-    Ok(f.errors)
+
+    fn first<T>(self, value: T) -> Result<T, RecordError> {
+        first_error(self.0, value)
+    }
 }
 
 fn first_error<T>(errors: ByKey<RecordError>, value: T) -> Result<T, RecordError> {
@@ -123,90 +110,82 @@ enum Presence {
 }
 
 /// Reads a required object: `None` unless the value is an object.
-fn required<'de, T>(
-    value: &mut dyn Source<'de>,
-    fields: fn(&mut dyn Entries<'de>) -> Result<Required<T>, Stop>,
+fn required<T>(
+    r: &mut Reader<'_>,
+    fields: fn(&mut Reader<'_>) -> Result<Required<T>, Stop>,
     presence: &mut Presence,
 ) -> Result<Option<Result<T, RecordError>>, Stop> {
-    Ok(match value.object(&mut |map| fields(map))? {
-        Ok(r) => {
-            *presence = if r.complete {
-                Presence::Complete
-            } else {
-                Presence::Incomplete
-            };
-            Some(r.read)
-        }
-        Err(_) => {
-            *presence = Presence::Missing;
-            None
-        }
-    })
+    if r.open_object()?.is_some() {
+        *presence = Presence::Missing;
+        return Ok(None);
+    }
+    let read = fields(r)?;
+    *presence = if read.complete {
+        Presence::Complete
+    } else {
+        Presence::Incomplete
+    };
+    Ok(Some(read.read))
 }
 
-/// `TelemetryEventInput` (GraphQL field names). Required `source.client` and
+/// `TelemetryEventInput` (GraphQL field names; the object opened). Required `source.client` and
 /// `parameters.version` are checked first, then every field in sorted key order.
 pub(crate) fn recording(
-    map: &mut dyn Entries<'_>,
+    r: &mut Reader<'_>,
 ) -> Result<Result<TelemetryEventInput, RecordError>, Stop> {
     let mut input = TelemetryEventInput::default();
     let mut source = Presence::Missing;
     let mut parameters = Presence::Missing;
-    let unknown = |k: &str| RecordError::Shape(format!("unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
-        Ok(match key {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
+        match key {
             "timestamp" => {
-                let read = opt_text(f.value().value()?, Path::Fixed("timestamp"));
-                f.keep(key, read, &mut input.timestamp)
+                let read = opt_text(r.value()?, Path::Fixed("timestamp"));
+                errors.keep(key, read, &mut input.timestamp);
             }
             "feature" => {
-                let read = req_text(f.value().value()?, "feature");
-                f.keep(key, read, &mut input.feature)
+                let read = req_text(r.value()?, "feature");
+                errors.keep(key, read, &mut input.feature);
             }
             "action" => {
-                let read = req_text(f.value().value()?, "action");
-                f.keep(key, read, &mut input.action)
+                let read = req_text(r.value()?, "action");
+                errors.keep(key, read, &mut input.action);
             }
-            "source" => {
-                match required(f.value(), source_fields, &mut source)? {
-                    None => f.errors.clear(key),
-                    Some(read) => {
-                        if let Some((client, version)) = f.errors.keep(key, read) {
-                            input.client = client;
-                            input.client_version = version;
-                        }
+            "source" => match required(r, source_fields, &mut source)? {
+                None => errors.0.clear(key),
+                Some(read) => {
+                    if let Some((client, version)) = errors.0.keep(key, read) {
+                        input.client = client;
+                        input.client_version = version;
                     }
                 }
-                true
-            }
-            "parameters" => {
-                match required(f.value(), parameters_fields, &mut parameters)? {
-                    None => f.errors.clear(key),
-                    Some(read) => {
-                        if let Some(p) = f.errors.keep(key, read) {
-                            input.version = p.version;
-                            input.metadata = p.metadata;
-                            input.private_metadata = p.private_metadata;
-                            input.billing_metadata = p.billing_metadata;
-                            input.interaction_id = p.interaction_id;
-                        }
+            },
+            "parameters" => match required(r, parameters_fields, &mut parameters)? {
+                None => errors.0.clear(key),
+                Some(read) => {
+                    if let Some(p) = errors.0.keep(key, read) {
+                        input.version = p.version;
+                        input.metadata = p.metadata;
+                        input.private_metadata = p.private_metadata;
+                        input.billing_metadata = p.billing_metadata;
+                        input.interaction_id = p.interaction_id;
                     }
                 }
-                true
-            }
+            },
             "marketingTracking" => {
-                let read = marketing(f.value())?;
-                f.keep(key, read, &mut input.marketing_tracking)
+                let read = marketing(r)?;
+                errors.keep(key, read, &mut input.marketing_tracking);
             }
-            _ => false,
-        })
-    })?;
+            _ => errors.unknown(r, key, RecordError::Shape(format!("unknown field {key:?}")))?,
+        }
+    }
     Ok(match (source, parameters) {
         (Presence::Missing, _) => shape("source: is required"),
         (Presence::Incomplete, _) => shape("source.client: is required"),
         (_, Presence::Missing) => shape("parameters: is required"),
         (_, Presence::Incomplete) => shape("parameters.version: is required"),
-        (Presence::Complete, Presence::Complete) => first_error(errors, input),
+        (Presence::Complete, Presence::Complete) => errors.first(input),
     })
 }
 
@@ -215,30 +194,43 @@ pub(crate) fn recording_not_object() -> RecordError {
     RecordError::Shape("event: expected an object".into())
 }
 
+/// The next value as a recording.
+pub(crate) fn recording_value(
+    r: &mut Reader<'_>,
+) -> Result<Result<TelemetryEventInput, RecordError>, Stop> {
+    match r.open_object()? {
+        None => recording(r),
+        Some(_) => Ok(Err(recording_not_object())),
+    }
+}
+
 /// `source`: complete when `client` is a string.
-fn source_fields<'de>(
-    map: &mut dyn Entries<'de>,
-) -> Result<Required<(String, Option<String>)>, Stop> {
+fn source_fields(r: &mut Reader<'_>) -> Result<Required<(String, Option<String>)>, Stop> {
     let (mut client, mut version) = (None, None);
     let mut complete = false;
-    let unknown = |k: &str| RecordError::Shape(format!("source: unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
-        Ok(match key {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
+        match key {
             "client" => {
-                let read = opt_text(f.value().value()?, Path::Fixed("source.client"));
+                let read = opt_text(r.value()?, Path::Fixed("source.client"));
                 complete = matches!(read, Ok(Some(_)));
-                f.keep(key, read, &mut client)
+                errors.keep(key, read, &mut client);
             }
             "clientVersion" => {
-                let read = opt_text(f.value().value()?, Path::Fixed("source.clientVersion"));
-                f.keep(key, read, &mut version)
+                let read = opt_text(r.value()?, Path::Fixed("source.clientVersion"));
+                errors.keep(key, read, &mut version);
             }
-            _ => false,
-        })
-    })?;
+            _ => errors.unknown(
+                r,
+                key,
+                RecordError::Shape(format!("source: unknown field {key:?}")),
+            )?,
+        }
+    }
     Ok(Required {
         complete,
-        read: first_error(errors, (client.unwrap_or_default(), version)),
+        read: errors.first((client.unwrap_or_default(), version)),
     })
 }
 
@@ -253,16 +245,17 @@ struct Parameters {
 }
 
 /// `parameters`: complete when `version` is not `null`.
-fn parameters_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Required<Parameters>, Stop> {
+fn parameters_fields(r: &mut Reader<'_>) -> Result<Required<Parameters>, Stop> {
     let mut p = Parameters::default();
     let mut complete = false;
     // `interactionID` sorts before `interactionId` (`D` < `d`): the latter wins.
     let mut interaction: Spellings<Option<String>> = Spellings::default();
-    let unknown = |k: &str| RecordError::Shape(format!("parameters: unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
-        Ok(match key {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
+        match key {
             "version" => {
-                let got = f.value().value()?;
+                let got = r.value()?;
                 complete = !got.is_null();
                 let read = match got {
                     Got::Scalar(Scalar::Null) => Ok(0),
@@ -272,38 +265,41 @@ fn parameters_fields<'de>(map: &mut dyn Entries<'de>) -> Result<Required<Paramet
                     _ => Err(()),
                 }
                 .or_else(|()| shape("parameters.version: expected a 32-bit integer"));
-                f.keep(key, read, &mut p.version)
+                errors.keep(key, read, &mut p.version);
             }
             "metadata" => {
-                let read = metadata_list(f.value())?;
-                f.keep(key, read, &mut p.metadata)
+                let read = metadata_list(r)?;
+                errors.keep(key, read, &mut p.metadata);
             }
             "privateMetadata" => {
-                let value = any_value(f.value())?;
-                p.private_metadata = value.filter(|v| v.kind != Some(NULL));
-                f.errors.clear(key);
-                true
+                let value = any_value(r)?;
+                p.private_metadata = (value.kind != Some(NULL)).then_some(value);
+                errors.0.clear(key);
             }
             "billingMetadata" => {
-                let read = billing(f.value())?;
-                f.keep(key, read, &mut p.billing_metadata)
+                let read = billing(r)?;
+                errors.keep(key, read, &mut p.billing_metadata);
             }
             "interactionID" | "interactionId" => {
-                let read = opt_text(f.value().value()?, Path::Fixed("parameters.interactionID"));
+                let read = opt_text(r.value()?, Path::Fixed("parameters.interactionID"));
                 let slot = if key == "interactionID" {
                     &mut interaction.first
                 } else {
                     &mut interaction.second
                 };
-                f.keep(key, read.map(Some), slot)
+                errors.keep(key, read.map(Some), slot);
             }
-            _ => false,
-        })
-    })?;
+            _ => errors.unknown(
+                r,
+                key,
+                RecordError::Shape(format!("parameters: unknown field {key:?}")),
+            )?,
+        }
+    }
     p.interaction_id = interaction.get().flatten();
     Ok(Required {
         complete,
-        read: first_error(errors, p),
+        read: errors.first(p),
     })
 }
 
@@ -312,60 +308,61 @@ const NULL: prost_types::value::Kind = prost_types::value::Kind::NullValue(0);
 
 /// `parameters.metadata`: `null` or an array of `{key, value}`; the first wrong entry is
 /// reported.
-fn metadata_list<'de>(
-    value: &mut dyn Source<'de>,
+fn metadata_list(
+    r: &mut Reader<'_>,
 ) -> Result<Result<Vec<(String, MetadataValue)>, RecordError>, Stop> {
-    Ok(match value.array(&mut metadata_entries)? {
-        Ok(read) => read,
-        Err(got) if got.is_null() => Ok(Vec::new()),
-        Err(_) => shape("parameters.metadata: expected an array of {key, value}"),
+    Ok(match r.open_array()? {
+        None => metadata_entries(r)?,
+        Some(got) if got.is_null() => Ok(Vec::new()),
+        Some(_) => shape("parameters.metadata: expected an array of {key, value}"),
     })
 }
 
-fn metadata_entries<'de>(
-    items: &mut dyn Source<'de>,
+fn metadata_entries(
+    r: &mut Reader<'_>,
 ) -> Result<Result<Vec<(String, MetadataValue)>, RecordError>, Stop> {
     let mut entries = Vec::new();
-    loop {
+    while r.next_item()? {
         let i = entries.len();
-        let read = match items.object(&mut |map| metadata_entry(map, i))? {
-            Ok(read) => read,
-            Err(Got::End) => return Ok(Ok(entries)),
-            Err(_) => shape(format!("parameters.metadata.{i}: expected an object")),
+        let read = match r.open_object()? {
+            None => metadata_entry(r, i)?,
+            Some(_) => shape(format!("parameters.metadata.{i}: expected an object")),
         };
         match read {
             Ok(entry) => entries.push(entry),
             Err(e) => {
-                while items.value()? != Got::End {}
+                r.skip_items()?;
                 return Ok(Err(e));
             }
         }
     }
+    Ok(Ok(entries))
 }
 
-/// One `{key, value}` entry of `parameters.metadata`, at index `i`.
-fn metadata_entry<'de>(
-    map: &mut dyn Entries<'de>,
+/// One `{key, value}` entry of `parameters.metadata` (opened), at index `i`.
+fn metadata_entry(
+    r: &mut Reader<'_>,
     i: usize,
 ) -> Result<Result<(String, MetadataValue), RecordError>, Stop> {
     let mut key_field = None;
     let mut value = MetadataValue::NotANumber { go_type: "<nil>" };
-    let unknown =
-        |k: &str| RecordError::Shape(format!("parameters.metadata.{i}: unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
-        Ok(match key {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
+        match key {
             "key" => {
-                let read = opt_text(f.value().value()?, Path::MetadataKey(i));
-                f.keep(key, read, &mut key_field)
+                let read = opt_text(r.value()?, Path::MetadataKey(i));
+                errors.keep(key, read, &mut key_field);
             }
-            "value" => {
-                value = metadata_value(f.value().value()?);
-                true
-            }
-            _ => false,
-        })
-    })?;
-    Ok(match (errors.first(), key_field) {
+            "value" => value = metadata_value(r.value()?),
+            _ => errors.unknown(
+                r,
+                key,
+                RecordError::Shape(format!("parameters.metadata.{i}: unknown field {key:?}")),
+            )?,
+        }
+    }
+    Ok(match (errors.0.first(), key_field) {
         (Some(e), _) => Err(e),
         (None, None) => shape(format!("parameters.metadata.{i}.key: is required")),
         (None, Some(key)) => Ok((key, value)),
@@ -380,59 +377,59 @@ fn metadata_value(got: Got<'_>) -> MetadataValue {
         Got::Scalar(Scalar::Null) => "<nil>",
         Got::Scalar(Scalar::Bool(_)) => "bool",
         Got::Scalar(Scalar::Str(_)) => "string",
-        Got::Array | Got::End => "[]interface {}",
+        Got::Array => "[]interface {}",
         Got::Object => "map[string]interface {}",
     };
     MetadataValue::NotANumber { go_type }
 }
 
 /// `parameters.billingMetadata`: `null` or `{product, category}`.
-fn billing<'de>(
-    value: &mut dyn Source<'de>,
-) -> Result<Result<Option<(String, String)>, RecordError>, Stop> {
-    Ok(match value.object(&mut billing_fields)? {
-        Ok(read) => read.map(Some),
-        Err(got) if got.is_null() => Ok(None),
-        Err(_) => shape("parameters.billingMetadata: expected an object"),
+fn billing(r: &mut Reader<'_>) -> Result<Result<Option<(String, String)>, RecordError>, Stop> {
+    Ok(match r.open_object()? {
+        None => billing_fields(r)?.map(Some),
+        Some(got) if got.is_null() => Ok(None),
+        Some(_) => shape("parameters.billingMetadata: expected an object"),
     })
 }
 
-fn billing_fields<'de>(
-    map: &mut dyn Entries<'de>,
-) -> Result<Result<(String, String), RecordError>, Stop> {
+fn billing_fields(r: &mut Reader<'_>) -> Result<Result<(String, String), RecordError>, Stop> {
     let (mut product, mut category) = (String::new(), String::new());
-    let unknown =
-        |k: &str| RecordError::Shape(format!("parameters.billingMetadata: unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
-        Ok(match key {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
+        match key {
             "product" => {
-                let read = req_text(f.value().value()?, "parameters.billingMetadata.product");
-                f.keep(key, read, &mut product)
+                let read = req_text(r.value()?, "parameters.billingMetadata.product");
+                errors.keep(key, read, &mut product);
             }
             "category" => {
-                let read = req_text(f.value().value()?, "parameters.billingMetadata.category");
-                f.keep(key, read, &mut category)
+                let read = req_text(r.value()?, "parameters.billingMetadata.category");
+                errors.keep(key, read, &mut category);
             }
-            _ => false,
-        })
-    })?;
-    Ok(first_error(errors, (product, category)))
+            _ => errors.unknown(
+                r,
+                key,
+                RecordError::Shape(format!("parameters.billingMetadata: unknown field {key:?}")),
+            )?,
+        }
+    }
+    Ok(errors.first((product, category)))
 }
 
 /// `marketingTracking`: `null` or an object of optional strings, in GraphQL spellings
 /// (`firstSourceURL`) or proto JSON ones (`firstSourceUrl`); the latter sort later and win.
-fn marketing<'de>(
-    value: &mut dyn Source<'de>,
+fn marketing(
+    r: &mut Reader<'_>,
 ) -> Result<Result<Option<EventMarketingTracking>, RecordError>, Stop> {
-    Ok(match value.object(&mut marketing_fields)? {
-        Ok(read) => read.map(Some),
-        Err(got) if got.is_null() => Ok(None),
-        Err(_) => shape("marketingTracking: expected an object"),
+    Ok(match r.open_object()? {
+        None => marketing_fields(r)?.map(Some),
+        Some(got) if got.is_null() => Ok(None),
+        Some(_) => shape("marketingTracking: expected an object"),
     })
 }
 
-fn marketing_fields<'de>(
-    map: &mut dyn Entries<'de>,
+fn marketing_fields(
+    r: &mut Reader<'_>,
 ) -> Result<Result<EventMarketingTracking, RecordError>, Stop> {
     // Each field as given: `Some(None)` for an explicit `null`.
     let (mut url, mut referrer, mut session_referrer) = (None, None, None);
@@ -441,8 +438,9 @@ fn marketing_fields<'de>(
     let mut last_source: Spellings<Option<String>> = Spellings::default();
     let mut device_session: Spellings<Option<String>> = Spellings::default();
     let mut session_first: Spellings<Option<String>> = Spellings::default();
-    let unknown = |k: &str| RecordError::Shape(format!("marketingTracking: unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
         let slot = match key {
             "url" => &mut url,
             "referrer" => &mut referrer,
@@ -457,24 +455,28 @@ fn marketing_fields<'de>(
             "deviceSessionId" => &mut device_session.second,
             "sessionFirstURL" => &mut session_first.first,
             "sessionFirstUrl" => &mut session_first.second,
-            _ => return Ok(false),
+            _ => {
+                errors.unknown(
+                    r,
+                    key,
+                    RecordError::Shape(format!("marketingTracking: unknown field {key:?}")),
+                )?;
+                continue;
+            }
         };
-        let read = opt_text(f.value().value()?, Path::Marketing(key));
-        Ok(f.keep(key, read.map(Some), slot))
-    })?;
-    Ok(first_error(
-        errors,
-        EventMarketingTracking {
-            url: url.flatten(),
-            first_source_url: first_source.get().flatten(),
-            cohort_id: cohort.get().flatten(),
-            referrer: referrer.flatten(),
-            last_source_url: last_source.get().flatten(),
-            device_session_id: device_session.get().flatten(),
-            session_referrer: session_referrer.flatten(),
-            session_first_url: session_first.get().flatten(),
-        },
-    ))
+        let read = opt_text(r.value()?, Path::Marketing(key));
+        errors.keep(key, read.map(Some), slot);
+    }
+    Ok(errors.first(EventMarketingTracking {
+        url: url.flatten(),
+        first_source_url: first_source.get().flatten(),
+        cohort_id: cohort.get().flatten(),
+        referrer: referrer.flatten(),
+        last_source_url: last_source.get().flatten(),
+        device_session_id: device_session.get().flatten(),
+        session_referrer: session_referrer.flatten(),
+        session_first_url: session_first.get().flatten(),
+    }))
 }
 
 /// A record context as read, before the defaults for a missing `id` / `now` (the WASM build's
@@ -502,12 +504,11 @@ impl ContextRead {
         ContextRead::Object(Box::default())
     }
 
-    /// Reads a context from a value.
-    #[cfg(feature = "ffi")]
-    pub(crate) fn read<'de>(value: &mut dyn Source<'de>) -> Result<Self, Stop> {
-        Ok(match value.object(&mut context_fields)? {
-            Ok(fields) => ContextRead::Object(Box::new(fields)),
-            Err(_) => ContextRead::NotObject,
+    /// Reads a context from the next value.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, Stop> {
+        Ok(match r.open_object()? {
+            None => ContextRead::Object(Box::new(context_fields(r)?)),
+            Some(_) => ContextRead::NotObject,
         })
     }
 
@@ -555,95 +556,96 @@ fn context_text(got: Got<'_>, name: &str) -> Result<String, RecordError> {
     }
 }
 
-/// `RecordContext`: `{"id", "now", "serverVersion", "user"?, "featureFlags"?, "traceId"?,
-/// "interactionId"?, "countryCode"?}`.
-pub(crate) fn context_fields<'de>(map: &mut dyn Entries<'de>) -> Result<ContextFields, Stop> {
+/// `RecordContext` (the object opened): `{"id", "now", "serverVersion", "user"?,
+/// "featureFlags"?, "traceId"?, "interactionId"?, "countryCode"?}`.
+pub(crate) fn context_fields(r: &mut Reader<'_>) -> Result<ContextFields, Stop> {
     let (mut ctx, mut have_now, mut saw_id, mut saw_now) =
         (RecordContext::default(), false, false, false);
-    let unknown = |k: &str| RecordError::Context(format!("unknown field {k:?}"));
-    let errors = object(map, &unknown, &mut |key, f| {
-        let got = match key {
+    let mut errors = Errors::new();
+    while let Some(key) = r.next_key()? {
+        let key = key.as_ref();
+        match key {
             "user" => {
-                let mut user = USER.read;
-                let read = match f.value().object(&mut user)? {
-                    Ok(r) => Some(r),
-                    Err(got) if got.is_null() => None,
-                    Err(got) => Some(Err((USER.wrong)(got.kind()))),
+                let read = match r.open_object()? {
+                    None => Some((USER.read)(r)?),
+                    Some(got) if got.is_null() => None,
+                    Some(got) => Some(Err((USER.wrong)(got.kind()))),
                 };
                 let read = read
                     .map(|r| {
                         finish("user", r).map_err(|e| RecordError::Context(format!("user: {e}")))
                     })
                     .transpose();
-                return Ok(f.keep(key, read, &mut ctx.user));
+                errors.keep(key, read, &mut ctx.user);
             }
             "featureFlags" => {
-                let read = feature_flags(f.value())?;
-                return Ok(f.keep(key, read, &mut ctx.feature_flags));
+                let read = feature_flags(r)?;
+                errors.keep(key, read, &mut ctx.feature_flags);
             }
-            "id" | "now" | "serverVersion" | "traceId" | "interactionId" | "countryCode" => {
-                f.value().value()?
-            }
-            _ => return Ok(false),
-        };
-        Ok(match key {
             "id" => {
                 saw_id = true;
-                f.keep(key, context_text(got, key), &mut ctx.id)
+                let read = context_text(r.value()?, key);
+                errors.keep(key, read, &mut ctx.id);
             }
             "now" => {
                 saw_now = true;
-                let read = context_text(got, key).and_then(|s| {
+                let read = context_text(r.value()?, key).and_then(|s| {
                     parse_timestamp_str(&s)
                         .map_err(|e| RecordError::Context(format!("now: {}", e.detail)))
                 });
-                if let Some(t) = f.errors.keep(key, read) {
+                if let Some(t) = errors.0.keep(key, read) {
                     ctx.now = t;
                     have_now = true;
                 }
-                true
             }
-            "serverVersion" => f.keep(key, context_text(got, key), &mut ctx.server_version),
-            _ => {
+            "serverVersion" => {
+                let read = context_text(r.value()?, key);
+                errors.keep(key, read, &mut ctx.server_version);
+            }
+            "traceId" | "interactionId" | "countryCode" => {
                 // An optional string: `null` is unset.
+                let got = r.value()?;
                 let read = (!got.is_null()).then(|| context_text(got, key)).transpose();
                 let slot = match key {
                     "traceId" => &mut ctx.trace_id,
                     "interactionId" => &mut ctx.interaction_id,
                     _ => &mut ctx.country_code,
                 };
-                f.keep(key, read, slot)
+                errors.keep(key, read, slot);
             }
-        })
-    })?;
+            _ => errors.unknown(
+                r,
+                key,
+                RecordError::Context(format!("unknown field {key:?}")),
+            )?,
+        }
+    }
     Ok(ContextFields {
         ctx,
         have_now,
         saw_id,
         saw_now,
-        errors,
+        errors: errors.0,
     })
 }
 
 /// A context's `featureFlags`: `null` or an object of booleans or strings.
-fn feature_flags<'de>(
-    value: &mut dyn Source<'de>,
+fn feature_flags(
+    r: &mut Reader<'_>,
 ) -> Result<Result<BTreeMap<String, String>, RecordError>, Stop> {
-    Ok(match value.object(&mut flag_entries)? {
-        Ok(read) => read,
-        Err(got) if got.is_null() => Ok(BTreeMap::new()),
-        Err(_) => context("featureFlags: expected an object"),
+    Ok(match r.open_object()? {
+        None => flag_entries(r)?,
+        Some(got) if got.is_null() => Ok(BTreeMap::new()),
+        Some(_) => context("featureFlags: expected an object"),
     })
 }
 
-fn flag_entries<'de>(
-    map: &mut dyn Entries<'de>,
-) -> Result<Result<BTreeMap<String, String>, RecordError>, Stop> {
+fn flag_entries(r: &mut Reader<'_>) -> Result<Result<BTreeMap<String, String>, RecordError>, Stop> {
     let mut flags = BTreeMap::new();
     let mut errors = ByKey::default();
-    while let Some(name) = map.next_key()? {
-        let read = match (map as &mut dyn Source<'de>).value()? {
-            Got::Scalar(Scalar::Bool(b)) => Ok(b.to_string()),
+    while let Some(name) = r.next_key()? {
+        let read = match r.value()? {
+            Got::Scalar(Scalar::Bool(b)) => Ok(if b { "true" } else { "false" }.to_string()),
             Got::Scalar(Scalar::Str(s)) => Ok(s.into_owned()),
             _ => context(format!("featureFlags.{name}: expected a boolean or string")),
         };
