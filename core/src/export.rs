@@ -2,7 +2,6 @@
 //! queued events are cut into `EventsPayload` chunks, which ids an export run may mark as
 //! exported, and the retry back-off schedule. Pure: callers pass sizes, ids and random samples.
 
-use std::collections::HashSet;
 use std::ops::Range;
 
 /// Payloads are kept under this many bytes of encoded events (upstream: 1 MiB).
@@ -55,16 +54,31 @@ pub fn acknowledged<'a>(sent: &'a [String], succeeded: &[String]) -> Vec<&'a str
 
 /// [`acknowledged`] as positions in `sent` (the first position of an id sent twice).
 pub fn acknowledged_indices<S: AsRef<str>>(sent: &[S], succeeded: &[String]) -> Vec<usize> {
-    let succeeded: HashSet<&str> = succeeded.iter().map(String::as_str).collect();
-    let mut seen: HashSet<&str> = HashSet::new();
-    let mut out = Vec::new();
-    for (i, id) in sent.iter().enumerate() {
-        let id = id.as_ref();
-        if succeeded.contains(id) && seen.insert(id) {
-            out.push(i);
+    // Sorted lists rather than hash sets: the WASM build then carries no hash map (its code and
+    // its random seed) for this one rule.
+    let succeeded: Vec<&str> = succeeded.iter().map(String::as_str).collect();
+    let acked: Vec<&str> = crate::order::by_key(&succeeded)
+        .into_iter()
+        .filter_map(|i| succeeded.get(i).copied())
+        .collect();
+    let sent: Vec<&str> = sent.iter().map(AsRef::as_ref).collect();
+    let mut keep = vec![false; sent.len()];
+    let mut previous: Option<&str> = None;
+    for i in crate::order::by_key(&sent) {
+        let id = sent.get(i).copied().unwrap_or_default();
+        // The first position of each id (equal ids come in position order).
+        if previous != Some(id)
+            && acked.binary_search(&id).is_ok()
+            && let Some(k) = keep.get_mut(i)
+        {
+            *k = true;
         }
+        previous = Some(id);
     }
-    out
+    keep.iter()
+        .enumerate()
+        .filter_map(|(i, &k)| k.then_some(i))
+        .collect()
 }
 
 /// Retry back-off: exponential from `base_ms`, capped at `max_ms`, with "full jitter" — the

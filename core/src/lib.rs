@@ -67,6 +67,7 @@ pub mod ffi;
 #[cfg(feature = "ingest")]
 pub mod ingest;
 pub mod json;
+mod order;
 pub mod policy;
 pub mod proto;
 pub mod record;

@@ -130,7 +130,7 @@ pub fn parse_additional_allowed_event_types(
     }
     let mut types = Vec::new();
     for raw in config.split(',') {
-        let parts: Vec<&str> = raw.split("::").collect();
+        let parts = split_on_double_colon(raw);
         match parts.as_slice() {
             [feature, action, keys @ ..] if !keys.is_empty() => types.push(AllowedEventType {
                 feature: (*feature).to_string(),
@@ -142,6 +142,20 @@ pub fn parse_additional_allowed_event_types(
         }
     }
     Ok(types)
+}
+
+/// `raw` split on every `::`, left to right (Go's `strings.Split(raw, "::")`). A byte scan
+/// rather than `str::split("::")`, whose substring searcher the WASM build would carry for
+/// this one call.
+fn split_on_double_colon(raw: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = raw;
+    while let Some(i) = rest.as_bytes().windows(2).position(|w| w == b"::") {
+        parts.push(rest.get(..i).unwrap_or_default());
+        rest = rest.get(i + 2..).unwrap_or_default();
+    }
+    parts.push(rest);
+    parts
 }
 
 /// The allowlist: additional entries first, then the built-in ones.
@@ -270,9 +284,14 @@ pub fn redact_event(event: &mut Event, mode: RedactionMode, allowed_keys: &[Stri
             else {
                 return;
             };
-            private
-                .fields
-                .retain(|key, _| allowed_keys.iter().any(|k| k == key));
+            // Rebuilt rather than `retain`ed: `retain` brings the map's removal code into the
+            // WASM build for this one use.
+            let fields = std::mem::take(&mut private.fields);
+            for (key, value) in fields {
+                if allowed_keys.contains(&key) {
+                    private.fields.insert(key, value);
+                }
+            }
             for value in private.fields.values_mut() {
                 if !matches!(value.kind, Some(Kind::StringValue(_))) {
                     *value = Value {

@@ -170,6 +170,16 @@ impl RecordContext {
 
 /// Builds the full event for a recording.
 pub fn record(input: &TelemetryEventInput, ctx: &RecordContext) -> Result<Event, RecordError> {
+    record_owned(input.clone(), ctx, ctx.id.clone())
+}
+
+/// [`record`] taking the recording, whose strings and maps move into the event, and the event
+/// id (the batch path records many recordings with one context and fresh ids).
+pub(crate) fn record_owned(
+    input: TelemetryEventInput,
+    ctx: &RecordContext,
+    id: String,
+) -> Result<Event, RecordError> {
     validate_feature_action(&input.feature, &input.action)?;
 
     let timestamp = match &input.timestamp {
@@ -178,30 +188,28 @@ pub fn record(input: &TelemetryEventInput, ctx: &RecordContext) -> Result<Event,
     };
 
     let mut metadata = BTreeMap::new();
-    for (key, value) in &input.metadata {
-        match *value {
+    for (key, value) in input.metadata {
+        match value {
             MetadataValue::Number(n) => {
-                metadata.insert(key.clone(), n);
+                metadata.insert(key, n);
             }
             MetadataValue::NotANumber { go_type } => {
-                return Err(RecordError::MetadataValueType {
-                    key: key.clone(),
-                    kind: go_type,
-                });
+                return Err(RecordError::MetadataValueType { key, kind: go_type });
             }
         }
     }
 
-    let private_metadata = input.private_metadata.as_ref().map(|v| match &v.kind {
-        Some(Kind::StructValue(object)) => object.clone(),
-        _ => Struct {
-            fields: BTreeMap::from([("value".to_string(), v.clone())]),
-        },
+    let private_metadata = input.private_metadata.map(|v| match v.kind {
+        Some(Kind::StructValue(object)) => object,
+        kind => {
+            let mut fields = BTreeMap::new();
+            fields.insert("value".to_string(), prost_types::Value { kind });
+            Struct { fields }
+        }
     });
 
     let interaction_id = input
         .interaction_id
-        .clone()
         .filter(|s| !s.is_empty())
         .or_else(|| ctx.interaction_id.clone());
     let interaction = (ctx.trace_id.is_some()
@@ -224,17 +232,17 @@ pub fn record(input: &TelemetryEventInput, ctx: &RecordContext) -> Result<Event,
     });
 
     Ok(Event {
-        id: ctx.id.clone(),
+        id,
         timestamp: Some(timestamp),
-        feature: input.feature.clone(),
-        action: input.action.clone(),
+        feature: input.feature,
+        action: input.action,
         source: Some(EventSource {
             server: Some(event_source::Server {
                 version: ctx.server_version.clone(),
             }),
             client: Some(event_source::Client {
-                name: input.client.clone(),
-                version: input.client_version.clone(),
+                name: input.client,
+                version: input.client_version,
             }),
         }),
         parameters: Some(EventParameters {
@@ -244,14 +252,21 @@ pub fn record(input: &TelemetryEventInput, ctx: &RecordContext) -> Result<Event,
             private_metadata,
             billing_metadata: input
                 .billing_metadata
-                .clone()
                 .map(|(product, category)| EventBillingMetadata { product, category }),
         }),
         user,
         feature_flags: (!ctx.feature_flags.is_empty()).then(|| EventFeatureFlags {
-            flags: ctx.feature_flags.clone(),
+            // Entry by entry rather than `BTreeMap::clone`: one less copy of map code in the
+            // WASM build (the flags are few).
+            flags: ctx
+                .feature_flags
+                .iter()
+                .fold(BTreeMap::new(), |mut flags, (k, v)| {
+                    flags.insert(k.clone(), v.clone());
+                    flags
+                }),
         }),
-        marketing_tracking: input.marketing_tracking.clone(),
+        marketing_tracking: input.marketing_tracking,
         interaction,
     })
 }

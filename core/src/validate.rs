@@ -4,7 +4,7 @@
 //! `validateEventFeatureAction` apply (they are kept in sync upstream); recording paths and the
 //! gateway share it here.
 
-use crate::json::{MarshalError, event_to_json};
+use crate::json::{MarshalError, check_event};
 use crate::proto::Event;
 
 /// The longest feature or action accepted, in bytes (Go counts bytes).
@@ -104,7 +104,8 @@ pub fn check_required_fields(event: &Event) -> Result<(), EventError> {
 /// whether protojson can marshal the event.
 pub fn validate_event(event: &Event) -> Result<(), EventError> {
     check_required_fields(event)?;
-    event_to_json(event)?;
+    // The writer's own errors, found without writing the event.
+    check_event(event)?;
     Ok(())
 }
 

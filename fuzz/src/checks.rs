@@ -62,15 +62,23 @@ pub fn check_event_writer(event: &Event) -> Option<Vec<u8>> {
         Err(e) => {
             // The gateway refuses such an event at validation: both paths must agree.
             if telemetry_core::validate::check_required_fields(event).is_ok() {
-                let v = telemetry_core::validate_event(event);
-                assert!(
-                    v.is_err(),
-                    "validate_event accepts an event the writer refuses ({e})"
+                // The marshal check finds exactly the writer's error, without writing.
+                let v = telemetry_core::validate_event(event).map_err(|e| e.to_string());
+                assert_eq!(
+                    v,
+                    Err(format!("marshalling event: {e}")),
+                    "validate_event and the writer disagree"
                 );
             }
+            assert_eq!(json::check_event(event), Err(e));
             return None;
         }
     };
+    assert_eq!(
+        json::check_event(event),
+        Ok(()),
+        "the marshal check refuses a writable event"
+    );
     parse_json("event_to_json", &bytes);
     let text = utf8("event_to_json", &bytes);
     let reparsed = json::parse_event(text)

@@ -122,7 +122,7 @@ pub fn rfc3339_from_millis(ms: i64) -> String {
     };
     let mut out = Vec::with_capacity(24);
     match telemetry_core::json::format_timestamp(&mut out, &ts) {
-        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
         Err(_) => "1970-01-01T00:00:00Z".to_string(),
     }
 }

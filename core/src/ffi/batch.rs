@@ -31,12 +31,12 @@ use super::input::{Fields, InputSource, OpInput, PolicyRead, policy};
 use super::{FfiError, policy_options};
 use crate::export::{framed_len, plan_chunks};
 use crate::json::read::{Reader, Stop};
-use crate::json::{MAX_STRUCT_DEPTH, write_json_string};
+use crate::json::write_json_string;
 use crate::policy::RedactionPolicy;
 use crate::proto::Event;
 use crate::record::read::{ContextRead, recording_value};
-use crate::record::{RecordContext, RecordError, TelemetryEventInput, record};
-use crate::validate::{EventError, check_required_fields, validate_event};
+use crate::record::{RecordContext, RecordError, TelemetryEventInput, record_owned};
+use crate::validate::validate_event;
 use prost::Message as _;
 use std::cell::{Cell, RefCell};
 
@@ -178,60 +178,15 @@ pub fn record_batch(
 
 fn record_one(
     recording: Result<TelemetryEventInput, RecordError>,
-    ctx: Result<&RecordContext, RecordError>,
+    ctx: Result<(&RecordContext, String), RecordError>,
     policy: &RedactionPolicy,
 ) -> Result<Event, String> {
-    let ctx = ctx.map_err(|e| e.to_string())?;
+    let (ctx, id) = ctx.map_err(|e| e.to_string())?;
     let input = recording.map_err(|e| e.to_string())?;
-    let mut event = record(&input, ctx).map_err(|e| e.to_string())?;
-    validate(&event).map_err(|e| e.to_string())?;
+    let mut event = record_owned(input, ctx, id).map_err(|e| e.to_string())?;
+    validate_event(&event).map_err(|e| e.to_string())?;
     policy.redact(&mut event);
     Ok(event)
-}
-
-/// The gateway's checks ([`validate_event`]) without writing the event's JSON when that cannot
-/// fail: the marshal check (protojson must be able to write the event) only fails on a
-/// timestamp out of range or a `Struct` value that is unset, not finite or nested too deep, so
-/// the JSON is written (and its exact error given) only when [`surely_marshalable`] cannot
-/// vouch for the event. A test checks that everything it vouches for does marshal.
-fn validate(event: &Event) -> Result<(), EventError> {
-    check_required_fields(event)?;
-    if surely_marshalable(event) {
-        Ok(())
-    } else {
-        validate_event(event)
-    }
-}
-
-/// True only for events whose JSON the writer is sure to produce (see [`validate`]).
-fn surely_marshalable(event: &Event) -> bool {
-    fn value_ok(v: &prost_types::Value, depth: usize) -> bool {
-        use prost_types::value::Kind;
-        match &v.kind {
-            None => false,
-            Some(Kind::NumberValue(n)) => n.is_finite(),
-            Some(Kind::NullValue(_) | Kind::StringValue(_) | Kind::BoolValue(_)) => true,
-            Some(Kind::StructValue(s)) => struct_ok(s, depth),
-            Some(Kind::ListValue(l)) => {
-                depth + 1 < MAX_STRUCT_DEPTH / 2 && l.values.iter().all(|v| value_ok(v, depth + 1))
-            }
-        }
-    }
-    fn struct_ok(s: &prost_types::Struct, depth: usize) -> bool {
-        // Half the writer's limit: a margin so that no depth convention can differ.
-        depth + 1 < MAX_STRUCT_DEPTH / 2 && s.fields.values().all(|v| value_ok(v, depth + 1))
-    }
-    let mut scratch = Vec::with_capacity(32);
-    let timestamp_ok = event
-        .timestamp
-        .as_ref()
-        .is_none_or(|ts| crate::json::format_timestamp(&mut scratch, ts).is_ok());
-    let private_ok = event
-        .parameters
-        .as_ref()
-        .and_then(|p| p.private_metadata.as_ref())
-        .is_none_or(|s| struct_ok(s, 0));
-    timestamp_ok && private_ok
 }
 
 /// The contexts of a batch: one for all, or one per recording (a context that cannot be used
@@ -245,27 +200,35 @@ enum Contexts {
 }
 
 impl Contexts {
-    /// Runs `f` with the next recording's context.
+    /// Runs `f` with the next recording's context and event id.
     fn with_next<T>(
         &mut self,
         fresh_id: &dyn Fn() -> String,
         now: &dyn Fn() -> String,
-        f: impl FnOnce(Result<&RecordContext, RecordError>) -> T,
+        f: impl FnOnce(Result<(&RecordContext, String), RecordError>) -> T,
     ) -> T {
         match self {
             Contexts::Shared { ctx, fresh_ids } => {
-                if *fresh_ids {
-                    ctx.id = fresh_id();
-                }
-                f(Ok(ctx))
+                let id = if *fresh_ids {
+                    fresh_id()
+                } else {
+                    ctx.id.clone()
+                };
+                f(Ok((ctx, id)))
             }
             // One per recording (the lengths were checked to match).
             Contexts::PerEvent(list) => {
-                let ctx = list
+                match list
                     .next()
                     .unwrap_or_else(ContextRead::empty)
-                    .finish(Some(fresh_id), Some(now));
-                f(ctx.as_ref().map_err(Clone::clone))
+                    .finish(Some(fresh_id), Some(now))
+                {
+                    Ok(mut ctx) => {
+                        let id = std::mem::take(&mut ctx.id);
+                        f(Ok((&ctx, id)))
+                    }
+                    Err(e) => f(Err(e)),
+                }
             }
         }
     }
@@ -648,83 +611,6 @@ mod tests {
         assert!(events_requests(&batch.events[1..], &lens, limit).is_err());
         assert!(events_requests(&batch.events, &lens, 0).is_err());
         assert_eq!(events_requests(&[], &[], limit).unwrap(), Vec::<u8>::new());
-    }
-
-    #[test]
-    fn what_the_marshal_precheck_vouches_for_marshals() {
-        use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
-        use std::collections::BTreeMap;
-        let with_private = |v: Value| Event {
-            id: "x".into(),
-            feature: "a.b".into(),
-            action: "cd".into(),
-            timestamp: Some(Timestamp {
-                seconds: 1,
-                nanos: 0,
-            }),
-            parameters: Some(crate::proto::EventParameters {
-                private_metadata: Some(Struct {
-                    fields: BTreeMap::from([("k".to_string(), v)]),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let num = |n: f64| Value {
-            kind: Some(Kind::NumberValue(n)),
-        };
-        let nest = |depth: usize| {
-            let mut v = num(1.0);
-            for i in 0..depth {
-                v = if i % 2 == 0 {
-                    Value {
-                        kind: Some(Kind::ListValue(ListValue { values: vec![v] })),
-                    }
-                } else {
-                    Value {
-                        kind: Some(Kind::StructValue(Struct {
-                            fields: BTreeMap::from([("n".to_string(), v)]),
-                        })),
-                    }
-                };
-            }
-            v
-        };
-        // Vouched for: the writer agrees.
-        for event in [
-            with_private(num(1.5)),
-            with_private(nest(40)),
-            Event::default(),
-        ] {
-            assert!(surely_marshalable(&event));
-            assert!(crate::json::event_to_json(&event).is_ok());
-        }
-        // Everything the writer refuses is left to the writer (with its exact error).
-        let mut far = with_private(num(1.0));
-        far.timestamp = Some(Timestamp {
-            seconds: i64::MAX,
-            nanos: 0,
-        });
-        let mut nanos = with_private(num(1.0));
-        nanos.timestamp = Some(Timestamp {
-            seconds: 0,
-            nanos: -1,
-        });
-        for event in [
-            with_private(num(f64::NAN)),
-            with_private(num(f64::INFINITY)),
-            with_private(Value { kind: None }),
-            with_private(nest(200)),
-            far,
-            nanos,
-        ] {
-            assert!(crate::json::event_to_json(&event).is_err());
-            assert!(!surely_marshalable(&event));
-            assert_eq!(
-                validate(&event).map_err(|e| e.to_string()),
-                validate_event(&event).map_err(|e| e.to_string())
-            );
-        }
     }
 
     #[test]

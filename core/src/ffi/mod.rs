@@ -18,7 +18,7 @@ use crate::proto::{
     Event, RecordEventRequest, RecordEventsRequest, RecordEventsResponse, record_events_request,
 };
 use crate::record::read::ContextRead;
-use crate::record::record;
+use crate::record::record_owned;
 #[cfg(feature = "translate")]
 use crate::translate::{MAX_MESSAGE_BYTES, Message, Publisher, Translation, translate};
 use crate::validate::validate_event;
@@ -412,7 +412,7 @@ fn record_op(
         (None, Some(_)) => ContextRead::empty(),
         (None, None) => required(None, "context")?,
     };
-    let ctx = match context.finish(defaults.map(|d| d.id), defaults.map(|d| d.now)) {
+    let mut ctx = match context.finish(defaults.map(|d| d.id), defaults.map(|d| d.now)) {
         Ok(c) => c,
         Err(e) => return Ok(error_answer(e)),
     };
@@ -420,7 +420,8 @@ fn record_op(
         Ok(r) => r,
         Err(e) => return Ok(error_answer(e)),
     };
-    Ok(match record(&recording, &ctx) {
+    let id = std::mem::take(&mut ctx.id);
+    Ok(match record_owned(recording, &ctx, id) {
         Ok(event) => event_answer(&event),
         Err(e) => error_answer(e),
     })

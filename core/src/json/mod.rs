@@ -35,7 +35,8 @@ pub use parse::{parse_event, parse_metadata, parse_timestamp_str};
 pub use parse::{parse_event_value, parse_metadata_value, parse_struct_value};
 pub use time::{format_timestamp, timestamp_from_rfc3339};
 pub use write::{
-    append_event_json, event_to_json, metadata_to_json, value_to_json, write_json_string,
+    append_event_json, check_event, event_to_json, metadata_to_json, value_to_json,
+    write_json_string,
 };
 
 /// The largest JSON document the parsing entry points accept, in bytes. Larger inputs are

@@ -8,7 +8,7 @@
 //! integral number, doubles as numbers or `"NaN"`/`"Infinity"`/`"-Infinity"`/numeric strings,
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
-use super::read::{ByKey, Got, JsonKind, Reader, Scalar, Stop, document, last_per_key};
+use super::read::{ByKey, Got, JsonKind, Reader, Scalar, Spellings, Stop, document, last_per_key};
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{
@@ -54,7 +54,17 @@ fn err<T>(detail: impl Into<String>) -> R<T> {
 pub(crate) fn finish<T>(subject: &'static str, r: R<T>) -> Result<T, JsonError> {
     r.map_err(|e| JsonError {
         subject,
-        path: e.rev_path.into_iter().rev().collect::<Vec<_>>().join("."),
+        path: e
+            .rev_path
+            .iter()
+            .rev()
+            .fold(String::new(), |mut path, key| {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                path
+            }),
         detail: e.detail,
     })
 }
@@ -172,6 +182,15 @@ fn expected_object(what: &str, kind: JsonKind) -> FieldError {
 
 fn wrong_kind<T>(what: &str, got: &Got<'_>) -> R<T> {
     err(format!("expected {what}, got {}", got.kind().described()))
+}
+
+/// A field that `null` leaves unset.
+fn or_null<'a, T>(got: Got<'a>, read: fn(Got<'a>) -> R<T>) -> R<Option<T>> {
+    if got.is_null() {
+        Ok(None)
+    } else {
+        read(got).map(Some)
+    }
 }
 
 /// A `string` field.
@@ -292,7 +311,6 @@ enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ty {
     Text,
-    Int64,
     Int32,
     Timestamp,
     MapText,
@@ -344,14 +362,8 @@ fn table(kind: Kind) -> Table {
             ("billing_metadata", 7, Message(Kind::Billing)),
         ],
         Kind::Billing => &[("product", 0, Text), ("category", 1, Text)],
-        Kind::User => &[
-            ("userId", 0, Int64),
-            ("user_id", 1, Int64),
-            ("anonymousUserId", 2, Text),
-            ("anonymous_user_id", 3, Text),
-            ("samsExternalId", 4, Text),
-            ("sams_external_id", 5, Text),
-        ],
+        // Read by `user_fields` (the record context reads users too, without the tables).
+        Kind::User => &[],
         Kind::Flags => &[("flags", 0, MapText)],
         Kind::Marketing => &[
             ("url", 0, Text),
@@ -439,7 +451,6 @@ fn what(kind: Kind) -> &'static str {
 /// A field's value, read and waiting for its message to be put together.
 enum Val {
     Text(String),
-    Int64(i64),
     Int32(i32),
     Timestamp(Timestamp),
     MapText(BTreeMap<String, String>),
@@ -472,14 +483,13 @@ enum Msg {
 /// Reads the next value as a field of type `ty`: `None` for `null` (proto3 JSON's "not set").
 fn read_value(r: &mut Reader<'_>, ty: Ty) -> Result<Option<R<Val>>, Stop> {
     let (name, wrong_kind): (&str, fn(&str, JsonKind) -> FieldError) = match ty {
-        Ty::Text | Ty::Int64 | Ty::Int32 | Ty::Timestamp => {
+        Ty::Text | Ty::Int32 | Ty::Timestamp => {
             let got = r.value()?;
             if got.is_null() {
                 return Ok(None);
             }
             return Ok(Some(match ty {
                 Ty::Text => text(got).map(Val::Text),
-                Ty::Int64 => int64(got).map(Val::Int64),
                 Ty::Int32 => int32(got).map(Val::Int32),
                 _ => timestamp(got).map(Val::Timestamp),
             }));
@@ -503,8 +513,10 @@ fn read_value(r: &mut Reader<'_>, ty: Ty) -> Result<Option<R<Val>>, Stop> {
 /// Reads a message object of `kind` (opened): its known keys into slots, an unknown key refused
 /// unless `null`, errors kept by key; then the message put together.
 fn read_message(r: &mut Reader<'_>, kind: Kind) -> Result<R<Msg>, Stop> {
-    if kind == Kind::Identifier {
-        return identifier_fields(r).map(|r| r.map(Msg::Identifier));
+    match kind {
+        Kind::Identifier => return identifier_fields(r).map(|r| r.map(Msg::Identifier)),
+        Kind::User => return user_fields(r).map(|r| r.map(Msg::User)),
+        _ => {}
     }
     let fields = table(kind);
     let mut slots: [Option<Val>; SLOTS] = Default::default();
@@ -640,14 +652,7 @@ fn build(kind: Kind, s: &mut [Option<Val>]) -> Msg {
             product: text(s, 0),
             category: text(s, 1),
         }),
-        Kind::User => Msg::User(EventUser {
-            user_id: match either(s, 0) {
-                Some(Val::Int64(v)) => Some(v),
-                _ => None,
-            },
-            anonymous_user_id: text2(s, 2),
-            sams_external_id: text2(s, 4),
-        }),
+        Kind::User => Msg::User(EventUser::default()),
         Kind::Flags => Msg::Flags(EventFeatureFlags {
             flags: match take(s, 0) {
                 Some(Val::MapText(m)) => m,
@@ -794,16 +799,56 @@ pub(crate) const EVENT: Message<Event> = Message {
     wrong: |k| expected_object(what(Kind::Event), k),
 };
 
-/// `EventUser` (also read for record contexts).
+/// `EventUser` (also read for record contexts, so by hand rather than through the message
+/// tables: the client build's record path then carries no table reader).
 pub(crate) const USER: Message<EventUser> = Message {
-    read: |r| {
-        whole(Kind::User, r, |m| match m {
-            Msg::User(u) => Some(u),
-            _ => None,
-        })
-    },
+    read: user_fields,
     wrong: |k| expected_object(what(Kind::User), k),
 };
+
+/// `EventUser`'s fields (the object opened), by the rules of [`read_message`]: both spellings
+/// (the later-sorting one wins), `null` for "not set", an unknown key refused unless `null`.
+fn user_fields(r: &mut Reader<'_>) -> Result<R<EventUser>, Stop> {
+    let mut user_id: Spellings<i64> = Spellings::default();
+    let mut anonymous: Spellings<String> = Spellings::default();
+    let mut sams: Spellings<String> = Spellings::default();
+    let mut errors = ByKey::default();
+    while let Some(key) = r.next_key()? {
+        let field = match key.as_ref() {
+            "userId" | "user_id" => 0,
+            "anonymousUserId" | "anonymous_user_id" => 1,
+            "samsExternalId" | "sams_external_id" => 2,
+            _ => {
+                if r.value()?.is_null() {
+                    errors.clear(&key);
+                } else {
+                    errors.insert(&key, unknown_field(&key));
+                }
+                continue;
+            }
+        };
+        // The proto names (`user_id`, …) sort after the camelCase ones: the second spelling.
+        let second = key.contains('_');
+        let got = r.value()?;
+        let read = match field {
+            0 => or_null(got, int64).map(|v| *user_id.slot(second) = v),
+            1 => or_null(got, text).map(|v| *anonymous.slot(second) = v),
+            _ => or_null(got, text).map(|v| *sams.slot(second) = v),
+        };
+        match read {
+            Ok(()) => errors.clear(&key),
+            Err(e) => errors.insert(&key, e.at(&key)),
+        }
+    }
+    Ok(match errors.first() {
+        Some(e) => Err(e),
+        None => Ok(EventUser {
+            user_id: user_id.get(),
+            anonymous_user_id: anonymous.get(),
+            sams_external_id: sams.get(),
+        }),
+    })
+}
 
 /// `RecordEventsRequestMetadata`.
 pub(crate) const METADATA: Message<RecordEventsRequestMetadata> = Message {

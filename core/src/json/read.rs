@@ -533,48 +533,38 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, Stop> {
         let bytes = self.text.as_bytes();
         let start = self.pos;
-        let mut i = start;
+        let i = special_byte(bytes, start);
+        match bytes.get(i) {
+            Some(b'"') => {
+                self.pos = i + 1;
+                // Between two ASCII bytes: always on character boundaries.
+                return Ok(Cow::Borrowed(self.text.get(start..i).unwrap_or_default()));
+            }
+            Some(b'\\') => {}
+            Some(_) => {
+                self.pos = i + 1;
+                return Err(self.error(Code::ControlCharacterWhileParsingString));
+            }
+            None => {
+                self.pos = bytes.len();
+                return Err(self.error(Code::EofWhileParsingString));
+            }
+        }
+        let mut out = String::with_capacity(i - start + 16);
+        self.pos = start;
         loop {
+            let segment = self.pos;
+            let i = special_byte(bytes, segment);
+            out.push_str(self.text.get(segment..i).unwrap_or_default());
+            self.pos = i + 1;
             match bytes.get(i) {
+                Some(b'"') => return Ok(Cow::Owned(out)),
+                Some(b'\\') => self.escape(&mut out)?,
+                Some(_) => return Err(self.error(Code::ControlCharacterWhileParsingString)),
                 None => {
                     self.pos = bytes.len();
                     return Err(self.error(Code::EofWhileParsingString));
                 }
-                Some(b'"') => {
-                    self.pos = i + 1;
-                    // Between two ASCII bytes: always on character boundaries.
-                    return Ok(Cow::Borrowed(self.text.get(start..i).unwrap_or_default()));
-                }
-                Some(b'\\') => break,
-                Some(&b) if b < 0x20 => {
-                    self.pos = i + 1;
-                    return Err(self.error(Code::ControlCharacterWhileParsingString));
-                }
-                Some(_) => i += 1,
-            }
-        }
-        let mut out = String::with_capacity(i - start + 16);
-        out.push_str(self.text.get(start..i).unwrap_or_default());
-        self.pos = i;
-        loop {
-            let segment = self.pos;
-            let mut i = segment;
-            let b = loop {
-                match bytes.get(i) {
-                    None => {
-                        self.pos = bytes.len();
-                        return Err(self.error(Code::EofWhileParsingString));
-                    }
-                    Some(&b) if b == b'"' || b == b'\\' || b < 0x20 => break b,
-                    Some(_) => i += 1,
-                }
-            };
-            out.push_str(self.text.get(segment..i).unwrap_or_default());
-            self.pos = i + 1;
-            match b {
-                b'"' => return Ok(Cow::Owned(out)),
-                b'\\' => self.escape(&mut out)?,
-                _ => return Err(self.error(Code::ControlCharacterWhileParsingString)),
             }
         }
     }
@@ -781,6 +771,37 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The position of the first `"`, `\\` or control character at or after `i` (`bytes.len()` if
+/// none): eight bytes at a time (the word trick serde_json uses too; the lowest byte flagged is
+/// always a true match).
+#[inline]
+fn special_byte(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let control = v.wrapping_sub(ONES * 0x20) & !v;
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let quote = quote.wrapping_sub(ONES) & !quote;
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        let backslash = backslash.wrapping_sub(ONES) & !backslash;
+        let found = (control | quote | backslash) & HIGH;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// Reads a whole JSON text with `read` (trailing characters are an error): its answer, or the
 /// syntax error that stopped it.
 pub(crate) fn document<'a, T>(
@@ -876,8 +897,7 @@ impl<T> ByKey<T> {
 /// The positions of each key's last occurrence in `keys`, in sorted key order.
 pub(crate) fn last_per_key(keys: &[&str]) -> Vec<usize> {
     let key = |i: usize| keys.get(i).copied().unwrap_or_default();
-    let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)).then(a.cmp(&b)));
+    let order = crate::order::by_key(keys);
     let mut last = Vec::with_capacity(order.len());
     for (n, &i) in order.iter().enumerate() {
         if order.get(n + 1).is_none_or(|&next| key(next) != key(i)) {
@@ -908,6 +928,15 @@ impl<T> Default for Spellings<T> {
 }
 
 impl<T> Spellings<T> {
+    /// The slot of the first spelling, or of the second.
+    pub(crate) fn slot(&mut self, second: bool) -> &mut Option<T> {
+        if second {
+            &mut self.second
+        } else {
+            &mut self.first
+        }
+    }
+
     /// The winning value.
     pub(crate) fn get(self) -> Option<T> {
         self.second.or(self.first)
@@ -1137,6 +1166,21 @@ mod tests {
                 text.push_str(PIECES[(x % PIECES.len() as u64) as usize]);
             }
             agrees_with_serde_json(&text);
+        }
+    }
+
+    #[test]
+    fn specials_are_found_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in ["\"", "\\n", "\\", "\n", "\u{1f}", "é"] {
+                    let body: String = (0..len)
+                        .map(|i| if i == at { special } else { "a" })
+                        .collect();
+                    agrees_with_serde_json(&format!("\"{body}\""));
+                    agrees_with_serde_json(&format!("\"{body}"));
+                }
+            }
         }
     }
 

@@ -52,14 +52,7 @@ fn push_digits(out: &mut Vec<u8>, value: u64, width: usize) {
 /// Appends `ts` as protojson writes a `google.protobuf.Timestamp` (without quotes): UTC, `Z`
 /// suffix, and 0, 3, 6 or 9 fractional digits.
 pub fn format_timestamp(out: &mut Vec<u8>, ts: &Timestamp) -> Result<(), MarshalError> {
-    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) {
-        return Err(MarshalError::TimestampOutOfRange {
-            seconds: ts.seconds,
-        });
-    }
-    if !(0..=999_999_999).contains(&ts.nanos) {
-        return Err(MarshalError::TimestampNanosOutOfRange { nanos: ts.nanos });
-    }
+    check_timestamp(ts)?;
     let days = ts.seconds.div_euclid(86_400);
     let secs_of_day = ts.seconds.rem_euclid(86_400) as u64;
     let (year, month, day) = civil_from_days(days);
@@ -86,6 +79,19 @@ pub fn format_timestamp(out: &mut Vec<u8>, ts: &Timestamp) -> Result<(), Marshal
         }
     }
     out.push(b'Z');
+    Ok(())
+}
+
+/// Whether protojson can write `ts`: seconds within years 0001–9999, nanos within a second.
+pub(crate) fn check_timestamp(ts: &Timestamp) -> Result<(), MarshalError> {
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) {
+        return Err(MarshalError::TimestampOutOfRange {
+            seconds: ts.seconds,
+        });
+    }
+    if !(0..=999_999_999).contains(&ts.nanos) {
+        return Err(MarshalError::TimestampNanosOutOfRange { nanos: ts.nanos });
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! set, even if empty), map keys sorted by bytes, int64 as strings, doubles in Go's shortest
 //! form, and strings escaped by protojson's rules plus `json.Marshal`'s HTML escaping.
 
-use super::time::format_timestamp;
+use super::time::{check_timestamp, format_timestamp};
 use super::{MAX_STRUCT_DEPTH, MarshalError};
 use crate::proto::{
     Event, EventInteraction, EventMarketingTracking, EventParameters, EventSource, EventUser,
@@ -30,6 +30,71 @@ pub fn append_event_json(out: &mut Vec<u8>, event: &Event) -> Result<(), Marshal
     let result = w.event(event);
     *out = w.out;
     result
+}
+
+/// Whether the writer can write `event`: `Ok`, or exactly the error [`event_to_json`] would give
+/// (a timestamp out of range, or a `google.protobuf.Value` in private metadata that is unset, not
+/// finite, or nested too deep), found without writing anything. The gateway's marshal check
+/// (`validate_event`) uses it; a test compares it with the writer on generated events.
+pub fn check_event(event: &Event) -> Result<(), MarshalError> {
+    if let Some(ts) = &event.timestamp {
+        check_timestamp(ts)?;
+    }
+    if let Some(s) = event
+        .parameters
+        .as_ref()
+        .and_then(|p| p.private_metadata.as_ref())
+    {
+        check_structure(s, 0).map_err(|e| e.at("parameters.privateMetadata"))?;
+    }
+    Ok(())
+}
+
+fn check_structure(s: &Struct, depth: usize) -> Result<(), MarshalError> {
+    if depth >= MAX_STRUCT_DEPTH {
+        return Err(MarshalError::TooDeep {
+            limit: MAX_STRUCT_DEPTH,
+        });
+    }
+    for (k, v) in &s.fields {
+        check_value(v, depth + 1).map_err(|e| e.at(k))?;
+    }
+    Ok(())
+}
+
+fn check_value(v: &Value, depth: usize) -> Result<(), MarshalError> {
+    match &v.kind {
+        None => Err(MarshalError::ValueKindUnset {
+            path: String::new(),
+        }),
+        Some(Kind::NumberValue(n)) if !n.is_finite() => Err(non_finite(*n)),
+        Some(Kind::StructValue(s)) => check_structure(s, depth),
+        Some(Kind::ListValue(l)) => {
+            if depth >= MAX_STRUCT_DEPTH {
+                return Err(MarshalError::TooDeep {
+                    limit: MAX_STRUCT_DEPTH,
+                });
+            }
+            for (i, item) in l.values.iter().enumerate() {
+                check_value(item, depth + 1).map_err(|e| e.at(itoa::Buffer::new().format(i)))?;
+            }
+            Ok(())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn non_finite(n: f64) -> MarshalError {
+    MarshalError::NonFiniteNumber {
+        path: String::new(),
+        value: if n.is_nan() {
+            "NaN"
+        } else if n > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        },
+    }
 }
 
 /// Writes request metadata as the Go gateway's `protojson.Marshal` + `json.Marshal` would.
@@ -546,16 +611,7 @@ impl Writer {
                     write_f64(&mut self.out, *n);
                     Ok(())
                 } else {
-                    Err(MarshalError::NonFiniteNumber {
-                        path: String::new(),
-                        value: if n.is_nan() {
-                            "NaN"
-                        } else if *n > 0.0 {
-                            "Infinity"
-                        } else {
-                            "-Infinity"
-                        },
-                    })
+                    Err(non_finite(*n))
                 }
             }
             Some(Kind::StringValue(s)) => {
@@ -580,7 +636,7 @@ impl Writer {
                         self.out.push(b',');
                     }
                     self.value(item, depth + 1)
-                        .map_err(|e| e.at(&i.to_string()))?;
+                        .map_err(|e| e.at(itoa::Buffer::new().format(i)))?;
                 }
                 self.out.push(b']');
                 Ok(())
@@ -592,6 +648,78 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_check_gives_exactly_the_writers_errors() {
+        use crate::proto::EventParameters;
+        use prost_types::{ListValue, Timestamp};
+        let with_private = |v: Value| Event {
+            id: "x".into(),
+            timestamp: Some(Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+            parameters: Some(EventParameters {
+                private_metadata: Some(Struct {
+                    fields: BTreeMap::from([("a".to_string(), num(1.0)), ("k".to_string(), v)]),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        fn num(n: f64) -> Value {
+            Value {
+                kind: Some(Kind::NumberValue(n)),
+            }
+        }
+        let nest = |depth: usize, inner: Value| {
+            let mut v = inner;
+            for i in 0..depth {
+                v = if i % 2 == 0 {
+                    Value {
+                        kind: Some(Kind::ListValue(ListValue {
+                            values: vec![num(2.0), v],
+                        })),
+                    }
+                } else {
+                    Value {
+                        kind: Some(Kind::StructValue(Struct {
+                            fields: BTreeMap::from([("n".to_string(), v)]),
+                        })),
+                    }
+                };
+            }
+            v
+        };
+        let mut events = vec![Event::default(), with_private(num(1.5))];
+        for inner in [
+            num(f64::NAN),
+            num(f64::NEG_INFINITY),
+            Value { kind: None },
+            num(3.0),
+        ] {
+            for depth in [0, 1, 2, 5, 126, 127, 128, 129, 200] {
+                events.push(with_private(nest(depth, inner.clone())));
+            }
+        }
+        for (seconds, nanos) in [
+            (i64::MAX, 0),
+            (-62_135_596_801, 0),
+            (0, -1),
+            (0, 1_000_000_000),
+        ] {
+            let mut e = with_private(num(f64::NAN));
+            e.timestamp = Some(Timestamp { seconds, nanos });
+            events.push(e);
+        }
+        let mut errors = 0;
+        for e in &events {
+            let written = event_to_json(e).map(drop);
+            errors += usize::from(written.is_err());
+            assert_eq!(check_event(e), written, "{e:?}");
+        }
+        assert!(errors > 20, "only {errors} events refused");
+    }
 
     fn f(v: f64) -> String {
         let mut out = Vec::new();

@@ -10,7 +10,7 @@ use crate::json::parse::{USER, any_value, finish};
 use crate::json::parse_timestamp_str;
 use crate::json::read::{ByKey, Got, Reader, Scalar, Spellings, Stop};
 use crate::proto::EventMarketingTracking;
-use prost_types::Value;
+use prost_types::{Value, value::Kind};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -273,7 +273,8 @@ fn parameters_fields(r: &mut Reader<'_>) -> Result<Required<Parameters>, Stop> {
             }
             "privateMetadata" => {
                 let value = any_value(r)?;
-                p.private_metadata = (value.kind != Some(NULL)).then_some(value);
+                p.private_metadata =
+                    (!matches!(value.kind, Some(Kind::NullValue(_)))).then_some(value);
                 errors.0.clear(key);
             }
             "billingMetadata" => {
@@ -302,9 +303,6 @@ fn parameters_fields(r: &mut Reader<'_>) -> Result<Required<Parameters>, Stop> {
         read: errors.first(p),
     })
 }
-
-/// The kind of a `google.protobuf.Value` read from `null`.
-const NULL: prost_types::value::Kind = prost_types::value::Kind::NullValue(0);
 
 /// `parameters.metadata`: `null` or an array of `{key, value}`; the first wrong entry is
 /// reported.
