@@ -82,6 +82,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     #[cfg(feature = "ffi")]
+    if op == "record_batch_100" {
+        // The npm bench's exporter batch: 100 recordings in the JS SDK's shape, one context.
+        let recordings: Vec<String> = (0..100)
+            .map(|i| {
+                let (feature, action) = if i % 4 == 0 {
+                    ("cody.chat", "submitted")
+                } else {
+                    ("cody.completion", "accepted")
+                };
+                format!(
+                    r#"{{"feature":"{feature}","action":"{action}","source":{{"client":"VSCode.Cody","clientVersion":"1.24.0"}},"parameters":{{"version":2,"interactionID":"interaction-{i}","metadata":[{{"key":"count","value":{i}}},{{"key":"latencyMs","value":{}}}],"privateMetadata":{{"languageId":"typescript","prompt":"text {i}"}},"billingMetadata":{{"product":"cody","category":"core"}}}}}}"#,
+                    412.5 + f64::from(i)
+                )
+            })
+            .collect();
+        let inputs = format!("[{}]", recordings.join(","));
+        let context = telemetry_core::ffi::batch::BatchContext {
+            context: r#"{"serverVersion":"5.5.0","user":{"userId":"1234","anonymousUserId":"anon-1"}}"#,
+            per_event: false,
+            now: "2024-07-01T12:34:56.789Z",
+        };
+        let mut k = 0u64;
+        let mut fresh_id = || {
+            k += 1;
+            format!("0190f6b4-8c2e-7a3b-9d1e-{k:012x}")
+        };
+        for _ in 0..n {
+            let batch = telemetry_core::ffi::batch::record_batch(
+                black_box(&inputs),
+                &context,
+                r#"{"dotcom":false,"additionalAllowedEventTypes":""}"#,
+                &mut fresh_id,
+            )?;
+            drop(black_box(batch));
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "ffi")]
     if op == "before_parse_event" {
         for _ in 0..n {
             drop(black_box(value_oracle::json::parse_event(black_box(

@@ -13,6 +13,7 @@
 
 use crate::proto::Event;
 use prost_types::{Value, value::Kind};
+use std::sync::{Arc, OnceLock};
 
 /// The environment variable whose value [`Allowlist::with_additional`] parses.
 pub const ADDITIONAL_ALLOWED_EVENT_TYPES_ENV: &str =
@@ -161,7 +162,9 @@ fn split_on_double_colon(raw: &str) -> Vec<&str> {
 /// The allowlist: additional entries first, then the built-in ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowlist {
-    types: Vec<AllowedEventType>,
+    /// Shared: the built-in list is built once per process and every policy without additional
+    /// entries refers to it (the JS API builds a policy per call).
+    types: Arc<[AllowedEventType]>,
 }
 
 impl Default for Allowlist {
@@ -173,13 +176,21 @@ impl Default for Allowlist {
 impl Allowlist {
     /// The built-in allowlist only.
     pub fn builtin() -> Self {
-        Self::from_types(builtin_allowed_event_types())
+        static BUILTIN: OnceLock<Arc<[AllowedEventType]>> = OnceLock::new();
+        Allowlist {
+            types: BUILTIN
+                .get_or_init(|| builtin_allowed_event_types().into())
+                .clone(),
+        }
     }
 
     /// The built-in allowlist extended by the environment-variable syntax. As upstream,
     /// additional entries come first and built-ins after, so a built-in entry wins when both
     /// name the same event type.
     pub fn with_additional(config: &str) -> Result<Self, PolicyError> {
+        if config.is_empty() {
+            return Ok(Self::builtin());
+        }
         let mut types = parse_additional_allowed_event_types(config)?;
         types.extend(builtin_allowed_event_types());
         if types
@@ -192,7 +203,9 @@ impl Allowlist {
     }
 
     fn from_types(types: Vec<AllowedEventType>) -> Self {
-        Allowlist { types }
+        Allowlist {
+            types: types.into(),
+        }
     }
 
     /// Every entry, additional ones first.

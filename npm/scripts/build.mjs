@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the package into dist/:
 //   1. cargo build of the `telemetry-core-wasm` crate for wasm32-unknown-unknown (profile
-//      `wasm-release`; honours CARGO_TARGET_DIR, default: the workspace's target/),
+//      `wasm-release-fast` for the full module, `wasm-release` for the client one; honours
+//      CARGO_TARGET_DIR, default: the workspace's target/),
 //   2. wasm-bindgen (the exact pinned CLI) twice: `--target web` (ESM glue with init()/initSync(),
 //      for browsers and bundlers) and `--target nodejs` (CommonJS glue for Node),
 //   3. binaryen's wasm-opt (the npm package's, version pinned in package-lock.json) on the one
@@ -46,11 +47,14 @@ if (bindgenVersion !== `wasm-bindgen ${WASM_BINDGEN_VERSION}`) {
 // the gateway's translate/ingest and the conformance comparison) and the slim client build
 // (--no-default-features: record, validate, redact, protobuf codecs, exporter rules). Each gets
 // its own .wasm shared by a web and a Node glue.
+// The full module is built for speed where it matters (cargo profile `wasm-release-fast`: the
+// core at opt-level 3), the client one for size (`wasm-release`: opt-level "z" throughout); the
+// root Cargo.toml says why.
 const variants = features
-  ? [{ name: "core", cargo: ["--features", features] }]
+  ? [{ name: "core", profile: "wasm-release-fast", cargo: ["--features", features] }]
   : [
-      { name: "core", cargo: [] },
-      { name: "client", cargo: ["--no-default-features"] },
+      { name: "core", profile: "wasm-release-fast", cargo: [] },
+      { name: "client", profile: "wasm-release", cargo: ["--no-default-features"] },
     ];
 // --js-only (development): keep the modules and glue already in dist/, redo step 4.
 const jsOnly = args.includes("--js-only") && variants.every(({ name }) => existsSync(join(outDir, `${name}_bg.wasm`)));
@@ -58,15 +62,16 @@ if (!jsOnly) rmSync(outDir, { recursive: true, force: true });
 const sizes = [];
 if (!jsOnly) for (const variant of variants) buildModule(variant);
 
-function buildModule({ name, cargo }) {
-  // 1. cargo, with the root Cargo.toml's `wasm-release` profile (opt-level "z", LTO, one
-  // codegen unit, panic abort; BENCHMARKS.md records the size measurements).
+function buildModule({ name, profile, cargo }) {
+  // 1. cargo, with one of the root Cargo.toml's WASM profiles (LTO, one codegen unit, panic
+  // abort; opt-level "z", or 3 for the core in `wasm-release-fast`; BENCHMARKS.md records the
+  // size measurements).
   run(
     "cargo",
-    ["build", "--target", "wasm32-unknown-unknown", "--profile", "wasm-release", "-p", "telemetry-core-wasm", ...cargo],
+    ["build", "--target", "wasm32-unknown-unknown", "--profile", profile, "-p", "telemetry-core-wasm", ...cargo],
     { cwd: repo, env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
   );
-  const rawWasm = join(targetDir, "wasm32-unknown-unknown", "wasm-release", "telemetry_core_wasm.wasm");
+  const rawWasm = join(targetDir, "wasm32-unknown-unknown", profile, "telemetry_core_wasm.wasm");
 
   // 2. wasm-bindgen, into a scratch folder. Same --out-name for both glues, so the module's
   // import namespace ("./<name>_bg.js") is the same and one .wasm serves both.

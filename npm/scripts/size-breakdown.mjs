@@ -21,7 +21,7 @@ const scratch = mkdtempSync(join(tmpdir(), "tg-size-"));
 function group(name) {
   const n = name.replace(/^</, "").replace(/\[[0-9a-f]+\]/g, "");
   const rules = [
-    [/^telemetry_core::json::read/, "core json::read (reader plumbing)"],
+    [/^telemetry_core::json::read/, "core json::read (the JSON reader)"],
     [/^telemetry_core::json::parse/, "core json::parse (proto3 JSON readers)"],
     [/^telemetry_core::json::write/, "core json::write (Go-identical writer)"],
     [/^telemetry_core::json::time/, "core json::time"],
@@ -34,9 +34,6 @@ function group(name) {
     [/^telemetry_core::(validate|export)/, "core validate + export rules"],
     [/^telemetry_core::proto|^prost_types|^prost::/, "prost (protobuf encode/decode)"],
     [/^telemetry_core_wasm/, "wasm bindings"],
-    [/^serde_json::lexical/, "serde_json float parsing (float_roundtrip)"],
-    [/^serde_json/, "serde_json"],
-    [/^serde/, "serde"],
     [/^alloc::collections::btree|BTreeMap/, "BTreeMap (maps, Struct fields)"],
     [/^core::num::(flt2dec|dec2flt)|^ryu|^zmij|^f64 as/, "float parsing and formatting (core, ryu)"],
     [/^core::fmt|^alloc::fmt|Display|Debug/, "fmt (messages)"],
@@ -48,14 +45,14 @@ function group(name) {
   return "other";
 }
 
-function variant(name, cargo) {
-  execFileSync("cargo", ["build", "--target", "wasm32-unknown-unknown", "--profile", "wasm-release", "-p", "telemetry-core-wasm", ...cargo], {
+function variant(name, profile, cargo) {
+  execFileSync("cargo", ["build", "--target", "wasm32-unknown-unknown", "--profile", profile, "-p", "telemetry-core-wasm", ...cargo], {
     cwd: repo,
     stdio: ["ignore", "ignore", "inherit"],
     env: { ...process.env, CARGO_TARGET_DIR: targetDir },
   });
   const raw = join(scratch, `${name}.wasm`);
-  copyFileSync(join(targetDir, "wasm32-unknown-unknown", "wasm-release", "telemetry_core_wasm.wasm"), raw);
+  copyFileSync(join(targetDir, "wasm32-unknown-unknown", profile, "telemetry_core_wasm.wasm"), raw);
   const csv = execFileSync("twiggy", ["top", "-n", "1000000", "-f", "csv", raw], { encoding: "utf8", maxBuffer: 1 << 28 });
   const totals = new Map();
   let all = 0;
@@ -75,7 +72,7 @@ function variant(name, cargo) {
   return { name, shipped: shipped.length, gz: gzipSync(shipped, { level: 9 }).length, all, totals };
 }
 
-const builds = [variant("core", []), variant("client", ["--no-default-features"])];
+const builds = [variant("core", "wasm-release-fast", []), variant("client", "wasm-release", ["--no-default-features"])];
 console.log(`shipped (wasm-opt -Oz): ${builds.map((b) => `${b.name}_bg.wasm ${b.shipped} bytes, ${b.gz} gzipped`).join("; ")}`);
 const groups = [...new Set(builds.flatMap((b) => [...b.totals.keys()]))].sort((a, b) => (builds[0].totals.get(b) || 0) - (builds[0].totals.get(a) || 0));
 console.log("\ncode and data before wasm-opt, bytes (share):");

@@ -231,21 +231,36 @@ export function createApi(host) {
     return out;
   }
 
-  /** recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. */
+  /**
+   * recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. The module answers one
+   * buffer (layout in wasm/src/batch.rs): lengths, the ids and messages as one UTF-8 text
+   * (decoded once, then sliced), the events' bytes (each answer's `bytes` is a view of them).
+   */
   function recordBatchText(inputsText, contextText, perEvent, policyText) {
     const inputsBytes = utf8(inputsText, 0);
     const contextBytes = utf8(contextText, 1);
     const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText));
-    const summaryLength = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(0, true);
-    const summary = JSON.parse(textDecoder.decode(buffer.subarray(4, 4 + summaryLength)));
-    let at = 4 + summaryLength;
-    for (const entry of summary) {
-      if (entry.error !== undefined) continue;
-      entry.bytes = buffer.subarray(at, at + entry.len);
-      at += entry.len;
-      delete entry.len;
+    const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    const n = view.getUint32(0, true);
+    const textBytes = view.getUint32(4, true);
+    const head = 8 + 8 * n;
+    const text = textDecoder.decode(buffer.subarray(head, head + textBytes));
+    const out = new Array(n);
+    let at = head + textBytes;
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const len = view.getUint32(8 + 4 * i, true);
+      const units = view.getUint32(8 + 4 * n + 4 * i, true);
+      const s = text.slice(t, t + units);
+      t += units;
+      if (len === 0xffffffff) {
+        out[i] = { error: s };
+      } else {
+        out[i] = { id: s, bytes: buffer.subarray(at, at + len) };
+        at += len;
+      }
     }
-    return summary;
+    return out;
   }
 
   /**

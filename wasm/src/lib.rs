@@ -13,6 +13,13 @@ use telemetry_core::ffi::{self, FfiError};
 use wasm_bindgen::prelude::*;
 
 mod batch;
+
+/// The allocator: talc rather than the default dlmalloc. A recording's reading, recording and
+/// encoding allocate a few dozen small strings and maps, and dlmalloc spent about a fifth of a
+/// single `redact` call; talc is faster for these and smaller in the module (BENCHMARKS.md).
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 #[cfg(feature = "full")]
 mod conformance;
 
@@ -90,12 +97,35 @@ pub fn run_op_fields(
     ffi::run_op_fields(op, &fields, fill.then_some(CONTEXT_DEFAULTS)).map_err(js_error)
 }
 
+/// Random bytes are fetched from `crypto.getRandomValues` this many at a time (enough for 409
+/// ids) and kept between calls: each call into `crypto` costs about as much as recording a few
+/// dozen events, and UUID v7's random bits need no freshness beyond uniqueness.
+const RANDOM_POOL_BYTES: usize = 4096;
+
+thread_local! {
+    static RANDOM_POOL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Ten random bytes for one UUID v7, from the pool.
+pub(crate) fn random_bytes() -> [u8; 10] {
+    RANDOM_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < 10 {
+            pool.resize(RANDOM_POOL_BYTES, 0);
+            get_random_values(&mut pool);
+        }
+        let mut bytes = [0u8; 10];
+        let at = pool.len() - 10;
+        bytes.copy_from_slice(pool.get(at..).unwrap_or(&[0; 10]));
+        pool.truncate(at);
+        bytes
+    })
+}
+
 /// A fresh UUID v7 (RFC 9562) from `Date.now()` and `crypto.getRandomValues`.
 #[wasm_bindgen(js_name = uuidV7)]
 pub fn new_uuid_v7() -> String {
-    let mut random = [0u8; 10];
-    get_random_values(&mut random);
-    uuid_v7(unix_millis(), random)
+    uuid_v7(unix_millis(), random_bytes())
 }
 
 /// The current time as protojson writes a timestamp (UTC, `Z`, millisecond precision).

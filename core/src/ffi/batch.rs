@@ -21,7 +21,7 @@
 //! let mut fresh_id = || { n += 1; format!("id-{n}") };
 //! let context = BatchContext { context: r#"{"serverVersion":"5.5.0"}"#, per_event: false, now: "2024-07-01T12:00:00Z" };
 //! let batch = record_batch(inputs, &context, r#"{}"#, &mut fresh_id)?;
-//! assert_eq!(batch.summary, r#"[{"id":"id-1","len":56},{"error":"'feature' must start with a lowercase letter and contain only letters, dashes, and dots"}]"#);
+//! assert_eq!(batch.summary(), r#"[{"id":"id-1","len":56},{"error":"'feature' must start with a lowercase letter and contain only letters, dashes, and dots"}]"#);
 //! let event = Event::decode(&batch.events[..56])?;
 //! assert_eq!((event.id.as_str(), event.feature.as_str()), ("id-1", "cody.chat"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -57,9 +57,53 @@ pub struct BatchContext<'a> {
 pub struct RecordedBatch {
     /// Each recorded event's protobuf wire bytes, back to back, in input order.
     pub events: Vec<u8>,
-    /// A JSON array with one entry per input: `{"id", "len"}` (the event's bytes are the next
-    /// `len` bytes of `events`) or `{"error"}` (the core's message; no bytes).
-    pub summary: String,
+    /// One entry per input, in input order.
+    pub entries: Vec<Recorded>,
+}
+
+/// What became of one recording of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded: the event's id, and the length of its bytes (the next `len` bytes of
+    /// [`RecordedBatch::events`]).
+    Event {
+        /// The event id.
+        id: String,
+        /// The length of the event's wire bytes.
+        len: usize,
+    },
+    /// Refused, with the core's message (no bytes).
+    Error(String),
+}
+
+impl RecordedBatch {
+    /// The entries as a JSON array: `{"id", "len"}` or `{"error"}` per recording.
+    pub fn summary(&self) -> String {
+        let mut summary = Vec::with_capacity(self.entries.len() * 64 + 2);
+        summary.push(b'[');
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                summary.push(b',');
+            }
+            match entry {
+                Recorded::Event { id, len } => {
+                    summary.extend_from_slice(br#"{"id":"#);
+                    write_json_string(&mut summary, id);
+                    summary.extend_from_slice(br#","len":"#);
+                    summary.extend_from_slice(itoa::Buffer::new().format(*len).as_bytes());
+                    summary.push(b'}');
+                }
+                Recorded::Error(message) => {
+                    summary.extend_from_slice(br#"{"error":"#);
+                    write_json_string(&mut summary, message);
+                    summary.push(b'}');
+                }
+            }
+        }
+        summary.push(b']');
+        // Built from UTF-8 pieces only.
+        String::from_utf8(summary).unwrap_or_default()
+    }
 }
 
 /// The most recordings one batch may hold (a JS exporter's batches are far smaller; the bound
@@ -143,37 +187,24 @@ pub fn record_batch(
     };
 
     let mut events = Vec::with_capacity(recordings.len() * 256);
-    let mut summary = Vec::with_capacity(recordings.len() * 64 + 2);
-    summary.push(b'[');
+    let mut entries = Vec::with_capacity(recordings.len());
     let mut contexts = contexts;
-    for (i, recording) in recordings.into_iter().enumerate() {
-        if i > 0 {
-            summary.push(b',');
-        }
-        match contexts.with_next(&fresh_id, &now, |ctx| record_one(recording, ctx, &policy)) {
-            Ok(event) => {
-                let start = events.len();
-                event.encode_raw(&mut events);
-                let len = events.len() - start;
-                summary.extend_from_slice(br#"{"id":"#);
-                push_json_string(&mut summary, &event.id);
-                summary.extend_from_slice(br#","len":"#);
-                summary.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-                summary.push(b'}');
-            }
-            Err(message) => {
-                summary.extend_from_slice(br#"{"error":"#);
-                push_json_string(&mut summary, &message);
-                summary.push(b'}');
-            }
-        }
+    for recording in recordings {
+        entries.push(
+            match contexts.with_next(&fresh_id, &now, |ctx| record_one(recording, ctx, &policy)) {
+                Ok(mut event) => {
+                    let start = events.len();
+                    event.encode_raw(&mut events);
+                    Recorded::Event {
+                        id: std::mem::take(&mut event.id),
+                        len: events.len() - start,
+                    }
+                }
+                Err(message) => Recorded::Error(message),
+            },
+        );
     }
-    summary.push(b']');
-    Ok(RecordedBatch {
-        events,
-        // Built from UTF-8 pieces only.
-        summary: String::from_utf8(summary).unwrap_or_default(),
-    })
+    Ok(RecordedBatch { events, entries })
 }
 
 fn record_one(
@@ -289,11 +320,6 @@ fn list<T>(
     Ok(List::Items(out))
 }
 
-fn push_json_string(out: &mut Vec<u8>, s: &str) {
-    // serde_json's escaping (the answer is parsed by JSON.parse), straight into the answer.
-    write_json_string(out, s);
-}
-
 /// The `RecordEventsRequest` messages (each `{events: EventsPayload}`) carrying queued events:
 /// `events` holds each event's wire bytes back to back, `lens` their lengths. Events are cut into
 /// chunks by [`plan_chunks`] with `limit` (bytes of an `EventsPayload`), and each chunk is framed
@@ -382,8 +408,8 @@ pub fn check_events(events: &[u8], lens: &[u32]) -> String {
         let end = at.saturating_add(len as usize);
         match events.get(at..end).map(crate::proto::Event::decode) {
             Some(Ok(_)) => out.extend_from_slice(b"null"),
-            Some(Err(e)) => push_json_string(&mut out, &format!("protobuf decode error: {e}")),
-            None => push_json_string(&mut out, "event bytes missing"),
+            Some(Err(e)) => write_json_string(&mut out, &format!("protobuf decode error: {e}")),
+            None => write_json_string(&mut out, "event bytes missing"),
         }
         at = end;
     }
@@ -414,7 +440,7 @@ mod tests {
     }
 
     fn summary(batch: &RecordedBatch) -> Vec<Json> {
-        match serde_json::from_str(&batch.summary) {
+        match serde_json::from_str(&batch.summary()) {
             Ok(Json::Array(items)) => items,
             other => panic!("summary is not an array: {other:?}"),
         }

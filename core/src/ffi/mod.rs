@@ -112,7 +112,10 @@ fn event_answer(event: &Event) -> Answer {
 fn message_fields(out: &mut Vec<u8>, m: &Message) {
     out.extend_from_slice(br#""payload":"#);
     // The body is UTF-8 JSON written by the core, as a JSON string.
-    write_json_string(out, &String::from_utf8_lossy(&m.data));
+    match std::str::from_utf8(&m.data) {
+        Ok(text) => write_json_string(out, text),
+        Err(_) => write_json_string(out, &String::from_utf8_lossy(&m.data)),
+    }
     out.extend_from_slice(br#","attributes":{"#);
     for (i, (k, v)) in m.attributes.iter().enumerate() {
         if i > 0 {

@@ -151,10 +151,7 @@ fn write_escaped<const WHICH: u8>(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut rest = s.as_bytes();
-    while let Some(pos) = rest
-        .iter()
-        .position(|&b| ESCAPE.get(usize::from(b)).copied().unwrap_or(0) & WHICH != 0)
-    {
+    while let Some(pos) = next_to_escape::<WHICH>(rest) {
         let (clean, tail) = rest.split_at(pos);
         out.extend_from_slice(clean);
         let Some((&b, after)) = tail.split_first() else {
@@ -196,6 +193,40 @@ fn write_escaped<const WHICH: u8>(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+/// The position of the first byte of `bytes` that `WHICH`'s escaping changes: eight bytes at a
+/// time (the payload strings of `translate` answers are whole JSON documents).
+#[inline(always)]
+fn next_to_escape<const WHICH: u8>(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The bytes of `v` equal to `b`, flagged in their high bit (the lowest flag is exact).
+    let eq = |v: u64, b: u8| {
+        let x = v ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x
+    };
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let mut found = (v.wrapping_sub(ONES * 0x20) & !v) | eq(v, b'"') | eq(v, b'\\');
+        if WHICH == GO {
+            found |= eq(v, b'<') | eq(v, b'>') | eq(v, b'&') | eq(v, 0xE2);
+        }
+        let found = found & HIGH;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .position(|&b| ESCAPE.get(usize::from(b)).copied().unwrap_or(0) & WHICH != 0)
+        .map(|p| i + p)
 }
 
 /// Appends a double as protojson writes it: Go's `strconv.AppendFloat(v, 'f', -1, 64)` for
@@ -648,6 +679,40 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaping_finds_every_special_byte_at_every_offset() {
+        for len in 0..24 {
+            for at in 0..len {
+                for special in [
+                    "\"", "\\", "\n", "\u{1}", "<", ">", "&", "\u{2028}", "\u{2029}", "\u{2030}",
+                    "é", "a",
+                ] {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { "x" })
+                        .collect();
+                    let mut plain = Vec::new();
+                    write_json_string(&mut plain, &text);
+                    assert_eq!(
+                        String::from_utf8(plain).unwrap(),
+                        serde_json::to_string(&text).unwrap(),
+                        "{text:?}"
+                    );
+                    let go = s(&text);
+                    let html = text
+                        .replace('<', "\\u003c")
+                        .replace('>', "\\u003e")
+                        .replace('&', "\\u0026");
+                    let expected = serde_json::to_string(&html)
+                        .unwrap()
+                        .replace("\\\\u00", "\\u00")
+                        .replace('\u{2028}', "\\u2028")
+                        .replace('\u{2029}', "\\u2029");
+                    assert_eq!(go, expected, "{text:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_check_gives_exactly_the_writers_errors() {
