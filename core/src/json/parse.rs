@@ -8,7 +8,7 @@
 //! integral number, doubles as numbers or `"NaN"`/`"Infinity"`/`"-Infinity"`/numeric strings,
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
-use super::read::{ByKey, Got, JsonKind, Reader, Scalar, Spellings, Stop, document, last_per_key};
+use super::read::{ByKey, Got, JsonKind, Reader, Scalar, Spellings, Stop, document};
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
 use crate::proto::{
@@ -19,7 +19,6 @@ use crate::proto::{
 use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind as ValueKind};
 #[cfg(feature = "json-value")]
 use serde_json::Value as Json;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A field-level error on its way up: the path is collected in reverse as it unwinds.
@@ -710,31 +709,45 @@ fn unknown_field(key: &str) -> FieldError {
 
 /// The entries of a `map<string, V>` (opened), each value read by `read`; `null` values are
 /// "not set". A repeated key's last value wins (a `null` one removes the key), and the error
-/// reported is the smallest key's: the entries are kept as read and settled in key order.
+/// reported is the smallest key's. Values go straight into the map; only a map with a wrong or
+/// `null` value keeps a log of them (see [`ByKey`]).
 fn map_of<'a, T>(
     r: &mut Reader<'a>,
     read: fn(Got<'a>) -> R<T>,
 ) -> Result<R<BTreeMap<String, T>>, Stop> {
-    let mut entries: Vec<(Cow<'a, str>, Option<R<T>>)> = Vec::new();
+    let mut out = BTreeMap::new();
+    let mut errors = ByKey::default();
+    // Keys whose latest value is `null` (left out at the end: rebuilt rather than removed,
+    // which would bring the map's removal code into the WASM build).
+    let mut nulled = ByKey::default();
     while let Some(key) = r.next_key()? {
         let got = r.value()?;
-        let value = (!got.is_null()).then(|| read(got));
-        entries.push((key, value));
-    }
-    let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_ref()).collect();
-    let order = last_per_key(&keys);
-    let mut out = BTreeMap::new();
-    for i in order {
-        let Some((key, value)) = entries.get_mut(i) else {
+        if got.is_null() {
+            errors.clear(&key);
+            nulled.insert(&key, ());
             continue;
-        };
-        match value.take() {
-            Some(Ok(v)) => {
-                out.insert(std::mem::take(key).into_owned(), v);
-            }
-            Some(Err(e)) => return Ok(Err(e.at(key))),
-            None => {}
         }
+        match read(got) {
+            Ok(v) => {
+                errors.clear(&key);
+                nulled.clear(&key);
+                out.insert(key.into_owned(), v);
+            }
+            Err(e) => errors.insert(&key, e.at(&key)),
+        }
+    }
+    if let Some(e) = errors.first() {
+        return Ok(Err(e));
+    }
+    if !nulled.is_empty() {
+        let gone: Vec<String> = nulled.into_sorted().map(|(k, ())| k).collect();
+        let mut kept = BTreeMap::new();
+        for (k, v) in out {
+            if gone.binary_search(&k).is_err() {
+                kept.insert(k, v);
+            }
+        }
+        out = kept;
     }
     Ok(Ok(out))
 }

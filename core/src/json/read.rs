@@ -860,6 +860,11 @@ impl<T> ByKey<T> {
         self.values.push(Some(value));
     }
 
+    /// Whether nothing was kept (the log is empty).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     /// Records `key`'s latest answer (for errors): the value when good, else the error.
     pub(crate) fn keep<V>(&mut self, key: &str, answer: Result<V, T>) -> Option<V> {
         match answer {
