@@ -369,9 +369,9 @@ impl<'a> Reader<'a> {
             }
             b'-' => {
                 self.pos += 1;
-                Scalar::Number(self.number(false)?)
+                Scalar::Number(self.number(false, true)?)
             }
-            b'0'..=b'9' => Scalar::Number(self.number(true)?),
+            b'0'..=b'9' => Scalar::Number(self.number(true, true)?),
             _ => return Err(self.peek_error(Code::ExpectedSomeValue)),
         };
         Ok(Got::Scalar(scalar))
@@ -386,6 +386,50 @@ impl<'a> Reader<'a> {
             Got::Scalar(_) => {}
         }
         Ok(got)
+    }
+
+    /// Reads the next value through, checking it as [`Reader::value`] does (the same errors at
+    /// the same places) but keeping nothing: strings are not copied, numbers are not converted
+    /// unless they could be out of range.
+    pub(crate) fn skip(&mut self) -> Result<(), Stop> {
+        match self.skip_whitespace() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.skip_string()
+            }
+            Some(b'-') => {
+                self.pos += 1;
+                self.number(false, false).map(drop)
+            }
+            Some(b'0'..=b'9') => self.number(true, false).map(drop),
+            _ => match self.open()? {
+                Got::Object => self.skip_entries(),
+                Got::Array => self.skip_items(),
+                Got::Scalar(_) => Ok(()),
+            },
+        }
+    }
+
+    /// A string after its opening quote, checked (escapes included) and not kept.
+    fn skip_string(&mut self) -> Result<(), Stop> {
+        let bytes = self.text.as_bytes();
+        loop {
+            let i = special_byte(bytes, self.pos);
+            self.pos = i + 1;
+            match bytes.get(i) {
+                Some(b'"') => return Ok(()),
+                Some(b'\\') => {
+                    // Escapes are rare: checked by the reading code, into a scratch string.
+                    let mut scratch = String::new();
+                    self.escape(&mut scratch)?;
+                }
+                Some(_) => return Err(self.error(Code::ControlCharacterWhileParsingString)),
+                None => {
+                    self.pos = bytes.len();
+                    return Err(self.error(Code::EofWhileParsingString));
+                }
+            }
+        }
     }
 
     /// The next value: `None` when it is an object, now opened; else `Some` of what it was
@@ -488,7 +532,7 @@ impl<'a> Reader<'a> {
     /// Reads the rest of an opened object without keeping it.
     pub(crate) fn skip_entries(&mut self) -> Result<(), Stop> {
         while self.next_key()?.is_some() {
-            self.value()?;
+            self.skip()?;
         }
         Ok(())
     }
@@ -496,7 +540,7 @@ impl<'a> Reader<'a> {
     /// Reads the rest of an opened array without keeping it.
     pub(crate) fn skip_items(&mut self) -> Result<(), Stop> {
         while self.next_item()? {
-            self.value()?;
+            self.skip()?;
         }
         Ok(())
     }
@@ -649,7 +693,10 @@ impl<'a> Reader<'a> {
     /// A number, after its sign. The grammar, the integer forms and the errors (with their
     /// positions) are serde_json's; a float's value is `str::parse::<f64>` of its text, which is
     /// correctly rounded as serde_json's `float_roundtrip` parser is.
-    fn number(&mut self, positive: bool) -> Result<Number, Stop> {
+    ///
+    /// Without `keep` (skipping), a float's value is only computed when it could be out of range
+    /// (its magnitude reaches 1e308); the answer is then a placeholder.
+    fn number(&mut self, positive: bool, keep: bool) -> Result<Number, Stop> {
         let start = if positive { self.pos } else { self.pos - 1 };
         match self.peek() {
             None => return Err(self.error(Code::EofWhileParsingValue)),
@@ -764,10 +811,32 @@ impl<'a> Reader<'a> {
             }
         }
         let text = self.text.get(start..self.pos).unwrap_or_default();
+        if !keep && below_1e308(text) {
+            return Ok(Number::Float(0.0));
+        }
         match text.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(Number::Float(f)),
             _ => Err(self.error(Code::NumberOutOfRange)),
         }
+    }
+}
+
+/// Whether a number's text (valid JSON grammar) is surely below 1e308 in magnitude, so finite:
+/// its decimal exponent, from the digits before the point and the exponent part, is below 308.
+fn below_1e308(text: &str) -> bool {
+    let text = text.trim_start_matches('-');
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (
+            text.get(..i).unwrap_or_default(),
+            text.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (text, "0"),
+    };
+    let int_digits = mantissa.find('.').unwrap_or(mantissa.len());
+    match exponent.parse::<i64>() {
+        // Integral digits beyond the first, plus the exponent.
+        Ok(e) => (int_digits as i64 - 1).saturating_add(e) < 307,
+        Err(_) => false,
     }
 }
 
@@ -1032,6 +1101,9 @@ mod tests {
         let ours = document(text, to_json).map_err(|e| e.to_string());
         let theirs = serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string());
         assert_eq!(ours, theirs, "{text:?}");
+        // Skipping checks exactly as reading does.
+        let skipped = document(text, |r| r.skip()).map_err(|e| e.to_string());
+        assert_eq!(skipped, theirs.clone().map(drop), "skipping {text:?}");
         // Numbers print as serde_json prints them.
         if let Ok(serde_json::Value::Number(n)) = &theirs {
             let Ok(Got::Scalar(Scalar::Number(ours))) = document(text, |r| r.value()) else {
@@ -1118,6 +1190,20 @@ mod tests {
         ] {
             agrees_with_serde_json(text);
         }
+        // Near the largest double, and long integers (skipping checks their range too).
+        for text in [
+            "1.7976931348623157e308",
+            "1.7976931348623159e308",
+            "-1.7976931348623159e308",
+            "179769313486231570000e288",
+            "0.00000000000000000000017976931348623159e330",
+            "1e307",
+            "9.99e307",
+        ] {
+            agrees_with_serde_json(text);
+        }
+        agrees_with_serde_json(&format!("1{}", "0".repeat(400)));
+        agrees_with_serde_json(&format!("[1{}]", "0".repeat(300)));
     }
 
     #[test]
