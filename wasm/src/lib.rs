@@ -182,15 +182,21 @@ pub fn uuid_v7(unix_ms: i64, random: [u8; 10]) -> String {
         r9,
     ];
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
+    // Written into a fixed buffer (a char at a time into a String cost as much as recording a
+    // small event's JSON).
+    let mut out = [b'-'; 36];
+    let mut at = 0;
     for (i, b) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            at += 1;
         }
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        if let Some(pair) = out.get_mut(at..at + 2) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+        at += 2;
     }
-    out
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------
