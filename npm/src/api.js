@@ -136,31 +136,40 @@ export function createApi(host) {
    * (a string option is a string, never JSON text).
    */
   function runFields(op, fields, options = {}, fill = false) {
+    // Objects only (the common case): the input object's JSON text is written field by field,
+    // without building a wrapper object or arrays.
+    let allObjects = true;
+    for (const name in fields) if (typeof fields[name] === "string") allObjects = false;
+    if (allObjects) {
+      let text = "{";
+      for (const group of [fields, options]) {
+        for (const name in group) {
+          const value = group[name];
+          if (value === undefined) continue;
+          if (text.length > 1) text += ",";
+          text += JSON.stringify(name) + ":" + stringify(value);
+        }
+      }
+      text += "}";
+      const bytes = utf8(text);
+      return JSON.parse(call((g) => (fill ? g.recordNow(bytes) : g.runOp(op, bytes))));
+    }
     const names = [];
     const values = [];
-    let allObjects = true;
-    for (const [name, value] of Object.entries(fields)) {
+    for (const name in fields) {
+      const value = fields[name];
       if (value === undefined) continue;
       names.push(name);
-      values.push(value);
-      if (typeof value === "string") allObjects = false;
+      values.push(typeof value === "string" ? value : stringify(value));
     }
-    for (const [name, value] of Object.entries(options)) {
+    for (const name in options) {
+      const value = options[name];
       if (value === undefined) continue;
       names.push(name);
-      values.push(allObjects ? value : stringify(value));
+      values.push(stringify(value));
     }
-    let answer;
-    if (allObjects) {
-      const input = {};
-      for (let i = 0; i < names.length; i++) input[names[i]] = values[i];
-      const text = stringify(input);
-      answer = call((g) => (fill ? g.recordNow(utf8(text)) : g.runOp(op, utf8(text))));
-    } else {
-      const { bytes, lens } = utf8Joined(values.map((v) => (typeof v === "string" ? v : stringify(v))));
-      answer = call((g) => g.runOpFields(op, names, bytes, lens, fill));
-    }
-    return JSON.parse(answer);
+    const { bytes, lens } = utf8Joined(values);
+    return JSON.parse(call((g) => g.runOpFields(op, names, bytes, lens, fill)));
   }
 
   function runOp(op, input) {
