@@ -42,9 +42,11 @@
 //! | `ffi` (feature `ffi`) | JSON-string entry points shared by the WASM build and the conformance runners |
 //!
 //! Cargo features: `translate` and `ingest` (default) hold the gateway's Pub/Sub translation and
-//! ingest pipeline; `ffi` the JSON-string entry points (with `ingest`, the conformance
-//! comparison) and `ffi::batch`, the exporters' batch path. The npm package's slim client module
-//! is built without the defaults.
+//! ingest pipeline; `json-value` (default) the entry points over a parsed `serde_json::Value`
+//! (everything else reads JSON text with the crate's own reader, `json::read`); `ffi` the
+//! JSON-string entry points (with `ingest`, the conformance comparison) and `ffi::batch`, the
+//! exporters' batch path. The npm package's modules are built without the defaults (the full one
+//! with `translate` and `ingest`): neither carries serde_json.
 
 #![cfg_attr(
     not(test),

@@ -7,8 +7,9 @@
 //! only a malformed *request* (unknown op, missing input field) is an [`FfiError`].
 //!
 //! Inputs are read from their JSON text straight into the core's types (`input`), never
-//! through a `serde_json::Value` tree; the `&serde_json::Value` variants ([`run_op_text`],
-//! [`run_op_value`], [`record_value`]) run the same readers over a parsed value.
+//! through a tree; the `&serde_json::Value` variants (feature `json-value`: `run_op_text`,
+//! `run_op_value`, `record_value`) run the same readers over a parsed value. Answers are written
+//! directly, strings escaped as serde_json escapes them.
 
 #[cfg(feature = "ingest")]
 use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
