@@ -37,7 +37,7 @@ function group(name) {
     [/^alloc::collections::btree|BTreeMap/, "BTreeMap (maps, Struct fields)"],
     [/^core::num::(flt2dec|dec2flt)|^ryu|^zmij|^f64 as/, "float parsing and formatting (core, ryu)"],
     [/^core::fmt|^alloc::fmt|Display|Debug/, "fmt (messages)"],
-    [/^dlmalloc|^__rustc|__rdl/, "allocator"],
+    [/^dlmalloc|^talc|^__rustc|__rdl/, "allocator (talc)"],
     [/^wasm_bindgen|^js_sys|^__wbindgen|^__wbg/, "wasm-bindgen runtime"],
   ];
   for (const [re, g] of rules) if (re.test(n)) return g;
