@@ -1,25 +1,37 @@
 //! The `TelemeteryGatewayService`: the `RecordEvents` stream state machine, the unary
 //! `RecordEvent`, and the mapping of every failure to the reference's gRPC status.
 //!
-//! Every per-event rule comes from `telemetry_core`; this module only authenticates, publishes
-//! the core's messages with bounded concurrency, and acknowledges what the sink accepted.
+//! Every per-event rule comes from `telemetry_core`; this module authenticates, runs payloads
+//! through the bounded publish loop ([`publish`]), and answers with what the sink accepted
+//! ([`responses`]). Limits come from [`crate::limits`]: metadata string caps, events per payload,
+//! the stream deadline (a stream past it answers the payload in progress, then ends with
+//! `DeadlineExceeded`), and shutdown (at the end of the drain, open streams end with
+//! `Unavailable`).
 
+mod publish;
+mod responses;
+
+use crate::admission::{Budgets, PER_EVENT_BOOKKEEPING, Reservation, StreamAccount};
 use crate::auth::license::LicenseVerifier;
 use crate::auth::sams::SamsAuthenticator;
+use crate::limits::{self, Limit, Limits};
+use crate::log_limit::{Clip, EventLogLimiter};
 use crate::metrics::Metrics;
 use crate::proto::telemetery_gateway_service_server::TelemeteryGatewayService;
+use crate::shutdown::ShutdownWatch;
 use crate::sink::Sink;
-use crate::sink::dead_letter::{DeadLetters, Rejection};
-use futures::StreamExt;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use telemetry_core::proto::{
-    Event, RecordEventRequest, RecordEventResponse, RecordEventsRequest,
-    RecordEventsRequestMetadata, RecordEventsResponse, record_events_request,
+use crate::sink::dead_letter::DeadLetters;
+use crate::wire::{
+    IncomingPayload, IncomingRecordEventRequest, IncomingRecordEventsRequest,
+    OutgoingRecordEventsResponse, RawEvents,
 };
-use telemetry_core::{Acknowledgement, Identity, MetadataError, Outcome, Publisher, Rpc};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use publish::PayloadContext;
+use responses::{ResponseSender, ResponseStream};
+use std::sync::Arc;
+use std::time::Duration;
+use telemetry_core::proto::{RecordEventResponse, RecordEventsRequestMetadata};
+use telemetry_core::{Acknowledgement, Identity, MetadataError, Publisher, Rpc};
+use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -45,16 +57,22 @@ pub struct GatewayState {
     pub refuse_unlicensed: bool,
     /// Managed-service token checks.
     pub sams: Arc<SamsAuthenticator>,
-    /// Publishes in flight per payload.
+    /// Messages alive (being translated or published) per stream.
     pub publish_concurrency: usize,
-    /// A publish slower than this fails (the event is not acknowledged).
-    pub publish_timeout: Duration,
     /// Messages of this many bytes or more are dropped (the core's oversize rule).
     pub max_message_bytes: usize,
     /// Benchmark baseline: decode and acknowledge every event without checks or publishing.
     pub baseline: bool,
     /// Metrics.
     pub metrics: Metrics,
+    /// Every limit.
+    pub limits: Arc<Limits>,
+    /// The in-flight budget.
+    pub budgets: Budgets,
+    /// Shutdown phases.
+    pub shutdown: ShutdownWatch,
+    /// Per-event log rate limits.
+    pub logs: EventLogLimiter,
 }
 
 /// The gRPC service.
@@ -117,11 +135,26 @@ impl From<Identity<'_>> for Owned {
     }
 }
 
-/// One event's final state: its id, acknowledgement, and error text if it failed.
-struct Processed {
-    id: String,
-    ack: Acknowledgement,
-    error: Option<String>,
+/// The stream's publisher once its metadata was accepted.
+struct StreamPublisher {
+    publisher: Publisher,
+    request_id: String,
+}
+
+/// Counts an open stream while alive.
+struct OpenStream(Metrics);
+
+impl OpenStream {
+    fn new(metrics: &Metrics) -> Self {
+        metrics.streams_open.inc();
+        OpenStream(metrics.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.streams_open.dec();
+    }
 }
 
 impl GatewayState {
@@ -139,9 +172,9 @@ impl GatewayState {
                         Status::invalid_argument(format!("invalid license_key: {e}"))
                     })?;
                     tracing::info!(
-                        request_id = %metadata.request_id,
-                        license.salesforce_opportunity_id = info.salesforce_opportunity_id.as_deref().unwrap_or(""),
-                        license.salesforce_subscription_id = info.salesforce_subscription_id.as_deref().unwrap_or(""),
+                        request_id = %Clip(&metadata.request_id),
+                        license.salesforce_opportunity_id = %Clip(info.salesforce_opportunity_id.as_deref().unwrap_or("")),
+                        license.salesforce_subscription_id = %Clip(info.salesforce_subscription_id.as_deref().unwrap_or("")),
                         "handling events submission stream for licensed instance"
                     );
                 }
@@ -153,206 +186,166 @@ impl GatewayState {
                         "unlicensed instances are not accepted by this gateway",
                     ));
                 }
-                tracing::info!(request_id = %metadata.request_id, %instance_id, "handling events submission stream for unlicensed instance");
+                tracing::info!(
+                    request_id = %Clip(&metadata.request_id),
+                    instance_id = %Clip(&instance_id),
+                    "handling events submission stream for unlicensed instance"
+                );
                 Ok(())
             }
             Owned::Managed(service_id) => {
                 self.sams.check_write_events_scope(headers).await?;
-                tracing::info!(request_id = %metadata.request_id, %service_id, "handling events submission stream for managed service");
+                tracing::info!(
+                    request_id = %Clip(&metadata.request_id),
+                    service_id = %Clip(&service_id),
+                    "handling events submission stream for managed service"
+                );
                 Ok(())
             }
         }
     }
 
-    /// Publishes one message within the publish timeout, recording metrics.
-    async fn publish_one(
-        &self,
-        i: usize,
-        m: &telemetry_core::Message,
-        kind: &'static str,
-    ) -> (usize, Result<(), crate::sink::SinkError>) {
-        let t = Instant::now();
-        let r = match tokio::time::timeout(self.publish_timeout, self.sink.publish(m)).await {
-            Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!(
-                "publish timed out after {:?}",
-                self.publish_timeout
-            )),
-        };
-        let result = if r.is_ok() { "ok" } else { "error" };
-        self.metrics
-            .publish_latency
-            .with_label_values(&[result])
-            .observe(t.elapsed().as_secs_f64());
-        if r.is_ok() {
-            self.metrics
-                .message_bytes
-                .with_label_values(&[kind])
-                .observe(m.data.len() as f64);
-        }
-        (i, r)
+    /// Checks the caps of a metadata message, counting a hit.
+    fn check_metadata_limits(&self, metadata: &RecordEventsRequestMetadata) -> Result<(), Status> {
+        self.limits.check_metadata(metadata).inspect_err(|_| {
+            self.metrics.limit_hit(Limit::FieldLength);
+        })
     }
 
-    /// Runs one payload through the core, publishes, and returns each event's final state.
-    async fn process(
+    /// Accepts a stream's metadata: caps, identifier checks, authentication, publisher.
+    async fn accept_metadata(
         &self,
-        publisher: &Publisher,
-        request_id: &str,
-        events: Vec<Event>,
+        metadata: RecordEventsRequestMetadata,
+        headers: &MetadataMap,
         rpc: Rpc,
-    ) -> Vec<Processed> {
-        let started = Instant::now();
-        let rpc_label = rpc_name(rpc);
-        self.metrics
-            .payload_events
-            .with_label_values(&[rpc_label])
-            .observe(events.len() as f64);
-        if self.baseline {
-            return events
-                .into_iter()
-                .map(|e| Processed {
-                    id: e.id,
-                    ack: Acknowledgement::Published,
-                    error: None,
-                })
-                .collect();
+    ) -> Result<StreamPublisher, Status> {
+        self.check_metadata_limits(&metadata)?;
+        if !self.baseline {
+            let identity: Owned = telemetry_core::identify(&metadata, rpc)
+                .map_err(metadata_status)?
+                .into();
+            if rpc == Rpc::RecordEvent && !matches!(identity, Owned::Managed(_)) {
+                return Err(Status::unimplemented("unsupported identifier type"));
+            }
+            self.authenticate(identity, &metadata, headers).await?;
         }
-        let originals = self.dead_letters.as_ref().map(|_| events.clone());
-        let outcomes = telemetry_core::ingest(publisher, events, rpc, self.max_message_bytes);
-        let kind = kind_label(publisher);
-
-        let jobs: Vec<(usize, &telemetry_core::Message)> = outcomes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| match &o.outcome {
-                Outcome::Publish(m) => Some((i, m)),
-                _ => None,
-            })
-            .collect();
-        type PublishFuture<'a> = std::pin::Pin<
-            Box<
-                dyn std::future::Future<Output = (usize, Result<(), crate::sink::SinkError>)>
-                    + Send
-                    + 'a,
-            >,
-        >;
-        let publishes: Vec<PublishFuture<'_>> = jobs
-            .into_iter()
-            .map(|(i, m)| Box::pin(self.publish_one(i, m, kind)) as PublishFuture<'_>)
-            .collect();
-        let results: Vec<(usize, Result<(), crate::sink::SinkError>)> =
-            futures::stream::iter(publishes)
-                .buffer_unordered(self.publish_concurrency)
-                .collect()
-                .await;
-        let mut failures: Vec<(usize, String)> = results
-            .into_iter()
-            .filter_map(|(i, r)| r.err().map(|e| (i, e.to_string())))
-            .collect();
-        failures.sort_by_key(|(i, _)| *i);
-        let mut failures = failures.into_iter().peekable();
-
-        let mut processed = Vec::with_capacity(outcomes.len());
-        for (i, o) in outcomes.into_iter().enumerate() {
-            let (ack, error, outcome_label) = match &o.outcome {
-                Outcome::Publish(_) => match failures.next_if(|(f, _)| *f == i) {
-                    Some((_, e)) => {
-                        tracing::warn!(event_id = %o.id, error = %e, "publishing event failed; not acknowledged");
-                        (
-                            Acknowledgement::PublishFailed,
-                            Some(format!("publishing event: {e}")),
-                            "publish_failed",
-                        )
-                    }
-                    None => (Acknowledgement::Published, None, "published"),
-                },
-                Outcome::Reject(e) => {
-                    tracing::info!(event_id = %o.id, error = %e, source = %publisher.source, "rejected event");
-                    if let (Some(dl), Some(orig)) = (
-                        &self.dead_letters,
-                        originals.as_ref().and_then(|v| v.get(i)),
-                    ) {
-                        dl.record(&Rejection {
-                            event: orig,
-                            error: e,
-                            source: &publisher.source,
-                            request_id,
-                            rpc: rpc_label,
-                        })
-                        .await;
-                    }
-                    (Acknowledgement::Rejected, Some(e.to_string()), "rejected")
-                }
-                Outcome::DropOversized { size } => {
-                    tracing::error!(event_id = %o.id, size, source = %publisher.source, "discarding oversized event");
-                    (Acknowledgement::Dropped, None, "dropped_oversized")
-                }
-            };
-            self.metrics
-                .events
-                .with_label_values(&[outcome_label, kind])
-                .inc();
-            processed.push(Processed {
-                id: o.id,
-                ack,
-                error,
-            });
-        }
-        self.metrics
-            .payload_latency
-            .with_label_values(&[rpc_label])
-            .observe(started.elapsed().as_secs_f64());
-        processed
+        let publisher = Publisher::new(&metadata)
+            .map_err(|e| Status::internal(format!("failed to create publisher: {e}")))?;
+        Ok(StreamPublisher {
+            publisher,
+            request_id: metadata.request_id,
+        })
     }
 
-    /// The `RecordEvents` loop. Responses go to an unbounded channel so that a client that
-    /// sends everything before reading never blocks request processing.
+    /// Adjusts a received payload's reservation to what processing it needs now that its
+    /// events are counted: the payload, and per-event bookkeeping. A payload that needs more
+    /// than was reserved on receipt (only possible with many ids close to their cap) takes the
+    /// difference if it is free, else the stream ends with `ResourceExhausted`.
+    fn size_payload_reservation(
+        &self,
+        hold: &mut Reservation,
+        raw: &RawEvents,
+    ) -> Result<(), Status> {
+        let need = raw
+            .wire_bytes()
+            .saturating_add(raw.len().saturating_mul(PER_EVENT_BOOKKEEPING));
+        if hold.bytes() >= need {
+            hold.shrink_to(need);
+            return Ok(());
+        }
+        match self.budgets.receive.try_reserve(need - hold.bytes()) {
+            Some(extra) => {
+                hold.merge(extra);
+                Ok(())
+            }
+            None => {
+                self.metrics.limit_hit(Limit::InflightBudgetWait);
+                Err(Status::resource_exhausted(
+                    "the gateway is at its memory budget (--max-inflight-bytes); retry later",
+                ))
+            }
+        }
+    }
+
+    /// The `RecordEvents` loop.
     async fn record_events_loop(
         &self,
         headers: MetadataMap,
-        mut stream: Streaming<RecordEventsRequest>,
-        tx: &mpsc::UnboundedSender<Result<RecordEventsResponse, Status>>,
+        mut stream: Streaming<IncomingRecordEventsRequest>,
+        account: Arc<StreamAccount>,
+        responses: &ResponseSender,
     ) -> Result<(), Status> {
-        let mut publisher: Option<(Publisher, String)> = None;
+        let _open = OpenStream::new(&self.metrics);
         let started = Instant::now();
+        let deadline = started + self.limits.stream_deadline;
+        // A payload that began before the deadline may finish (and be answered) after it, within
+        // one publish timeout more.
+        let payload_deadline = deadline + self.limits.publish_timeout;
+        let mut shutdown = self.shutdown.clone();
+        let mut publisher: Option<StreamPublisher> = None;
         let mut total = 0usize;
-        while let Some(message) = stream.message().await? {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.stopping() => return Err(self.ended(Limit::ShutdownDrain)),
+                () = tokio::time::sleep_until(deadline) => return Err(self.ended(Limit::StreamDeadline)),
+                m = stream.message() => m?,
+            };
+            let Some(message) = next else { break };
+            // The reservation the admission layer made for this message.
+            let mut hold = account.take();
             match message.payload {
-                Some(record_events_request::Payload::Metadata(metadata)) => {
+                Some(IncomingPayload::Metadata(metadata)) => {
                     if publisher.is_some() {
                         return Err(Status::invalid_argument("received metadata more than once"));
                     }
-                    if !self.baseline {
-                        let identity: Owned =
-                            telemetry_core::identify(&metadata, Rpc::RecordEvents)
-                                .map_err(metadata_status)?
-                                .into();
-                        self.authenticate(identity, &metadata, &headers).await?;
-                    }
-                    let p = Publisher::new(&metadata).map_err(|e| {
-                        Status::internal(format!("failed to create publisher: {e}"))
-                    })?;
-                    publisher = Some((p, metadata.request_id));
+                    publisher = Some(tokio::select! {
+                        biased;
+                        () = shutdown.stopping() => return Err(self.ended(Limit::ShutdownDrain)),
+                        () = tokio::time::sleep_until(deadline) => return Err(self.ended(Limit::StreamDeadline)),
+                        p = self.accept_metadata(metadata, &headers, Rpc::RecordEvents) => p?,
+                    });
                 }
-                Some(record_events_request::Payload::Events(payload)) => {
-                    let Some((p, request_id)) = &publisher else {
+                Some(IncomingPayload::Events(raw)) => {
+                    let Some(p) = &publisher else {
                         return Err(Status::invalid_argument(
                             "got events when metadata not yet received",
                         ));
                     };
-                    total += payload.events.len();
-                    let processed = self
-                        .process(p, request_id, payload.events, Rpc::RecordEvents)
-                        .await;
-                    let succeeded_events = telemetry_core::succeeded_events(
-                        p.kind,
-                        processed.iter().map(|e| (e.id.as_str(), e.ack)),
+                    if raw.len() > self.limits.max_events_per_payload {
+                        self.metrics.limit_hit(Limit::EventsPerPayload);
+                        return Err(limits::too_many_events(
+                            raw.len(),
+                            self.limits.max_events_per_payload,
+                        ));
+                    }
+                    self.size_payload_reservation(&mut hold, &raw)?;
+                    total += raw.len();
+                    let ctx = PayloadContext {
+                        publisher: &p.publisher,
+                        request_id: &p.request_id,
+                        rpc: Rpc::RecordEvents,
+                        kind_label: kind_label(&p.publisher),
+                    };
+                    let processed = tokio::select! {
+                        biased;
+                        () = shutdown.stopping() => return Err(self.ended(Limit::ShutdownDrain)),
+                        () = tokio::time::sleep_until(payload_deadline) => return Err(self.ended(Limit::StreamDeadline)),
+                        r = self.process_payload(&ctx, raw.iter(), raw.len()) => r?,
+                    };
+                    let response = OutgoingRecordEventsResponse::from_ids(
+                        processed.succeeded(p.publisher.kind),
                     );
-                    if tx
-                        .send(Ok(RecordEventsResponse { succeeded_events }))
-                        .is_err()
-                    {
-                        return Err(Status::cancelled("client went away"));
+                    // The response keeps its share of the payload's reservation until sent.
+                    let charge = hold.split(response.len());
+                    drop(processed);
+                    drop(raw);
+                    drop(hold);
+                    tokio::select! {
+                        biased;
+                        () = shutdown.stopping() => return Err(self.ended(Limit::ShutdownDrain)),
+                        () = tokio::time::sleep_until(payload_deadline) => return Err(self.ended(Limit::StreamDeadline)),
+                        r = responses.send(response, charge) => r?,
                     }
                 }
                 None => {}
@@ -367,10 +360,19 @@ impl GatewayState {
         Ok(())
     }
 
+    /// The status ending a stream cut by a deadline or shutdown, counting the hit.
+    fn ended(&self, limit: Limit) -> Status {
+        self.metrics.limit_hit(limit);
+        match limit {
+            Limit::ShutdownDrain => limits::shutting_down(),
+            _ => limits::stream_deadline_exceeded(self.limits.stream_deadline),
+        }
+    }
+
     async fn record_event_inner(
         &self,
         headers: &MetadataMap,
-        request: RecordEventRequest,
+        request: IncomingRecordEventRequest,
     ) -> Result<(), Status> {
         let Some(event) = request.event else {
             return Err(Status::invalid_argument("event is required"));
@@ -378,31 +380,30 @@ impl GatewayState {
         let Some(metadata) = request.metadata else {
             return Err(Status::invalid_argument("metadata is required"));
         };
-        let identity: Owned = telemetry_core::identify(&metadata, Rpc::RecordEvent)
-            .map_err(metadata_status)?
-            .into();
-        if !matches!(identity, Owned::Managed(_)) {
-            return Err(Status::unimplemented("unsupported identifier type"));
-        }
-        self.authenticate(identity, &metadata, headers).await?;
-        let publisher = Publisher::new(&metadata)
-            .map_err(|e| Status::internal(format!("failed to create publisher: {e}")))?;
-        let mut processed = self
-            .process(
-                &publisher,
-                &metadata.request_id,
-                vec![event],
-                Rpc::RecordEvent,
-            )
-            .await;
-        let (Some(result), None) = (processed.pop(), processed.pop()) else {
+        let p = self
+            .accept_metadata(metadata, headers, Rpc::RecordEvent)
+            .await?;
+        let ctx = PayloadContext {
+            publisher: &p.publisher,
+            request_id: &p.request_id,
+            rpc: Rpc::RecordEvent,
+            kind_label: kind_label(&p.publisher),
+        };
+        let processed = self
+            .process_payload(&ctx, std::iter::once(event), 1)
+            .await?;
+        let (Some(ack), None) = (processed.acks.first(), processed.acks.get(1)) else {
             return Err(Status::internal("unexpected publishing issue"));
         };
-        match (result.ack, result.error) {
-            (Acknowledgement::Published | Acknowledgement::Dropped, _) => Ok(()),
-            (_, error) => Err(Status::internal(format!(
+        match ack {
+            Acknowledgement::Published | Acknowledgement::Dropped => Ok(()),
+            _ => Err(Status::internal(format!(
                 "failed to publish event: {}",
-                error.unwrap_or_default()
+                processed
+                    .errors
+                    .first()
+                    .map(|(_, e)| e.as_str())
+                    .unwrap_or_default()
             ))),
         }
     }
@@ -410,18 +411,28 @@ impl GatewayState {
 
 #[tonic::async_trait]
 impl TelemeteryGatewayService for Gateway {
-    type RecordEventsStream = UnboundedReceiverStream<Result<RecordEventsResponse, Status>>;
+    type RecordEventsStream = ResponseStream;
 
     async fn record_events(
         &self,
-        request: Request<Streaming<RecordEventsRequest>>,
+        request: Request<Streaming<IncomingRecordEventsRequest>>,
     ) -> Result<Response<Self::RecordEventsStream>, Status> {
         let headers = request.metadata().clone();
+        let account = request
+            .extensions()
+            .get::<Arc<StreamAccount>>()
+            .cloned()
+            .unwrap_or_default();
         let stream = request.into_inner();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = responses::channel(
+            self.state.limits.max_pending_response_bytes,
+            self.state.metrics.clone(),
+        );
         let state = self.state.clone();
         tokio::spawn(async move {
-            let result = state.record_events_loop(headers, stream, &tx).await;
+            let result = state
+                .record_events_loop(headers, stream, account, &tx)
+                .await;
             let code = match &result {
                 Ok(()) => tonic::Code::Ok,
                 Err(s) => s.code(),
@@ -432,22 +443,31 @@ impl TelemeteryGatewayService for Gateway {
                 .with_label_values(&["RecordEvents", &format!("{code:?}")])
                 .inc();
             if let Err(status) = result {
-                tracing::info!(code = ?status.code(), message = status.message(), "RecordEvents failed");
-                let _ = tx.send(Err(status));
+                tracing::info!(code = ?status.code(), message = %Clip(status.message()), "RecordEvents failed");
+                tx.finish(status);
             }
         });
-        Ok(Response::new(UnboundedReceiverStream::new(rx)))
+        Ok(Response::new(rx))
     }
 
     async fn record_event(
         &self,
-        request: Request<RecordEventRequest>,
+        request: Request<IncomingRecordEventRequest>,
     ) -> Result<Response<RecordEventResponse>, Status> {
         let headers = request.metadata().clone();
-        let result = self
-            .state
-            .record_event_inner(&headers, request.into_inner())
-            .await;
+        // The message's reservation, held until the call is answered.
+        let _hold = request
+            .extensions()
+            .get::<Arc<StreamAccount>>()
+            .map(|a| a.take());
+        let deadline = Instant::now() + self.state.limits.stream_deadline;
+        let mut shutdown = self.state.shutdown.clone();
+        let result = tokio::select! {
+            biased;
+            () = shutdown.stopping() => Err(self.state.ended(Limit::ShutdownDrain)),
+            () = tokio::time::sleep_until(deadline) => Err(self.state.ended(Limit::StreamDeadline)),
+            r = self.state.record_event_inner(&headers, request.into_inner()) => r,
+        };
         let code = match &result {
             Ok(()) => tonic::Code::Ok,
             Err(s) => s.code(),

@@ -2,11 +2,11 @@
 //! that failed publishes are not acknowledged and are retried by clients. Never use in
 //! production.
 
-use super::{Sink, SinkError};
+use super::{Batch, BatchResult, Sink, SinkError};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use telemetry_core::Message;
+use tokio::time::Instant;
 
 /// Fails about `rate` of all publishes (deterministically, by a hash of a publish counter).
 pub struct FaultSink {
@@ -38,11 +38,38 @@ impl FaultSink {
 
 #[async_trait]
 impl Sink for FaultSink {
-    async fn publish(&self, message: &Message) -> Result<(), SinkError> {
-        if self.should_fail() {
-            anyhow::bail!("injected fault (fault sink, for testing)");
+    async fn publish(&self, batch: Batch, deadline: Instant) -> BatchResult {
+        let Batch { messages, charge } = batch;
+        let mut failed = Vec::new();
+        let mut forwarded = Vec::with_capacity(messages.len());
+        let mut positions = Vec::with_capacity(messages.len());
+        for (i, m) in messages.into_iter().enumerate() {
+            if self.should_fail() {
+                failed.push((i, "injected fault (fault sink, for testing)".to_string()));
+            } else {
+                positions.push(i);
+                forwarded.push(m);
+            }
         }
-        self.inner.publish(message).await
+        if !forwarded.is_empty() {
+            let inner = self
+                .inner
+                .publish(
+                    Batch {
+                        messages: forwarded,
+                        charge,
+                    },
+                    deadline,
+                )
+                .await;
+            for (j, reason) in inner.failed {
+                if let Some(i) = positions.get(j) {
+                    failed.push((*i, reason));
+                }
+            }
+            failed.sort_by_key(|(i, _)| *i);
+        }
+        BatchResult { failed }
     }
 
     async fn flush(&self) -> Result<(), SinkError> {
