@@ -37,7 +37,8 @@ pub struct ServeArgs {
     /// message), `stdout`, or `pubsub:projects/P/topics/T`. Default `file:./telemetry-events.ndjson`,
     /// or the Pub/Sub topic when TELEMETRY_GATEWAY_EVENTS_PUBSUB_PROJECT_ID and _TOPIC_ID are set
     /// (and _ENABLED is not false). `fault:RATE:SPEC` wraps SPEC and fails a share RATE of
-    /// publishes: FOR TESTING ONLY.
+    /// publishes, `pubsub-limits:SPEC` fails whole batches holding a message over Pub/Sub's
+    /// limits, as Pub/Sub does: FOR TESTING ONLY.
     #[arg(long, env = "TELEMETRY_GATEWAY_SINK")]
     pub sink: Option<SinkSpec>,
 

@@ -58,6 +58,35 @@ impl ConnectionHandle {
     }
 }
 
+impl ActiveRequest {
+    /// Closes the connection if this request is still in flight after `after` (a response the
+    /// client does not read cannot be reset any other way: HTTP/2 flow control keeps the server
+    /// from even noticing its deadline). Dropping the guard disarms it.
+    pub fn watchdog(&self, after: Duration) -> tokio_util::sync::DropGuard {
+        let disarm = CancellationToken::new();
+        let guard = disarm.clone().drop_guard();
+        let state = self.0.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(after) => {
+                    tracing::info!(
+                        "closing a connection whose response outlived its hard deadline (a client that does not read)"
+                    );
+                    match state.registry.upgrade() {
+                        Some(registry) => {
+                            registry.closed(&state, Limit::StreamDeadline);
+                            registry.remove(state.id);
+                        }
+                        None => state.close.cancel(),
+                    }
+                }
+                () = disarm.cancelled() => {}
+            }
+        });
+        guard
+    }
+}
+
 impl Drop for ActiveRequest {
     fn drop(&mut self) {
         if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1

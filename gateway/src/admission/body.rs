@@ -215,22 +215,26 @@ impl HttpBody for MeteredRequestBody {
 }
 
 /// The response body of every request: keeps the connection's "request in flight" mark until
-/// the response is finished or dropped, and (for the metered RPCs) resets the stream if the
+/// the response is finished or dropped, and (for the metered RPCs) closes the connection if the
 /// response is still not finished at its hard deadline — a client that stopped reading cannot
 /// hold a stream and its buffered responses forever.
 pub struct GuardedResponseBody<B> {
     inner: B,
+    _watchdog: Option<tokio_util::sync::DropGuard>,
     _active: Option<ActiveRequest>,
-    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> GuardedResponseBody<B> {
     /// Wraps a response body.
     pub fn new(inner: B, active: Option<ActiveRequest>, deadline: Option<Duration>) -> Self {
+        let watchdog = match (&active, deadline) {
+            (Some(a), Some(d)) => Some(a.watchdog(d)),
+            _ => None,
+        };
         GuardedResponseBody {
             inner,
+            _watchdog: watchdog,
             _active: active,
-            deadline: deadline.map(|d| Box::pin(tokio::time::sleep(d))),
         }
     }
 }
@@ -247,15 +251,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        if let Some(deadline) = this.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Some(Err(Box::new(tonic::Status::deadline_exceeded(
-                "response not read before the stream's hard deadline; stream reset",
-            )))));
-        }
-        Pin::new(&mut this.inner)
+        Pin::new(&mut self.get_mut().inner)
             .poll_frame(cx)
             .map(|f| f.map(|r| r.map_err(Into::into)))
     }

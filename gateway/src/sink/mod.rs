@@ -104,6 +104,12 @@ pub enum SinkSpec {
         /// The wrapped sink.
         inner: Box<SinkSpec>,
     },
+    /// `pubsub-limits:SPEC` (FOR TESTING ONLY): wraps SPEC, batching concurrent publishes into
+    /// requests that fail as a whole when one message breaks Pub/Sub's limits, as Pub/Sub does.
+    PubSubLimits {
+        /// The wrapped sink.
+        inner: Box<SinkSpec>,
+    },
 }
 
 impl std::str::FromStr for SinkSpec {
@@ -132,6 +138,11 @@ impl std::str::FromStr for SinkSpec {
             }
             return Ok(SinkSpec::PubSub {
                 topic: topic.to_string(),
+            });
+        }
+        if let Some(rest) = s.strip_prefix("pubsub-limits:") {
+            return Ok(SinkSpec::PubSubLimits {
+                inner: Box::new(rest.parse()?),
             });
         }
         if let Some(rest) = s.strip_prefix("fault:") {
@@ -176,6 +187,10 @@ pub async fn build(spec: &SinkSpec, options: &SinkOptions) -> Result<Arc<dyn Sin
         SinkSpec::Fault { rate, inner } => {
             let inner = Box::pin(build(inner, options)).await?;
             Arc::new(fault::FaultSink::new(*rate, inner))
+        }
+        SinkSpec::PubSubLimits { inner } => {
+            let inner = Box::pin(build(inner, options)).await?;
+            Arc::new(fault::PubSubLimitsSink::new(inner))
         }
     })
 }
