@@ -6,7 +6,7 @@
 //! and answer with [`succeeded_events`] over the final [`Acknowledgement`]s.
 
 use crate::proto::{Event, RecordEventsRequestMetadata, identifier};
-use crate::translate::{Message, Publisher, TranslateError, Translation, translate};
+use crate::translate::{Message, Publisher, TranslateError, Translation, translate_with_capacity};
 use crate::validate::{EventError, check_required_fields};
 
 pub use crate::translate::PublisherKind;
@@ -139,28 +139,32 @@ pub fn ingest(
 ) -> Vec<EventOutcome> {
     events
         .into_iter()
-        .map(|event| ingest_event(publisher, event, rpc, max_message_bytes))
+        .map(|event| ingest_event(publisher, event, rpc, max_message_bytes, 0))
         .collect()
 }
 
 /// [`ingest`] for one event: what the gateway's publish loop calls as it decodes each event.
+/// `body_capacity` is passed to [`crate::translate::translate_with_capacity`] (0: its default).
 pub fn ingest_event(
     publisher: &Publisher,
     mut event: Event,
     rpc: Rpc,
     max_message_bytes: usize,
+    body_capacity: usize,
 ) -> EventOutcome {
     if rpc == Rpc::RecordEvents {
         migrate_legacy_metadata(&mut event);
     }
     let outcome = match check_required_fields(&event) {
         Err(e) => Outcome::Reject(e),
-        Ok(()) => match translate(publisher, &event, max_message_bytes) {
-            Ok(Translation::Publish(m)) => Outcome::Publish(m),
-            Ok(Translation::Oversized { size }) => Outcome::DropOversized { size },
-            Err(TranslateError::Marshal(e)) => Outcome::Reject(EventError::Marshal(e)),
-            Err(TranslateError::PubSubLimit(e)) => Outcome::Reject(EventError::PubSubLimit(e)),
-        },
+        Ok(()) => {
+            match translate_with_capacity(publisher, &event, max_message_bytes, body_capacity) {
+                Ok(Translation::Publish(m)) => Outcome::Publish(m),
+                Ok(Translation::Oversized { size }) => Outcome::DropOversized { size },
+                Err(TranslateError::Marshal(e)) => Outcome::Reject(EventError::Marshal(e)),
+                Err(TranslateError::PubSubLimit(e)) => Outcome::Reject(EventError::PubSubLimit(e)),
+            }
+        }
     };
     EventOutcome {
         id: event.id,

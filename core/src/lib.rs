@@ -79,6 +79,6 @@ pub use policy::{
 pub use record::{RecordContext, RecordError, TelemetryEventInput, record};
 pub use translate::{
     MAX_MESSAGE_BYTES, Message, PubSubLimitError, Publisher, TranslateError, Translation,
-    check_pubsub_limits, translate,
+    check_pubsub_limits, translate, translate_with_capacity,
 };
 pub use validate::{EventError, FeatureActionError, validate_event, validate_feature_action};

@@ -236,9 +236,27 @@ pub fn translate(
     event: &Event,
     max_message_bytes: usize,
 ) -> Result<Translation, TranslateError> {
+    translate_with_capacity(publisher, event, max_message_bytes, 0)
+}
+
+/// [`translate`] writing the body into a buffer of `body_capacity` bytes (0: a default that fits
+/// most events). A caller that knows an upper bound of the body's size (the gateway computes
+/// one from the event's wire bytes) passes it: the body is then written without a single
+/// reallocation, so writing it never holds more than that bound.
+pub fn translate_with_capacity(
+    publisher: &Publisher,
+    event: &Event,
+    max_message_bytes: usize,
+    body_capacity: usize,
+) -> Result<Translation, TranslateError> {
     let metadata_len = publisher.metadata_json.len();
     // Most events' JSON is well under 2 KiB: one allocation, no regrowth.
-    let mut data = Vec::with_capacity(2048 + metadata_len);
+    let capacity = if body_capacity == 0 {
+        2048 + metadata_len
+    } else {
+        body_capacity
+    };
+    let mut data = Vec::with_capacity(capacity);
     data.extend_from_slice(br#"{"event":"#);
     append_event_json(&mut data, event)?;
     data.extend_from_slice(br#","metadata":"#);

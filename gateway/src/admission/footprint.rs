@@ -27,9 +27,11 @@ const JSON_MEMBER: usize = 32;
 /// JSON of a number, bool, null or timestamp (the longest: 24-digit doubles, quoted int64s,
 /// 30-character timestamps).
 const JSON_SCALAR: usize = 40;
-/// The message envelope `{"event":…,"metadata":…}` and the fixed attributes (their map nodes,
-/// keys and values, without the feature, action and source strings).
-const MESSAGE_FIXED: usize = 2048;
+/// The message envelope `{"event":…,"metadata":…}`.
+const ENVELOPE: usize = 64;
+/// The fixed attributes (their map nodes, keys and values, without the feature, action and
+/// source strings).
+const ATTRIBUTES_FIXED: usize = 2048;
 /// Deeper than this, the bytes are not a valid event (prost refuses them): fall back.
 const MAX_DEPTH: u32 = 110;
 
@@ -38,14 +40,19 @@ const MAX_DEPTH: u32 = 110;
 pub struct Footprint {
     /// The decoded `Event` (its struct and everything it owns).
     pub decoded: usize,
-    /// The message body (`{"event":…,"metadata":…}`) and its attributes.
-    pub message: usize,
+    /// The message body (`{"event":…,"metadata":…}`): an upper bound of its length, to allocate
+    /// it at once (growing a buffer would hold the old and new ones together).
+    pub body: usize,
+    /// The attributes and allocator slack.
+    pub attributes: usize,
 }
 
 impl Footprint {
-    /// Both together: what to reserve before decoding.
+    /// Everything together: what to reserve before decoding.
     pub fn total(&self) -> usize {
-        self.decoded.saturating_add(self.message)
+        self.decoded
+            .saturating_add(self.body)
+            .saturating_add(self.attributes)
     }
 }
 
@@ -148,10 +155,10 @@ pub fn event_footprint(raw: &[u8], metadata_json_len: usize) -> Footprint {
     }
     Footprint {
         decoded: std::mem::size_of::<Event>().saturating_add(totals.heap),
-        message: MESSAGE_FIXED
+        body: ENVELOPE
             .saturating_add(metadata_json_len)
-            .saturating_add(totals.json)
-            .saturating_add(totals.attributes),
+            .saturating_add(totals.json),
+        attributes: ATTRIBUTES_FIXED.saturating_add(totals.attributes),
     }
 }
 

@@ -228,7 +228,8 @@ impl GatewayState {
                     None => break,
                 }
             }
-            let cost = footprint::event_footprint(&bytes, metadata_len).total();
+            let fp = footprint::event_footprint(&bytes, metadata_len);
+            let cost = fp.total();
             if cost > per_event_cap {
                 // Decoding it could take more than the whole processing budget: refuse it
                 // unread, as not retryable.
@@ -268,8 +269,14 @@ impl GatewayState {
             };
             let event =
                 Event::decode(bytes.clone()).map_err(|e| Status::internal(e.to_string()))?;
-            let outcome =
-                telemetry_core::ingest_event(ctx.publisher, event, ctx.rpc, self.max_message_bytes);
+            // The body is written into one buffer of its bound: no regrowth.
+            let outcome = telemetry_core::ingest_event(
+                ctx.publisher,
+                event,
+                ctx.rpc,
+                self.max_message_bytes,
+                fp.body,
+            );
             match outcome.outcome {
                 Outcome::Publish(message) => {
                     message_bytes.observe(message.data.len() as f64);

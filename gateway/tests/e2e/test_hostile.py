@@ -584,3 +584,26 @@ def test_dangerous_or_invalid_options_are_refused_with_clear_errors(tmp_path):
 def test_any_origin_cors_is_allowed_with_its_flag_and_warned(make_gateway):
     gw = make_gateway("--cors-allowed-origins", "*", "--cors-allow-any-origin")
     assert "CORS allows any origin" in gw.logs()
+
+
+def test_event_that_would_amplify_in_memory_is_refused_unread(hostile):
+    """A few MB of one-entry structs decode to hundreds of MB (a B-tree node each): the gateway
+    computes that from the wire bytes and refuses the event without decoding it."""
+    gw, proc = hostile()
+    good = GoodExporter(gw.addr)
+    good.start()
+    bomb = tiny_event(0, prefix="bomb")
+    lst = bomb.parameters.private_metadata.get_or_create_list("l")
+    for _ in range(300_000):
+        lst.add_struct()["k"] = None
+    size = bomb.ByteSize()
+    acked, err = call(gw, md_req(unlicensed_metadata()), ev_req([bomb, tiny_event(1, prefix="beside")]))
+    assert err is None
+    assert acked == ["bomb0", "beside1"]  # refused as not retryable: acknowledged to an instance
+    ids = sink_event_ids(gw.sink_path)
+    good.finish().assert_all_acknowledged(sink_event_ids(gw.sink_path))
+    assert "bomb0" not in ids and "beside1" in ids
+    assert "event too large to process" in gw.logs()
+    assert_healthy(gw)
+    assert_within_budget(proc)
+    report("memory-amplifying event (300k one-entry structs)", proc, good, event_bytes=size)
