@@ -607,3 +607,91 @@ def test_event_that_would_amplify_in_memory_is_refused_unread(hostile):
     assert_healthy(gw)
     assert_within_budget(proc)
     report("memory-amplifying event (300k one-entry structs)", proc, good, event_bytes=size)
+
+
+def test_soak_mixed_clients_memory_does_not_trend_up(hostile, tmp_path):
+    """Good, bad and slow clients together at a steady rate for TELEMETRY_GATEWAY_SOAK_SECONDS
+    (default 20; RELIABILITY.md records a longer run). RSS is sampled every second; the last
+    third's mean may not exceed the first third's (after warm-up) by more than 10% + 4 MiB."""
+    import os
+    duration = float(os.environ.get("TELEMETRY_GATEWAY_SOAK_SECONDS", "20"))
+    dead = tmp_path / "dead.ndjson"
+    gw, proc = hostile("--dead-letter-sink", f"file:{dead}")
+    stop = threading.Event()
+    goods = [GoodExporter(gw.addr, prefix=f"soak{n}", per_payload=50, interval=0.05) for n in range(3)]
+    for g in goods:
+        g.start()
+    counts = {"poison": 0, "slowloris": 0, "non_reader": 0, "idle": 0}
+
+    def poison():
+        i = 0
+        while not stop.is_set():
+            call(gw, md_req(unlicensed_metadata()), ev_req([_poison_event(i), tiny_event(i, prefix="bad-feature")]))
+            i += 1
+            counts["poison"] += 1
+            stop.wait(0.1)
+
+    def slowloris():
+        while not stop.is_set():
+            raw = RawH2(gw.addr)
+            sid = raw.open_stream()
+            raw.send(sid, grpc_frame(md_req(unlicensed_metadata()).SerializeToString()))
+            body = grpc_frame(ev_req([tiny_event(i, prefix="sl") for i in range(500)]).SerializeToString())
+            raw.send(sid, body[:50])
+            t = time.time()
+            while not stop.is_set() and time.time() - t < 5 and sid not in raw.trailers and not raw.closed:
+                raw.pump(0.5)
+            raw.close()
+            counts["slowloris"] += 1
+
+    def non_reader():
+        while not stop.is_set():
+            raw = RawH2(gw.addr, read_data=False)
+            sid = raw.open_stream()
+            raw.send(sid, grpc_frame(md_req(unlicensed_metadata()).SerializeToString()))
+            t = time.time()
+            j = 0
+            while not stop.is_set() and time.time() - t < 4:
+                body = grpc_frame(ev_req([tiny_event(i, prefix=f"nrs{j}-") for i in range(500)]).SerializeToString())
+                if raw.send(sid, body, deadline=time.time() + 0.5) < len(body):
+                    raw.pump(0.2)
+                j += 1
+            raw.close()
+            counts["non_reader"] += 1
+
+    def idle():
+        port = int(gw.addr.rsplit(":", 1)[1])
+        while not stop.is_set():
+            socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(50)]
+            stop.wait(2)
+            for s in socks:
+                s.close()
+            counts["idle"] += 50
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (poison, slowloris, non_reader, idle)]
+    for t in threads:
+        t.start()
+    samples = []
+    started = time.time()
+    while time.time() - started < duration:
+        time.sleep(1)
+        samples.append(proc.rss_mib())
+    stop.set()
+    for t in threads:
+        t.join(15)
+    for g in goods:
+        g.finish()
+    ids = sink_event_ids(gw.sink_path)
+    for g in goods:
+        g.assert_all_acknowledged(ids)
+    warm = samples[len(samples) // 6:]
+    third = max(1, len(warm) // 3)
+    first, last = sum(warm[:third]) / third, sum(warm[-third:]) / third
+    assert last <= first * 1.1 + 4, f"RSS trending up: {first:.1f} -> {last:.1f} MiB ({samples})"
+    assert_healthy(gw)
+    assert_within_budget(proc)
+    acked = sum(len(g.acked) for g in goods)
+    report("soak", proc, goods[0], seconds=int(duration), good_events_acked=acked,
+           good_events_per_s=round(acked / duration), rss_first_third_mib=round(first, 1),
+           rss_last_third_mib=round(last, 1), rss_min_mib=round(min(samples), 1),
+           rss_max_mib=round(max(samples), 1), **counts)
