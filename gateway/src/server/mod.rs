@@ -2,8 +2,8 @@
 //! `RecordEvent`, and the mapping of every failure to the reference's gRPC status.
 //!
 //! Every per-event rule comes from `telemetry_core`; this module authenticates, runs payloads
-//! through the bounded publish loop ([`publish`]), and answers with what the sink accepted
-//! ([`responses`]). Limits come from [`crate::limits`]: metadata string caps, events per payload,
+//! through the bounded publish loop (`publish.rs`), and answers with what the sink accepted
+//! (`responses.rs`). Limits come from [`crate::limits`]: metadata string caps, events per payload,
 //! the stream deadline (a stream past it answers the payload in progress, then ends with
 //! `DeadlineExceeded`), and shutdown (at the end of the drain, open streams end with
 //! `Unavailable`).
