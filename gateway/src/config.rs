@@ -189,6 +189,11 @@ pub struct ServeArgs {
     #[arg(long, hide = true, default_value_t = telemetry_core::MAX_MESSAGE_BYTES)]
     pub testing_max_event_message_bytes: usize,
 
+    /// Worker threads of the async runtime (default: one per CPU). The file and stdout sinks
+    /// write on one more thread of their own.
+    #[arg(long, env = "TELEMETRY_GATEWAY_WORKER_THREADS")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
+
     /// Benchmark baseline: decode and acknowledge every event without checks or publishing.
     /// Refused unless --listen is a loopback address.
     #[arg(long, hide = true)]

@@ -5,6 +5,10 @@ use telemetry_gateway::{bench, config::ServeArgs, export};
 
 mod license_cmd;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Telemetry Gateway wire-compatible with Sourcegraph's.
 #[derive(Parser)]
 #[command(name = "telemetry-gateway", version, about)]
@@ -64,14 +68,22 @@ fn unreachable_serve() -> ServeArgs {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    runtime_with(None)
+}
+
+fn runtime_with(
+    worker_threads: Option<std::num::NonZeroUsize>,
+) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n.get());
+    }
+    Ok(builder.enable_all().build()?)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry_gateway::init_logging(args.log_format, &args.log_level);
-    runtime()?.block_on(async {
+    runtime_with(args.worker_threads)?.block_on(async {
         let running = telemetry_gateway::start(&args).await?;
         running
             .run_until(async {
