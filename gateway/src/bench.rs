@@ -162,6 +162,8 @@ const RECORD_EVENT: &str = "/telemetrygateway.v1.TelemeteryGatewayService/Record
 struct Child {
     child: std::process::Child,
     addr: String,
+    /// Its last warning and error log lines (shown if a measurement fails).
+    problems: std::sync::Arc<std::sync::Mutex<VecDeque<String>>>,
 }
 
 impl Child {
@@ -193,8 +195,25 @@ impl Child {
                 break a.to_string();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Child { child, addr })
+        let problems = std::sync::Arc::new(std::sync::Mutex::new(VecDeque::new()));
+        let kept = problems.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if (line.contains("\"WARN\"") || line.contains("\"ERROR\""))
+                    && let Ok(mut k) = kept.lock()
+                {
+                    if k.len() >= 10 {
+                        k.pop_front();
+                    }
+                    k.push_back(line);
+                }
+            }
+        });
+        Ok(Child {
+            child,
+            addr,
+            problems,
+        })
     }
 
     fn status_kib(&self, key: &str) -> Option<u64> {
@@ -227,6 +246,22 @@ impl Child {
             Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
         };
         Ok((ticks(11)? + ticks(12)?) / clock_ticks_per_second())
+    }
+}
+
+impl Child {
+    /// Adds the child's last problems to an error.
+    fn explain(&self, e: anyhow::Error) -> anyhow::Error {
+        let lines: Vec<String> = self
+            .problems
+            .lock()
+            .map(|p| p.iter().cloned().collect())
+            .unwrap_or_default();
+        if lines.is_empty() {
+            e
+        } else {
+            e.context(format!("the gateway logged:\n{}", lines.join("\n")))
+        }
     }
 }
 
@@ -663,7 +698,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             extra.extend(worker_arg(workers));
             extra.extend(args.server_args.iter().cloned());
             let gw = Child::spawn(b, &extra)?;
-            let l = load(&gw, &args, &metadata_bytes, &payload).await?;
+            let l = load(&gw, &args, &metadata_bytes, &payload)
+                .await
+                .map_err(|e| gw.explain(e))?;
             row(&format!("{name}gateway, {workers} worker(s)"), &l);
             let _ = std::fs::remove_file(&sink);
             last = Some((gw, l, workers));

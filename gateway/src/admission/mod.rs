@@ -30,8 +30,8 @@ use std::time::Duration;
 use tonic::body::Body;
 
 /// Bytes a stream keeps per event of a payload while processing it: the event id's slice for the
-/// response, its acknowledgement, and the response's framing.
-pub const PER_EVENT_BOOKKEEPING: usize = 64;
+/// response, its footprint, its acknowledgement, and the response's framing.
+pub const PER_EVENT_BOOKKEEPING: usize = 96;
 
 /// What receiving a message of `len` bytes reserves before it is read: the message, and
 /// bookkeeping for as many events as it could hold (each event takes at least 2 bytes). Once the

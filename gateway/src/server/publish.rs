@@ -144,11 +144,14 @@ impl GatewayState {
             .payload_events
             .with_label_values(&[super::rpc_name(ctx.rpc)])
             .observe(count as f64);
-        // Event ids within their cap, before anything is published; their slices for the
-        // response.
+        // One pass before anything is published: each event's footprint, and its id (within its
+        // cap; kept as a slice of the payload for the response).
+        let metadata_len = ctx.publisher.metadata_json().len();
         let mut ids = Vec::with_capacity(count);
+        let mut footprints = Vec::with_capacity(count);
         for bytes in events.clone() {
-            let range = footprint::event_id_range(&bytes).unwrap_or(0..0);
+            let mut fp = footprint::event_footprint(&bytes, metadata_len);
+            let range = std::mem::take(&mut fp.id);
             if range.len() > self.limits.max_id_bytes {
                 self.metrics.limit_hit(limits::Limit::FieldLength);
                 return Err(limits::field_too_long(
@@ -159,6 +162,7 @@ impl GatewayState {
                 ));
             }
             ids.push(bytes.slice(range));
+            footprints.push(fp);
         }
         let mut acks = vec![Acknowledgement::Published; count];
         if self.baseline {
@@ -173,7 +177,6 @@ impl GatewayState {
             });
         }
 
-        let metadata_len = ctx.publisher.metadata_json().len();
         let concurrency = self.publish_concurrency.max(1);
         let batch_max = concurrency.div_ceil(2);
         let per_event_cap = self.budgets.process.total();
@@ -216,7 +219,7 @@ impl GatewayState {
             }
         };
 
-        for (i, bytes) in events.enumerate() {
+        for ((i, bytes), fp) in events.enumerate().zip(footprints) {
             // Stay cooperative on huge payloads.
             tokio::task::consume_budget().await;
             while alive >= concurrency {
@@ -228,7 +231,6 @@ impl GatewayState {
                     None => break,
                 }
             }
-            let fp = footprint::event_footprint(&bytes, metadata_len);
             let cost = fp.total();
             if cost > per_event_cap {
                 // Decoding it could take more than the whole processing budget: refuse it

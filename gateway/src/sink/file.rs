@@ -36,6 +36,21 @@ impl Output for FileOutput {
         self.file.write_all(buf)
     }
 
+    fn write_all_vectored(&mut self, bufs: &[&[u8]]) -> io::Result<()> {
+        self.pending += bufs.iter().map(|b| b.len() as u64).sum::<u64>();
+        let mut slices: Vec<io::IoSlice<'_>> = bufs.iter().map(|b| io::IoSlice::new(b)).collect();
+        let mut rest = slices.as_mut_slice();
+        while !rest.is_empty() {
+            match self.file.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     fn commit(&mut self, _written: usize) -> io::Result<()> {
         self.file.flush()?;
         if self.fsync {

@@ -16,7 +16,6 @@
 
 use super::{Batch, BatchResult, SinkError};
 use crate::admission::Reservation;
-use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,22 +23,93 @@ use telemetry_core::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-/// Renders one NDJSON line (with the trailing newline) onto `out`.
-pub fn render_into(out: &mut Vec<u8>, message: &Message) -> Result<(), SinkError> {
-    #[derive(serde::Serialize)]
-    struct Line<'a> {
-        data: &'a str,
-        attributes: &'a BTreeMap<String, String>,
+/// Bytes a JSON string must escape, as serde_json escapes them: `"`, `\\` and control
+/// characters.
+// Indexing in a const initializer is checked at compile time.
+#[allow(clippy::indexing_slicing)]
+const ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
     }
-    let data = std::str::from_utf8(&message.data)?;
-    serde_json::to_writer(
-        &mut *out,
-        &Line {
-            data,
-            attributes: &message.attributes,
-        },
-    )?;
-    out.push(b'\n');
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes (so lines are
+/// byte-identical to those it wrote): `\"`, `\\\\`, `\b \f \n \r \t`, other control
+/// characters as `\u00xx`; everything else, non-ASCII included, as is. Written by hand because
+/// this runs over every message body: serde_json would first re-validate the UTF-8 the core just
+/// wrote and go through its generic serializer.
+fn push_json_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in s.iter().enumerate() {
+        if !ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.extend_from_slice(s.get(run..i).unwrap_or_default());
+        run = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+    }
+    out.extend_from_slice(s.get(run..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// [`push_json_string`] for a message body: JSON the core (or serde_json, for dead letters)
+/// wrote, so it holds no raw control characters and only `"` and `\\` need escaping — found
+/// with SIMD `memchr2` instead of a byte-by-byte scan.
+fn push_json_body(out: &mut Vec<u8>, body: &[u8]) {
+    debug_assert!(
+        !body.iter().any(|b| *b < 0x20),
+        "a raw control character in a body"
+    );
+    out.push(b'"');
+    let mut run = 0;
+    for i in memchr::memchr2_iter(b'"', b'\\', body) {
+        out.extend_from_slice(body.get(run..i).unwrap_or_default());
+        out.push(b'\\');
+        run = i;
+    }
+    out.extend_from_slice(body.get(run..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// Renders one NDJSON line (with the trailing newline) onto `out`:
+/// `{"data":"<body>","attributes":{"k":"v",...}}`. The body must be UTF-8 (every message body is
+/// written by the core from `str`s, and dead letters by serde_json).
+pub fn render_into(out: &mut Vec<u8>, message: &Message) -> Result<(), SinkError> {
+    debug_assert!(std::str::from_utf8(&message.data).is_ok());
+    out.reserve(message.data.len() + message.data.len() / 8 + 160);
+    out.extend_from_slice(b"{\"data\":");
+    push_json_body(out, &message.data);
+    out.extend_from_slice(b",\"attributes\":{");
+    for (i, (k, v)) in message.attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_string(out, k.as_bytes());
+        out.push(b':');
+        push_json_string(out, v.as_bytes());
+    }
+    out.extend_from_slice(b"}}\n");
     Ok(())
 }
 
@@ -54,6 +124,13 @@ pub fn render(message: &Message) -> Result<Vec<u8>, SinkError> {
 pub trait Output: Send + 'static {
     /// Writes all of `buf`.
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Writes all of `bufs`, in order (one system call for several batches where possible).
+    fn write_all_vectored(&mut self, bufs: &[&[u8]]) -> io::Result<()> {
+        for b in bufs {
+            self.write_all(b)?;
+        }
+        Ok(())
+    }
     /// Makes what was written durable as far as this output promises (flush, and fsync if
     /// configured); `written` bytes were written since the last commit.
     fn commit(&mut self, written: usize) -> io::Result<()>;
@@ -98,8 +175,8 @@ impl LineWriter {
         std::thread::Builder::new()
             .name(format!("sink-{name}"))
             .spawn(move || {
-                let mut buf = Vec::with_capacity(256 * 1024);
-                let mut claimed = Vec::new();
+                let mut claimed: Vec<Job> = Vec::new();
+                let mut pending_bytes = 0usize;
                 let mut flushes = Vec::new();
                 let mut needs_recovery = false;
                 while let Some(first) = rx.blocking_recv() {
@@ -117,14 +194,14 @@ impl LineWriter {
                                     )
                                     .is_ok()
                                 {
-                                    buf.extend_from_slice(&job.lines);
+                                    pending_bytes += job.lines.len();
                                     claimed.push(job);
                                 }
                                 // else: its publisher gave up; never written.
                             }
                             Command::Flush(done) => flushes.push(done),
                         }
-                        if buf.len() < MAX_GROUP_BYTES {
+                        if pending_bytes < MAX_GROUP_BYTES {
                             next = rx.try_recv().ok();
                         }
                     }
@@ -133,8 +210,11 @@ impl LineWriter {
                         result = out.recover();
                         needs_recovery = result.is_err();
                     }
-                    if result.is_ok() && (!buf.is_empty() || !flushes.is_empty()) {
-                        result = out.write_all(&buf).and_then(|()| out.commit(buf.len()));
+                    if result.is_ok() && (pending_bytes > 0 || !flushes.is_empty()) {
+                        let bufs: Vec<&[u8]> = claimed.iter().map(|j| j.lines.as_slice()).collect();
+                        result = out
+                            .write_all_vectored(&bufs)
+                            .and_then(|()| out.commit(pending_bytes));
                         if result.is_err() {
                             needs_recovery = out.recover().is_err();
                         }
@@ -147,15 +227,12 @@ impl LineWriter {
                             Err(e) => *s = Some(e.clone()),
                         }
                     }
-                    buf.clear();
+                    pending_bytes = 0;
                     for job in claimed.drain(..) {
                         let _ = job.done.send(result.clone());
                     }
                     for done in flushes.drain(..) {
                         let _ = done.send(result.clone());
-                    }
-                    if buf.capacity() > 4 * MAX_GROUP_BYTES {
-                        buf.shrink_to(256 * 1024);
                     }
                 }
             })?;
@@ -207,7 +284,20 @@ impl LineWriter {
     pub async fn write_batch(&self, batch: Batch, deadline: Instant) -> BatchResult {
         let Batch { messages, charge } = batch;
         let n = messages.len();
-        let size: usize = messages.iter().map(|m| m.data.len() + 128).sum();
+        // Room for every line as rendered (quotes in the body are escaped, attributes added):
+        // growing the buffer would copy it.
+        let size: usize = messages
+            .iter()
+            .map(|m| {
+                m.data.len()
+                    + m.data.len() / 4
+                    + m.attributes
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 8)
+                        .sum::<usize>()
+                    + 64
+            })
+            .sum();
         let mut lines = Vec::with_capacity(size);
         let mut failed = Vec::new();
         for (i, m) in messages.iter().enumerate() {
@@ -291,6 +381,42 @@ mod tests {
 
     fn far() -> Instant {
         Instant::now() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn lines_are_byte_identical_to_serde_json() {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            data: &'a str,
+            attributes: &'a std::collections::BTreeMap<String, String>,
+        }
+        let bodies = [
+            r#"{"event":{"id":"1","x":"a\"b\\c\u003c\u2028"}}"#.to_string(),
+            r#"\\"start and end with escapes""#.to_string(),
+            "no escapes \u{7f} é 漢 🎉".to_string(),
+            String::new(),
+        ];
+        for body in bodies {
+            let attributes: std::collections::BTreeMap<String, String> = [
+                ("event.feature".to_string(), "a.b".to_string()),
+                (
+                    "publisher.source".to_string(),
+                    "svc \"q\" \\ \u{2}\u{8}\u{c}\n\r\t\u{1f}".to_string(),
+                ),
+            ]
+            .into();
+            let m = Message {
+                data: body.clone().into_bytes(),
+                attributes: attributes.clone(),
+            };
+            let mut expected = serde_json::to_vec(&Line {
+                data: &body,
+                attributes: &attributes,
+            })
+            .unwrap();
+            expected.push(b'\n');
+            assert_eq!(render(&m).unwrap(), expected);
+        }
     }
 
     #[tokio::test]
