@@ -11,6 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod export;
 pub mod metrics;
+pub mod relay;
 pub mod server;
 pub mod sink;
 
