@@ -91,6 +91,7 @@ async fn exported_events_are_redacted_and_published_as_the_core_translates_them(
         ca_cert_pem: None,
         allow_insecure_http: false,
         run_timeout: Duration::from_secs(60),
+        keepalive_interval: Duration::from_secs(20),
     };
     let opts = RunOptions {
         batch_size: 100,

@@ -112,6 +112,7 @@ async fn exporter_delivers_over_tls_to_a_gateway_with_a_private_ca() {
         ca_cert_pem: None,
         allow_insecure_http: false,
         run_timeout: Duration::from_secs(60),
+        keepalive_interval: Duration::from_secs(20),
     };
     let mut progress = Progress::new(50, Duration::from_secs(60), false);
     let refused = export_all(queue.clone(), &untrusting, &options(), &mut progress).await;

@@ -39,6 +39,8 @@ pub struct ExportTarget {
     /// The deadline of one `RecordEvents` stream (one run): what was acknowledged before it
     /// passes is kept, the rest is retried.
     pub run_timeout: Duration,
+    /// HTTP/2 keepalive ping interval ([`KEEPALIVE_INTERVAL`]; shorter in tests).
+    pub keepalive_interval: Duration,
 }
 
 /// The default deadline of one run (the reference gateway's HTTP timeout is 2 minutes).
@@ -58,6 +60,7 @@ impl ExportTarget {
             ca_cert_pem: None,
             allow_insecure_http: false,
             run_timeout: DEFAULT_RUN_TIMEOUT,
+            keepalive_interval: KEEPALIVE_INTERVAL,
         }
     }
 }
@@ -138,7 +141,7 @@ impl ExportClient {
         }
         let channel = endpoint
             .connect_timeout(Duration::from_secs(10))
-            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .http2_keep_alive_interval(target.keepalive_interval)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)
             .keep_alive_while_idle(true)
             .timeout(target.run_timeout)

@@ -298,6 +298,7 @@ impl TargetArgs {
             ca_cert_pem,
             allow_insecure_http: self.allow_insecure_http,
             run_timeout,
+            keepalive_interval: client::KEEPALIVE_INTERVAL,
         })
     }
 
