@@ -56,9 +56,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Relay(args) => {
             telemetry_gateway::init_logging(args.log_format, &args.log_level);
-            runtime().and_then(|rt| {
-                rt.block_on(telemetry_gateway::relay::run(*args, shutdown_signal()))
-            })
+            runtime()
+                .and_then(|rt| rt.block_on(telemetry_gateway::relay::run(*args, shutdown_signal())))
         }
         Command::Queue(cmd) => runtime().and_then(|rt| rt.block_on(export::queue_cmd::run(cmd))),
     };

@@ -57,7 +57,11 @@ impl TelemeteryGatewayService for Service {
                             ok.push(e.id);
                         }
                     }
-                    let _ = tx.send(Ok(RecordEventsResponse { succeeded_events: ok })).await;
+                    let _ = tx
+                        .send(Ok(RecordEventsResponse {
+                            succeeded_events: ok,
+                        }))
+                        .await;
                 }
             }
             if me.hang.load(Ordering::SeqCst) {
@@ -121,16 +125,26 @@ fn ev(id: &str, secs: i64) -> Event {
         id: id.into(),
         feature: "search".into(),
         action: "submitted".into(),
-        timestamp: Some(prost_types::Timestamp { seconds: secs, nanos: 0 }),
+        timestamp: Some(prost_types::Timestamp {
+            seconds: secs,
+            nanos: 0,
+        }),
         ..Default::default()
     }
 }
 
 async fn queue_with(dir: &tempfile::TempDir, events: Vec<Event>) -> Arc<dyn ExportQueue> {
-    let q: Arc<dyn ExportQueue> = Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3")).unwrap());
-    queue::enqueue(q.as_ref(), events, &RedactionPolicy::default(), ExportMode::All, SystemTime::now())
-        .await
-        .unwrap();
+    let q: Arc<dyn ExportQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3")).unwrap());
+    queue::enqueue(
+        q.as_ref(),
+        events,
+        &RedactionPolicy::default(),
+        ExportMode::All,
+        SystemTime::now(),
+    )
+    .await
+    .unwrap();
     q
 }
 
@@ -155,14 +169,24 @@ async fn refused_events_are_set_aside_after_n_runs_and_newer_events_still_flow()
     assert_eq!(summary.queue.unexported, 0);
     assert_eq!(summary.queue.set_aside, 2);
     let received = gw.received.lock().unwrap().clone();
-    let poison_sends = received.iter().filter(|id| id.starts_with("poison-1")).count();
-    assert_eq!(poison_sends, 3, "refused exactly max_refusals times, then set aside");
+    let poison_sends = received
+        .iter()
+        .filter(|id| id.starts_with("poison-1"))
+        .count();
+    assert_eq!(
+        poison_sends, 3,
+        "refused exactly max_refusals times, then set aside"
+    );
     // Listed with their count and reason; nothing deleted.
     let aside = q.list_set_aside(10).await.unwrap();
     let ids: Vec<&str> = aside.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, vec!["poison-1", "poison-2"]);
     assert!(aside.iter().all(|a| a.refusals == 3));
-    assert!(aside[0].last_error.contains("did not acknowledge"), "{}", aside[0].last_error);
+    assert!(
+        aside[0].last_error.contains("did not acknowledge"),
+        "{}",
+        aside[0].last_error
+    );
     assert_eq!(q.stats(SystemTime::now()).await.unwrap().rows, 252);
 
     // The gateway is fixed; re-queued events are delivered.
@@ -183,15 +207,26 @@ async fn a_run_that_outlives_its_deadline_ends_and_keeps_what_was_acknowledged()
     gw.hang.store(true, Ordering::SeqCst);
     let addr = start_scripted(gw.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let q = queue_with(&dir, (0..150).map(|i| ev(&format!("e-{i:03}"), i)).collect()).await;
+    let q = queue_with(
+        &dir,
+        (0..150).map(|i| ev(&format!("e-{i:03}"), i)).collect(),
+    )
+    .await;
     let mut t = target(addr);
     t.run_timeout = Duration::from_millis(800);
     let mut exporter = Exporter::new(q.clone(), t, options(1), None);
     let started = Instant::now();
     let run = exporter.run_once(std::future::pending()).await.unwrap();
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(5), "{took:?}");
-    assert!(run.error.as_deref().unwrap().contains("deadline"), "{:?}", run.error);
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(
+        run.error.as_deref().unwrap().contains("deadline"),
+        "{:?}",
+        run.error
+    );
     // the acknowledgements that arrived before the deadline are marked; nothing is refused or
     // set aside for a run that did not complete
     assert_eq!(run.marked, 100);
@@ -201,7 +236,9 @@ async fn a_run_that_outlives_its_deadline_ends_and_keeps_what_was_acknowledged()
 }
 
 /// A TCP proxy counting the HTTP/2 PING frames (not acknowledgements) the client sends.
-async fn ping_counting_proxy(upstream: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+async fn ping_counting_proxy(
+    upstream: std::net::SocketAddr,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let pings = Arc::new(AtomicUsize::new(0));
@@ -229,7 +266,9 @@ async fn ping_counting_proxy(upstream: std::net::SocketAddr) -> (std::net::Socke
                         break;
                     }
                     while buf.len() >= pos + 9 {
-                        let len = (usize::from(buf[pos]) << 16) | (usize::from(buf[pos + 1]) << 8) | usize::from(buf[pos + 2]);
+                        let len = (usize::from(buf[pos]) << 16)
+                            | (usize::from(buf[pos + 1]) << 8)
+                            | usize::from(buf[pos + 2]);
                         let (kind, flags) = (buf[pos + 3], buf[pos + 4]);
                         if buf.len() < pos + 9 + len {
                             break;
@@ -261,7 +300,10 @@ async fn the_exporter_sends_http2_keepalive_pings_while_idle() {
     let before = pings.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1600)).await; // idle, connection kept
     let during = pings.load(Ordering::SeqCst) - before;
-    assert!(during >= 2, "{during} keepalive pings while idle for 1.6 s at a 250 ms interval");
+    assert!(
+        during >= 2,
+        "{during} keepalive pings while idle for 1.6 s at a 250 ms interval"
+    );
     drop(exporter);
 }
 
@@ -300,6 +342,13 @@ async fn the_export_command_refuses_plaintext_to_a_remote_gateway_before_connect
     let mut exporter = Exporter::new(q.clone(), target("192.0.2.1:10080"), options(3), None);
     let run = exporter.run_once(std::future::pending()).await.unwrap();
     assert!(!run.streamed);
-    assert!(run.error.as_deref().unwrap().contains("--allow-insecure-http"), "{:?}", run.error);
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap()
+            .contains("--allow-insecure-http"),
+        "{:?}",
+        run.error
+    );
     assert_eq!(q.stats(SystemTime::now()).await.unwrap().unexported, 1);
 }

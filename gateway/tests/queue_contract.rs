@@ -97,7 +97,10 @@ async fn contract(q: Arc<dyn ExportQueue>) {
     for id in ["a", "b"] {
         let (payload, exported) = q.get(id).await.unwrap().unwrap();
         assert!(!exported);
-        assert!(!contains(&payload, "SECRET-private"), "{id}: private key queued");
+        assert!(
+            !contains(&payload, "SECRET-private"),
+            "{id}: private key queued"
+        );
         assert!(!contains(&payload, "MARKETING"), "{id}: marketing queued");
     }
     let b = Event::decode(q.get("b").await.unwrap().unwrap().0.as_slice()).unwrap();
@@ -106,10 +109,19 @@ async fn contract(q: Arc<dyn ExportQueue>) {
     let a = Event::decode(q.get("a").await.unwrap().unwrap().0.as_slice()).unwrap();
     assert!(a.parameters.unwrap().private_metadata.is_none());
     let dotcom = RedactionPolicy::new(true, "").unwrap();
-    queue::enqueue(q, [ev("c", "search", "submitted", 12)], &dotcom, ExportMode::All, at(100))
-        .await
-        .unwrap();
-    assert!(contains(&q.get("c").await.unwrap().unwrap().0, "SECRET-private"));
+    queue::enqueue(
+        q,
+        [ev("c", "search", "submitted", 12)],
+        &dotcom,
+        ExportMode::All,
+        at(100),
+    )
+    .await
+    .unwrap();
+    assert!(contains(
+        &q.get("c").await.unwrap().unwrap().0,
+        "SECRET-private"
+    ));
 
     // Export mode, duplicates, missing ids.
     let r = queue::enqueue(
@@ -136,9 +148,15 @@ async fn contract(q: Arc<dyn ExportQueue>) {
             missing_id: 1
         }
     );
-    let r = queue::enqueue(q, [ev("z", "cody", "x", 3)], &policy, ExportMode::Disabled, at(100))
-        .await
-        .unwrap();
+    let r = queue::enqueue(
+        q,
+        [ev("z", "cody", "x", 3)],
+        &policy,
+        ExportMode::Disabled,
+        at(100),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.skipped_by_export_mode, 1);
 
     // Oldest first (e@2, a@10, b@11, c@12); only acknowledged ids are marked.
@@ -159,7 +177,10 @@ async fn contract(q: Arc<dyn ExportQueue>) {
     for round in 1..=3u32 {
         let batch = q.claim(1).await.unwrap();
         assert_eq!(batch.rows()[0].id, "e", "round {round}");
-        let r = batch.finish(&outcome(&[], &["e"], 3), at(1000)).await.unwrap();
+        let r = batch
+            .finish(&outcome(&[], &["e"], 3), at(1000))
+            .await
+            .unwrap();
         assert_eq!(r.set_aside, u64::from(round == 3), "round {round}");
     }
     assert_eq!(claimed_ids(q, 10).await, vec!["b", "c"]);
@@ -208,7 +229,10 @@ async fn contract(q: Arc<dyn ExportQueue>) {
     let batch = q.claim(100).await.unwrap();
     let all: Vec<String> = batch.rows().iter().map(|r| r.id.clone()).collect();
     let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    batch.finish(&outcome(&all_refs, &[], 3), at(2000)).await.unwrap();
+    batch
+        .finish(&outcome(&all_refs, &[], 3), at(2000))
+        .await
+        .unwrap();
     let s = q.stats(at(3000)).await.unwrap();
     assert_eq!((s.unexported, s.oldest_unexported_age_seconds), (0, 0));
 }
@@ -216,7 +240,10 @@ async fn contract(q: Arc<dyn ExportQueue>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_queue_contract() {
     let dir = tempfile::tempdir().unwrap();
-    contract(Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3")).unwrap())).await;
+    contract(Arc::new(
+        SqliteQueue::open(&dir.path().join("q.sqlite3")).unwrap(),
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,9 +267,15 @@ async fn postgres_queue_contract_and_concurrent_claims() {
     let events: Vec<Event> = (0..300)
         .map(|i| ev(&format!("p-{i:04}"), "search", "submitted", 5000 + i))
         .collect();
-    queue::enqueue(q.as_ref(), events, &policy, ExportMode::All, SystemTime::now())
-        .await
-        .unwrap();
+    queue::enqueue(
+        q.as_ref(),
+        events,
+        &policy,
+        ExportMode::All,
+        SystemTime::now(),
+    )
+    .await
+    .unwrap();
     let other: Arc<dyn ExportQueue> = Arc::from(queue::open(&spec).await.unwrap());
     let first = q.claim(200).await.unwrap();
     let second = other.claim(200).await.unwrap();
@@ -257,7 +290,11 @@ async fn postgres_queue_contract_and_concurrent_claims() {
     let ids: Vec<String> = third.rows().iter().map(|r| r.id.clone()).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(
-        third.finish(&outcome(&refs, &[], 3), SystemTime::now()).await.unwrap().marked,
+        third
+            .finish(&outcome(&refs, &[], 3), SystemTime::now())
+            .await
+            .unwrap()
+            .marked,
         100
     );
     drop(first);
@@ -279,12 +316,24 @@ async fn postgres_queue_drains_a_table_with_uuid_ids() {
     let q = queue::open(&pg.url.parse().unwrap()).await.unwrap();
     let policy = RedactionPolicy::new(false, "").unwrap();
     let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
-    queue::enqueue(q.as_ref(), [ev(id, "search", "x", 1)], &policy, ExportMode::All, at(5))
-        .await
-        .unwrap();
-    let err = queue::enqueue(q.as_ref(), [ev("not-a-uuid", "search", "x", 1)], &policy, ExportMode::All, at(5))
-        .await
-        .unwrap_err();
+    queue::enqueue(
+        q.as_ref(),
+        [ev(id, "search", "x", 1)],
+        &policy,
+        ExportMode::All,
+        at(5),
+    )
+    .await
+    .unwrap();
+    let err = queue::enqueue(
+        q.as_ref(),
+        [ev("not-a-uuid", "search", "x", 1)],
+        &policy,
+        ExportMode::All,
+        at(5),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("is not a UUID"), "{err}");
     let batch = q.claim(10).await.unwrap();
     assert_eq!(batch.rows()[0].id, id);
@@ -292,10 +341,19 @@ async fn postgres_queue_drains_a_table_with_uuid_ids() {
     assert_eq!(q.list_set_aside(10).await.unwrap()[0].id, id);
     q.requeue(None).await.unwrap();
     let batch = q.claim(10).await.unwrap();
-    assert_eq!(batch.finish(&outcome(&[id], &[], 1), at(7)).await.unwrap().marked, 1);
     assert_eq!(
-        pg.query_i64("SELECT count(*) FROM telemetry_events_export_queue WHERE exported_at IS NOT NULL")
-            .await,
+        batch
+            .finish(&outcome(&[id], &[], 1), at(7))
+            .await
+            .unwrap()
+            .marked,
+        1
+    );
+    assert_eq!(
+        pg.query_i64(
+            "SELECT count(*) FROM telemetry_events_export_queue WHERE exported_at IS NOT NULL"
+        )
+        .await,
         1
     );
 }

@@ -3,13 +3,13 @@
 //! — and refusing the same gateway without it.
 
 use clap::Parser;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use telemetry_core::proto::{Identifier, identifier};
 use telemetry_core::{ExportMode, RedactionPolicy};
 use telemetry_gateway::config::ServeArgs;
 use telemetry_gateway::export::client::ExportTarget;
 use telemetry_gateway::export::input::{InputKind, read_ndjson};
-use std::sync::Arc;
 use telemetry_gateway::export::queue::{self, ExportQueue, SqliteQueue};
 use telemetry_gateway::export::run::{Progress, RunOptions, export_all};
 

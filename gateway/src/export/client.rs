@@ -10,11 +10,11 @@
 use crate::proto::telemetery_gateway_service_client::TelemeteryGatewayServiceClient;
 use anyhow::Context;
 use prost::Message;
+use std::time::Duration;
 use telemetry_core::export::{MAX_CHUNK_BYTES, plan_chunks};
 use telemetry_core::proto::{
     Event, Identifier, RecordEventsRequest, RecordEventsRequestMetadata, record_events_request,
 };
-use std::time::Duration;
 use tokio::time::Instant;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 

@@ -72,7 +72,11 @@ pub struct TargetArgs {
 
     /// Deadline of one export run (one RecordEvents stream), seconds: what was acknowledged
     /// before it is kept, the rest retried.
-    #[arg(long, env = "TELEMETRY_GATEWAY_EXPORT_RUN_TIMEOUT_SECONDS", default_value_t = 120.0)]
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_EXPORT_RUN_TIMEOUT_SECONDS",
+        default_value_t = 120.0
+    )]
     pub run_timeout_seconds: f64,
 
     /// Licensed instance: the license key.
@@ -275,10 +279,7 @@ impl TargetArgs {
     }
     /// The export target (gateway URL, identifier, token, CA, deadline, http policy).
     pub fn target(&self) -> anyhow::Result<ExportTarget> {
-        let gateway = self
-            .gateway
-            .clone()
-            .context("--gateway URL is required")?;
+        let gateway = self.gateway.clone().context("--gateway URL is required")?;
         client::check_gateway_url(&gateway, self.allow_insecure_http)?;
         let ca_cert_pem = match &self.ca_cert {
             Some(path) => Some(
@@ -308,9 +309,9 @@ impl TargetArgs {
         let Some(key) = &self.licensed_key else {
             return LicenseState::None;
         };
-        let info = crate::auth::license::decode(key).ok().and_then(|d| {
-            serde_json::from_slice::<crate::auth::license::Info>(&d.info_bytes).ok()
-        });
+        let info = crate::auth::license::decode(key)
+            .ok()
+            .and_then(|d| serde_json::from_slice::<crate::auth::license::Info>(&d.info_bytes).ok());
         match info {
             None => LicenseState::Invalid,
             Some(info) => LicenseState::Valid {
@@ -388,11 +389,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     let target = if args.enqueue_only {
         None
     } else {
-        Some(
-            args.target
-                .target()
-                .context("(or give --enqueue-only)")?,
-        )
+        Some(args.target.target().context("(or give --enqueue-only)")?)
     };
     let queue: Arc<dyn queue::ExportQueue> = Arc::from(
         queue::open(&args.queue.queue)
@@ -421,8 +418,14 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         }
         invalid_lines += read.invalid.len();
         let n = read.events.len();
-        let report =
-            queue::enqueue(queue.as_ref(), read.events, &policy, mode, SystemTime::now()).await?;
+        let report = queue::enqueue(
+            queue.as_ref(),
+            read.events,
+            &policy,
+            mode,
+            SystemTime::now(),
+        )
+        .await?;
         eprintln!(
             "export: {}: {n} events read ({} recorded), {} invalid lines; queued {}, already queued {}, not exported by mode {}, without id {}",
             path.display(),

@@ -57,7 +57,10 @@ pub async fn run(cmd: QueueCommand) -> anyhow::Result<()> {
             for row in &rows {
                 println!("{}", serde_json::to_string(row)?);
             }
-            eprintln!("queue: {} events set aside (listed up to {limit})", rows.len());
+            eprintln!(
+                "queue: {} events set aside (listed up to {limit})",
+                rows.len()
+            );
         }
         QueueCommand::Requeue { all, ids, .. } => {
             let n = if all {

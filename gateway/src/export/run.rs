@@ -282,7 +282,8 @@ impl Exporter {
                     let acked = acknowledged(&sent, &out.succeeded);
                     report.acknowledged = acked.len();
                     if out.completed && acked.len() < sent.len() {
-                        let acked: std::collections::HashSet<&str> = acked.iter().copied().collect();
+                        let acked: std::collections::HashSet<&str> =
+                            acked.iter().copied().collect();
                         outcome.refused = sent
                             .iter()
                             .filter(|id| !acked.contains(id.as_str()))

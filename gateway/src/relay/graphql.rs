@@ -45,7 +45,8 @@ fn err<T>(msg: impl Into<String>) -> Result<T, GraphqlError> {
 /// Bracket depth outside strings and comments. Checked before parsing: `graphql-parser`
 /// recurses on nesting, so a hostile document must not reach it deep (no option bounds it).
 fn depth(doc: &str) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped, mut comment) = (0usize, 0, false, false, false);
+    let (mut depth, mut max, mut in_string, mut escaped, mut comment) =
+        (0usize, 0, false, false, false);
     for c in doc.chars() {
         if comment {
             comment = c != '\n' && c != '\r';
@@ -142,7 +143,9 @@ pub fn parse_request(body: &Json) -> Result<RecordEventsCall, GraphqlError> {
     };
     let top = only_fields(&mutation.selection_set)?;
     let [telemetry] = top.as_slice() else {
-        return err("select exactly one field: telemetry { recordEvents(events: $events) { alwaysNil } }");
+        return err(
+            "select exactly one field: telemetry { recordEvents(events: $events) { alwaysNil } }",
+        );
     };
     if telemetry.name != "telemetry" {
         return err(format!("unknown mutation field {:?}", telemetry.name));
@@ -234,36 +237,87 @@ mod tests {
 
     #[test]
     fn the_mutation_real_clients_send() {
-        let call = parse_request(&json!({"query": REAL, "variables": {"events": [{"feature": "a"}]}})).unwrap();
+        let call =
+            parse_request(&json!({"query": REAL, "variables": {"events": [{"feature": "a"}]}}))
+                .unwrap();
         assert_eq!(call.events, json!([{"feature": "a"}]));
-        assert_eq!(call.data, json!({"telemetry": {"recordEvents": {"alwaysNil": null}}}));
+        assert_eq!(
+            call.data,
+            json!({"telemetry": {"recordEvents": {"alwaysNil": null}}})
+        );
         assert_eq!(call.path, vec!["telemetry", "recordEvents"]);
     }
 
     #[test]
     fn aliases_typename_and_operation_names() {
         let q = "query Q { x } mutation M($e: [TelemetryEventInput!]!) { t: telemetry { __typename r: recordEvents(events: $e) { __typename n: alwaysNil } } }";
-        let call = parse_request(&json!({"query": q, "operationName": "M", "variables": {"e": []}})).unwrap();
+        let call =
+            parse_request(&json!({"query": q, "operationName": "M", "variables": {"e": []}}))
+                .unwrap();
         assert_eq!(
             call.data,
             json!({"t": {"__typename": "TelemetryMutation", "r": {"__typename": "EmptyResponse", "n": null}}})
         );
-        assert_eq!(call.failed_data, json!({"t": {"__typename": "TelemetryMutation", "r": null}}));
-        assert!(parse_request(&json!({"query": q, "variables": {"e": []}})).unwrap_err().0.contains("operationName"));
+        assert_eq!(
+            call.failed_data,
+            json!({"t": {"__typename": "TelemetryMutation", "r": null}})
+        );
+        assert!(
+            parse_request(&json!({"query": q, "variables": {"e": []}}))
+                .unwrap_err()
+                .0
+                .contains("operationName")
+        );
     }
 
     #[test]
     fn refusals_are_clear() {
-        let inline = "mutation { telemetry { recordEvents(events: [{feature: \"a\"}]) { alwaysNil } } }";
-        assert!(parse_request(&json!({"query": inline})).unwrap_err().0.contains("inline event literals are not supported"));
-        assert!(parse_request(&json!({"query": "{ telemetry { x } }"})).unwrap_err().0.contains("only the telemetry.recordEvents mutation"));
-        assert!(parse_request(&json!({"query": REAL})).unwrap_err().0.contains("was not provided"));
-        assert!(parse_request(&json!({"query": "mutation {"})).unwrap_err().0.starts_with("syntax error"));
-        assert!(parse_request(&json!({"query": REAL.replace("alwaysNil", "secret")})).unwrap_err().0.contains("unknown field"));
+        let inline =
+            "mutation { telemetry { recordEvents(events: [{feature: \"a\"}]) { alwaysNil } } }";
+        assert!(
+            parse_request(&json!({"query": inline}))
+                .unwrap_err()
+                .0
+                .contains("inline event literals are not supported")
+        );
+        assert!(
+            parse_request(&json!({"query": "{ telemetry { x } }"}))
+                .unwrap_err()
+                .0
+                .contains("only the telemetry.recordEvents mutation")
+        );
+        assert!(
+            parse_request(&json!({"query": REAL}))
+                .unwrap_err()
+                .0
+                .contains("was not provided")
+        );
+        assert!(
+            parse_request(&json!({"query": "mutation {"}))
+                .unwrap_err()
+                .0
+                .starts_with("syntax error")
+        );
+        assert!(
+            parse_request(&json!({"query": REAL.replace("alwaysNil", "secret")}))
+                .unwrap_err()
+                .0
+                .contains("unknown field")
+        );
         let deep = format!("mutation {}{}", "{a ".repeat(10_000), "}".repeat(10_000));
-        assert!(parse_request(&json!({"query": deep})).unwrap_err().0.contains("larger than"));
+        assert!(
+            parse_request(&json!({"query": deep}))
+                .unwrap_err()
+                .0
+                .contains("larger than")
+        );
         let deep = format!("mutation {}{}", "{a ".repeat(100), "}".repeat(100));
-        assert!(parse_request(&json!({"query": deep})).unwrap_err().0.contains("nested deeper"));
+        assert!(
+            parse_request(&json!({"query": deep}))
+                .unwrap_err()
+                .0
+                .contains("nested deeper")
+        );
         assert!(parse_request(&json!([1])).is_err());
     }
 

@@ -177,15 +177,13 @@ async fn read_body(state: &RelayState, request: Request) -> Result<(HeaderMap, J
             format!("the request body is larger than {max} bytes"),
         )
     };
-    if let Some(len) = parts
+    let announced = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > max as u64 {
-            return Err(too_large());
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
     }
     let bytes = match tokio::time::timeout(
         state.limits.request_timeout,
@@ -209,7 +207,10 @@ async fn read_body(state: &RelayState, request: Request) -> Result<(HeaderMap, J
             return Err(if limited {
                 too_large()
             } else {
-                refuse(StatusCode::BAD_REQUEST, format!("reading the request body: {e}"))
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the request body: {e}"),
+                )
             });
         }
         Ok(Ok(b)) => b,
@@ -254,12 +255,18 @@ fn record_all(
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let input = TelemetryEventInput::from_json(item).map_err(|e| {
-            refuse(StatusCode::BAD_REQUEST, format!("invalid event provided: {e}"))
+            refuse(
+                StatusCode::BAD_REQUEST,
+                format!("invalid event provided: {e}"),
+            )
         })?;
         let mut ctx = base.clone();
         ctx.id = uuid::Uuid::now_v7().to_string();
         let event = record(&input, &ctx).map_err(|e| {
-            refuse(StatusCode::BAD_REQUEST, format!("invalid event provided: {e}"))
+            refuse(
+                StatusCode::BAD_REQUEST,
+                format!("invalid event provided: {e}"),
+            )
         })?;
         out.push(event);
     }
@@ -317,7 +324,10 @@ async fn handle_inner(state: &RelayState, endpoint: Endpoint, request: Request) 
             None => {
                 return answer(
                     endpoint,
-                    refuse(StatusCode::BAD_REQUEST, "the body must be {\"events\": [...]}"),
+                    refuse(
+                        StatusCode::BAD_REQUEST,
+                        "the body must be {\"events\": [...]}",
+                    ),
                     None,
                 );
             }
@@ -334,21 +344,30 @@ async fn handle_inner(state: &RelayState, endpoint: Endpoint, request: Request) 
         }
     };
     let n = recorded.len();
-    let report =
-        match queue::enqueue(state.queue.as_ref(), recorded, &state.policy, state.mode, now).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "queueing recorded events failed");
-                let mut r = refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the export queue is unavailable; retry later",
-                );
-                r.retry_after = Some(5);
-                return answer(endpoint, r, call.as_ref());
-            }
-        };
+    let report = match queue::enqueue(
+        state.queue.as_ref(),
+        recorded,
+        &state.policy,
+        state.mode,
+        now,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "queueing recorded events failed");
+            let mut r = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the export queue is unavailable; retry later",
+            );
+            r.retry_after = Some(5);
+            return answer(endpoint, r, call.as_ref());
+        }
+    };
     let events_metric = &state.metrics.events;
-    events_metric.with_label_values(&["queued"]).inc_by(report.queued);
+    events_metric
+        .with_label_values(&["queued"])
+        .inc_by(report.queued);
     events_metric
         .with_label_values(&["duplicate"])
         .inc_by(report.duplicates);
@@ -443,10 +462,7 @@ pub fn diagnostics_router(registry: Registry, queue: Arc<dyn ExportQueue>) -> Ro
                         &registry.gather(),
                         &mut out,
                     );
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        out,
-                    )
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
                 }
             }),
         )
@@ -456,11 +472,16 @@ pub fn diagnostics_router(registry: Registry, queue: Arc<dyn ExportQueue>) -> Ro
                 let queue = queue.clone();
                 async move {
                     match queue.stats(SystemTime::now()).await {
-                        Ok(s) => (StatusCode::OK, axum::Json(json!({"status": "ok", "queue": s})))
+                        Ok(s) => (
+                            StatusCode::OK,
+                            axum::Json(json!({"status": "ok", "queue": s})),
+                        )
                             .into_response(),
                         Err(e) => (
                             StatusCode::SERVICE_UNAVAILABLE,
-                            axum::Json(json!({"status": "queue unavailable", "error": e.to_string()})),
+                            axum::Json(
+                                json!({"status": "queue unavailable", "error": e.to_string()}),
+                            ),
                         )
                             .into_response(),
                     }

@@ -87,7 +87,9 @@ pub fn trace_id_from_traceparent(value: &str) -> Option<String> {
         return None;
     };
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let valid = hex(version, 2)
         && *version != "ff"
@@ -141,24 +143,27 @@ pub fn context(
     now: SystemTime,
 ) -> Result<RecordContext, HydrationError> {
     let mut user = EventUser::default();
-    if let Some(name) = &config.user_id_header {
-        if let Some(v) = header(headers, name)? {
-            let id: i64 = v.parse().map_err(|_| {
-                HydrationError(format!("header {name} must hold a numeric user id"))
-            })?;
-            if id != 0 {
-                user.user_id = Some(id);
-            }
+    let user_header = match &config.user_id_header {
+        Some(name) => header(headers, name)?.map(|v| (name, v)),
+        None => None,
+    };
+    if let Some((name, v)) = user_header {
+        let id: i64 = v
+            .parse()
+            .map_err(|_| HydrationError(format!("header {name} must hold a numeric user id")))?;
+        if id != 0 {
+            user.user_id = Some(id);
         }
     }
-    let anonymous = header(headers, ANONYMOUS_UID_HEADER)?
-        .or_else(|| cookie(headers, ANONYMOUS_UID_COOKIE));
+    let anonymous =
+        header(headers, ANONYMOUS_UID_HEADER)?.or_else(|| cookie(headers, ANONYMOUS_UID_COOKIE));
     user.anonymous_user_id = anonymous.map(str::to_string);
     let feature_flags = match &config.feature_flags_header {
         Some(name) => match headers.get(name.as_str()) {
-            Some(v) => parse_feature_flags(v.to_str().map_err(|_| {
-                HydrationError(format!("header {name} is not visible ASCII"))
-            })?)?,
+            Some(v) => parse_feature_flags(
+                v.to_str()
+                    .map_err(|_| HydrationError(format!("header {name} is not visible ASCII")))?,
+            )?,
             None => BTreeMap::new(),
         },
         None => BTreeMap::new(),
@@ -209,8 +214,14 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-user-id", "42".parse().unwrap());
-        h.insert("cookie", "a=b; sourcegraphAnonymousUid=anon-1".parse().unwrap());
-        h.insert("x-feature-flags", "new-ui=true, old=false,bare".parse().unwrap());
+        h.insert(
+            "cookie",
+            "a=b; sourcegraphAnonymousUid=anon-1".parse().unwrap(),
+        );
+        h.insert(
+            "x-feature-flags",
+            "new-ui=true, old=false,bare".parse().unwrap(),
+        );
         h.insert(INTERACTION_ID_HEADER, "int-1".parse().unwrap());
         let ctx = context(&config, &h, UNIX_EPOCH).unwrap();
         let user = ctx.user.unwrap();
@@ -224,18 +235,36 @@ mod tests {
         // the header wins over the cookie
         h.insert(ANONYMOUS_UID_HEADER, "anon-2".parse().unwrap());
         let ctx = context(&config, &h, UNIX_EPOCH).unwrap();
-        assert_eq!(ctx.user.unwrap().anonymous_user_id.as_deref(), Some("anon-2"));
+        assert_eq!(
+            ctx.user.unwrap().anonymous_user_id.as_deref(),
+            Some("anon-2")
+        );
         // without configured headers, the same request carries no user id and no flags
         let ctx = context(&HydrationConfig::default(), &h, UNIX_EPOCH).unwrap();
         assert_eq!(ctx.user.as_ref().unwrap().user_id, None);
         assert!(ctx.feature_flags.is_empty());
         h.insert("x-forwarded-user-id", "alice".parse().unwrap());
-        assert!(context(&config, &h, UNIX_EPOCH).unwrap_err().0.contains("numeric user id"));
+        assert!(
+            context(&config, &h, UNIX_EPOCH)
+                .unwrap_err()
+                .0
+                .contains("numeric user id")
+        );
         h.insert("x-forwarded-user-id", "7".parse().unwrap());
         h.insert("x-feature-flags", "x=maybe".parse().unwrap());
-        assert!(context(&config, &h, UNIX_EPOCH).unwrap_err().0.contains("expected true or false"));
+        assert!(
+            context(&config, &h, UNIX_EPOCH)
+                .unwrap_err()
+                .0
+                .contains("expected true or false")
+        );
         h.insert("x-feature-flags", "".parse().unwrap());
         h.insert(INTERACTION_ID_HEADER, "i".repeat(300).parse().unwrap());
-        assert!(context(&config, &h, UNIX_EPOCH).unwrap_err().0.contains("longer than"));
+        assert!(
+            context(&config, &h, UNIX_EPOCH)
+                .unwrap_err()
+                .0
+                .contains("longer than")
+        );
     }
 }

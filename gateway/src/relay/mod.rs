@@ -73,7 +73,11 @@ pub struct RelayArgs {
     pub feature_flags_header: Option<String>,
 
     /// Browser origins allowed to post cross-origin (CORS), comma-separated.
-    #[arg(long, env = "TELEMETRY_RELAY_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_allowed_origins: Vec<String>,
 
     /// Allow `*` in --cors-allowed-origins (any web page may then post events).
@@ -101,19 +105,35 @@ pub struct RelayArgs {
     pub max_concurrent_requests: usize,
 
     /// Seconds a client has to send its request body (408 after).
-    #[arg(long, env = "TELEMETRY_RELAY_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_REQUEST_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
     pub request_timeout_seconds: u64,
 
     /// Seconds between exports (upstream `TELEMETRY_GATEWAY_EXPORTER_EXPORT_INTERVAL`: 5m).
-    #[arg(long, env = "TELEMETRY_RELAY_EXPORT_INTERVAL_SECONDS", default_value_t = 300.0)]
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_EXPORT_INTERVAL_SECONDS",
+        default_value_t = 300.0
+    )]
     pub export_interval_seconds: f64,
 
     /// Export at once when this many events were queued since the last export (0: never).
-    #[arg(long, env = "TELEMETRY_RELAY_EXPORT_SIZE_TRIGGER", default_value_t = 5_000)]
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_EXPORT_SIZE_TRIGGER",
+        default_value_t = 5_000
+    )]
     pub export_size_trigger: u64,
 
     /// Seconds between cleanups of exported events (upstream: 30m).
-    #[arg(long, env = "TELEMETRY_RELAY_CLEANUP_INTERVAL_SECONDS", default_value_t = 1800.0)]
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_CLEANUP_INTERVAL_SECONDS",
+        default_value_t = 1800.0
+    )]
     pub cleanup_interval_seconds: f64,
 
     /// Seconds between refreshes of the queue gauges.
@@ -121,7 +141,11 @@ pub struct RelayArgs {
     pub metrics_interval_seconds: f64,
 
     /// On shutdown: seconds requests in flight and a running export may still take.
-    #[arg(long, env = "TELEMETRY_RELAY_SHUTDOWN_GRACE_SECONDS", default_value_t = 10.0)]
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 10.0
+    )]
     pub shutdown_grace_seconds: f64,
 
     /// Only queue: run no exporter (another process or replica exports this queue).

@@ -24,7 +24,10 @@ fn pg_bin() -> PathBuf {
         return PathBuf::from(dir);
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                .collect()
+        })
         .unwrap_or_default();
     versions.retain(|p| p.join("initdb").exists());
     versions.sort();
@@ -111,13 +114,31 @@ impl PgServer {
                 Command::new("runuser")
                     .args(["-u", "postgres", "--"])
                     .arg(bin.join("pg_ctl"))
-                    .args(["-D", data.to_str().unwrap(), "-w", "-t", "30", "-o", &opts, "-l"])
+                    .args([
+                        "-D",
+                        data.to_str().unwrap(),
+                        "-w",
+                        "-t",
+                        "30",
+                        "-o",
+                        &opts,
+                        "-l",
+                    ])
                     .arg(dir.path().join("log"))
                     .arg("start")
                     .output()
             } else {
                 Command::new(bin.join("pg_ctl"))
-                    .args(["-D", data.to_str().unwrap(), "-w", "-t", "30", "-o", &opts, "-l"])
+                    .args([
+                        "-D",
+                        data.to_str().unwrap(),
+                        "-w",
+                        "-t",
+                        "30",
+                        "-o",
+                        &opts,
+                        "-l",
+                    ])
                     .arg(dir.path().join("log"))
                     .arg("start")
                     .output()
@@ -166,7 +187,14 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let args = ["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"];
+        let args = [
+            "-D",
+            data.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ];
         let _ = if self.as_postgres {
             Command::new("runuser")
                 .args(["-u", "postgres", "--"])

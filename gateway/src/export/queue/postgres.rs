@@ -226,13 +226,14 @@ impl ExportQueue for PostgresQueue {
     }
 
     async fn insert(&self, rows: Vec<PreparedRow>) -> Result<(u64, u64), QueueError> {
-        if self.id_cast == "::uuid" {
-            if let Some(bad) = rows.iter().find(|r| uuid::Uuid::parse_str(&r.id).is_err()) {
-                return Err(QueueError::Schema(format!(
-                    "event id {:?} is not a UUID, and this queue's id column is of type uuid",
-                    bad.id.chars().take(64).collect::<String>()
-                )));
-            }
+        if let Some(bad) = rows
+            .iter()
+            .find(|r| self.id_cast == "::uuid" && uuid::Uuid::parse_str(&r.id).is_err())
+        {
+            return Err(QueueError::Schema(format!(
+                "event id {:?} is not a UUID, and this queue's id column is of type uuid",
+                bad.id.chars().take(64).collect::<String>()
+            )));
         }
         let total = rows.len() as u64;
         let mut ids = Vec::with_capacity(rows.len());

@@ -47,7 +47,8 @@ pub struct SqliteQueue {
 fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     // A panic while holding the lock leaves the connection usable (SQLite rolls back an
     // unfinished transaction when the next one begins), so a poisoned lock is taken over.
-    conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    conn.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Creates `path` with mode 0600 if it does not exist (an existing file keeps its mode).
@@ -103,7 +104,10 @@ impl SqliteQueue {
     }
 
     /// Synchronous insert (used by the async wrapper and by tests without a runtime).
-    pub fn insert_sync(conn: &mut Connection, rows: &[PreparedRow]) -> Result<(u64, u64), QueueError> {
+    pub fn insert_sync(
+        conn: &mut Connection,
+        rows: &[PreparedRow],
+    ) -> Result<(u64, u64), QueueError> {
         let tx = conn.transaction()?;
         let (mut queued, mut duplicates) = (0u64, 0u64);
         {
@@ -141,7 +145,8 @@ fn finish_sync(
             "UPDATE telemetry_events_export_queue SET exported_at = ?1
              WHERE id = ?2 AND exported_at IS NULL",
         )?;
-        let mut forget = tx.prepare_cached(&format!("DELETE FROM {REFUSALS_TABLE} WHERE id = ?1"))?;
+        let mut forget =
+            tx.prepare_cached(&format!("DELETE FROM {REFUSALS_TABLE} WHERE id = ?1"))?;
         for id in &outcome.acknowledged {
             report.marked += update.execute(params![now, id])? as u64;
             forget.execute([id])?;
@@ -199,7 +204,8 @@ impl ExportQueue for SqliteQueue {
     }
 
     async fn insert(&self, rows: Vec<PreparedRow>) -> Result<(u64, u64), QueueError> {
-        self.blocking(move |conn| Self::insert_sync(conn, &rows)).await
+        self.blocking(move |conn| Self::insert_sync(conn, &rows))
+            .await
     }
 
     async fn claim(&self, limit: usize) -> Result<Box<dyn ClaimedBatch>, QueueError> {
@@ -242,10 +248,11 @@ impl ExportQueue for SqliteQueue {
     async fn stats(&self, now: SystemTime) -> Result<QueueStats, QueueError> {
         let now = unix_micros(now);
         self.blocking(move |conn| {
-            let rows: i64 =
-                conn.query_row("SELECT count(*) FROM telemetry_events_export_queue", [], |r| {
-                    r.get(0)
-                })?;
+            let rows: i64 = conn.query_row(
+                "SELECT count(*) FROM telemetry_events_export_queue",
+                [],
+                |r| r.get(0),
+            )?;
             let (unexported, oldest): (i64, Option<i64>) = conn.query_row(
                 &format!(
                     "SELECT count(*), min(q.timestamp) FROM telemetry_events_export_queue q
