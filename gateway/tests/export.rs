@@ -100,6 +100,7 @@ async fn exported_events_are_redacted_and_published_as_the_core_translates_them(
         retry_max_ms: 100,
         retention: Duration::from_secs(3600),
         max_refusals: 5,
+        min_refusal_span: Duration::from_secs(3600),
         testing_pause_after_send: None,
     };
     let mut progress = Progress::new(300, Duration::from_secs(60), false);

@@ -116,6 +116,7 @@ fn options(max_refusals: u32) -> RunOptions {
         retry_max_ms: 5,
         retention: Duration::from_secs(3600),
         max_refusals,
+        min_refusal_span: Duration::ZERO,
         testing_pause_after_send: None,
     }
 }

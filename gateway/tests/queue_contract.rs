@@ -196,6 +196,23 @@ async fn contract(q: Arc<dyn ExportQueue>) {
     assert_eq!(claimed_ids(q, 10).await, vec!["e", "b", "c"]);
     assert!(q.list_set_aside(10).await.unwrap().is_empty());
 
+    // With a minimum span, max_refusals quick refusals are not enough (a transient gateway
+    // fault); once the first refusal is old enough, the event is set aside.
+    let mut spanned = outcome(&[], &["e"], 3);
+    spanned.min_refusal_span = Duration::from_secs(3600);
+    for t in [1000, 1001, 1002, 4599] {
+        let batch = q.claim(1).await.unwrap();
+        assert_eq!(batch.rows()[0].id, "e");
+        assert_eq!(
+            batch.finish(&spanned, at(t)).await.unwrap().set_aside,
+            0,
+            "at {t}"
+        );
+    }
+    let batch = q.claim(1).await.unwrap();
+    assert_eq!(batch.finish(&spanned, at(4600)).await.unwrap().set_aside, 1);
+    assert_eq!(q.requeue(None).await.unwrap(), 1);
+
     // Undecodable rows are set aside at once, never deleted.
     q.insert(vec![PreparedRow {
         id: "garbage".into(),
@@ -284,8 +301,20 @@ async fn postgres_queue_contract_and_concurrent_claims() {
     assert_eq!((a.len(), b.len()), (200, 100));
     assert!(a.is_disjoint(&b), "both exporters claimed the same rows");
     // An abandoned claim (a crashed run) releases its rows unchanged.
+    // (PostgreSQL notices the closed connection and rolls back within moments.)
     drop(second);
-    let third = other.claim(200).await.unwrap();
+    let mut third = other.claim(200).await.unwrap();
+    for _ in 0..50 {
+        if third.rows().len() == 100 {
+            break;
+        }
+        third
+            .finish(&BatchOutcome::default(), SystemTime::now())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        third = other.claim(200).await.unwrap();
+    }
     assert_eq!(third.rows().len(), 100);
     let ids: Vec<String> = third.rows().iter().map(|r| r.id.clone()).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();

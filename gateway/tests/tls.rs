@@ -53,6 +53,7 @@ fn options() -> RunOptions {
         retry_max_ms: 20,
         retention: Duration::from_secs(3600),
         max_refusals: 5,
+        min_refusal_span: Duration::from_secs(3600),
         testing_pause_after_send: None,
     }
 }

@@ -169,11 +169,19 @@ pub struct RunArgs {
     )]
     pub retention_hours: f64,
 
-    /// Runs in which the gateway refused an event (a complete stream that did not acknowledge
-    /// it) before the event is set aside (`telemetry-gateway queue set-aside` lists them,
-    /// `queue requeue` puts them back).
-    #[arg(long, default_value_t = run::DEFAULT_MAX_REFUSALS)]
+    /// Runs in which the gateway refused an event (a complete stream that acknowledged other
+    /// events but not this one) before the event is set aside (`telemetry-gateway queue
+    /// set-aside` lists them, `queue requeue` puts them back)...
+    #[arg(long, env = "TELEMETRY_GATEWAY_EXPORT_MAX_REFUSALS", default_value_t = run::DEFAULT_MAX_REFUSALS)]
     pub max_refusals: u32,
+
+    /// ...once its first refusal is at least this many seconds old.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_EXPORT_MIN_REFUSAL_SPAN_SECONDS",
+        default_value_t = run::DEFAULT_MIN_REFUSAL_SPAN_SECONDS
+    )]
+    pub min_refusal_span_seconds: f64,
 
     /// Retry back-off base, milliseconds (exponential, full jitter).
     #[arg(long, default_value_t = 500)]
@@ -374,6 +382,10 @@ impl RunArgs {
             retry_max_ms: self.retry_max_ms.max(self.retry_base_ms),
             retention,
             max_refusals: self.max_refusals,
+            min_refusal_span: Duration::try_from_secs_f64(self.min_refusal_span_seconds)
+                .ok()
+                .filter(|d| *d <= Duration::from_secs(366 * 24 * 3600))
+                .context("--min-refusal-span-seconds must be from 0 to a year")?,
             testing_pause_after_send: None,
         })
     }
@@ -477,7 +489,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
         v["invalid_lines"] = invalid_lines.into();
         println!("{v}");
     }
-    if target.is_some() && mode != ExportMode::Disabled && summary.queue.unexported > 0 {
+    if summary.gave_up {
         anyhow::bail!(
             "{} events remain unexported after {} attempts (last error: {})",
             summary.queue.unexported,
@@ -485,12 +497,20 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             summary.last_error.as_deref().unwrap_or("none")
         );
     }
+    if target.is_some() && mode != ExportMode::Disabled && summary.queue.unexported > 0 {
+        // Nothing was left to claim, yet rows wait: another exporter holds them (PostgreSQL).
+        eprintln!(
+            "export: {} events are being exported by another exporter on this queue",
+            summary.queue.unexported
+        );
+    }
     anyhow::ensure!(
         summary.set_aside == 0,
-        "{} events were set aside (refused {} times by the gateway, or undecodable); list them \
-         with `telemetry-gateway queue set-aside`, re-queue them with `telemetry-gateway queue requeue`",
+        "{} events were set aside (refused in {} runs over at least {}s, or undecodable); list \
+         them with `telemetry-gateway queue set-aside`, re-queue them with `telemetry-gateway queue requeue`",
         summary.set_aside,
-        args.runs.max_refusals
+        args.runs.max_refusals,
+        args.runs.min_refusal_span_seconds
     );
     anyhow::ensure!(
         invalid_lines == 0,

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant, SystemTime};
 use telemetry_core::export::{acknowledged, backoff_delay_ms};
 use telemetry_core::proto::Event;
 
-/// The default number of refusals after which an event is set aside.
-pub const DEFAULT_MAX_REFUSALS: u32 = 5;
+/// The default number of refusals after which an event is set aside...
+pub const DEFAULT_MAX_REFUSALS: u32 = 10;
+/// ...once its first refusal is this old (seconds): a gateway fault shorter than this never
+/// sets events aside.
+pub const DEFAULT_MIN_REFUSAL_SPAN_SECONDS: f64 = 3600.0;
 
 /// How export runs behave.
 #[derive(Debug, Clone)]
@@ -30,8 +33,10 @@ pub struct RunOptions {
     pub retry_max_ms: u64,
     /// Exported rows older than this are pruned at the end.
     pub retention: Duration,
-    /// Runs in which the gateway refused an event before it is set aside.
+    /// Runs in which the gateway refused an event before it is set aside...
     pub max_refusals: u32,
+    /// ...once its first refusal is at least this old.
+    pub min_refusal_span: Duration,
     /// TESTING ONLY: sleep between receiving the acknowledgements and marking them.
     pub testing_pause_after_send: Option<Duration>,
 }
@@ -61,6 +66,9 @@ pub struct RunSummary {
     pub queue: QueueStats,
     /// The last error, if any.
     pub last_error: Option<String>,
+    /// The export stopped because `max_attempts` consecutive runs made no progress (not
+    /// because nothing was left to claim).
+    pub gave_up: bool,
 }
 
 /// Progress on standard error: a self-rewriting line on a terminal, a line every `interval`
@@ -240,6 +248,7 @@ impl Exporter {
         };
         let mut outcome = BatchOutcome {
             max_refusals: self.opts.max_refusals.max(1),
+            min_refusal_span: self.opts.min_refusal_span,
             ..Default::default()
         };
         let mut events = Vec::with_capacity(batch.rows().len());
@@ -281,7 +290,10 @@ impl Exporter {
                     }
                     let acked = acknowledged(&sent, &out.succeeded);
                     report.acknowledged = acked.len();
-                    if out.completed && acked.len() < sent.len() {
+                    // A refusal is counted against an event only when the stream completed and
+                    // the gateway acknowledged other events in it: a run with nothing
+                    // acknowledged says the gateway is unwell, not that the event is bad.
+                    if out.completed && !acked.is_empty() && acked.len() < sent.len() {
                         let acked: std::collections::HashSet<&str> =
                             acked.iter().copied().collect();
                         outcome.refused = sent
@@ -376,6 +388,7 @@ pub async fn export_all(
         tracing::warn!(acknowledged = run.acknowledged, sent = run.sent, attempt = failures, error = %why, "export run incomplete; retrying the rest");
         summary.last_error = Some(why);
         if failures >= opts.max_attempts {
+            summary.gave_up = true;
             break;
         }
         tokio::time::sleep(retry_delay(opts, failures)).await;

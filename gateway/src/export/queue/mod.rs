@@ -20,7 +20,8 @@
 //! locks (`FOR UPDATE SKIP LOCKED`) held until the run [finishes](ClaimedBatch::finish), so
 //! several exporters never send the same rows at the same time — then mark exactly the
 //! acknowledged ids. An event the gateway keeps refusing is counted per id in a side table
-//! (`telemetry_events_export_refusals`) and, after `max_refusals`, *set aside*: it is no longer
+//! (`telemetry_events_export_refusals`) and, after `max_refusals` refusals spanning at least
+//! `min_refusal_span`, *set aside*: it is no longer
 //! claimed (so it cannot block newer events), it is listed by `telemetry-gateway queue
 //! set-aside`, and `telemetry-gateway queue requeue` puts it back. Exported rows are pruned once
 //! older than the retention; unexported rows (set aside or not) are never deleted.
@@ -172,8 +173,11 @@ pub struct BatchOutcome {
     pub undecodable: Vec<String>,
     /// Why the refused ids were refused.
     pub reason: String,
-    /// Refusals after which an event is set aside (at least 1).
+    /// Refusals after which an event is set aside (at least 1)...
     pub max_refusals: u32,
+    /// ...once its first refusal is at least this old (a transient fault, e.g. a sink outage
+    /// on the gateway, does not set events aside).
+    pub min_refusal_span: Duration,
 }
 
 /// What finishing a batch changed.

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS telemetry_events_export_refusals (
     id TEXT PRIMARY KEY,
     refusals INTEGER NOT NULL,
     last_error TEXT NOT NULL,
+    first_refused_at TIMESTAMPTZ NOT NULL,
     last_refused_at TIMESTAMPTZ NOT NULL,
     set_aside_at TIMESTAMPTZ DEFAULT NULL
 );
@@ -185,22 +186,26 @@ impl ClaimedBatch for PostgresBatch {
                 .await?;
         }
         let refuse = format!(
-            "INSERT INTO {REFUSALS_TABLE} (id, refusals, last_error, last_refused_at)
-             SELECT unnest($1::text[]), 1, $2, $3
+            "INSERT INTO {REFUSALS_TABLE} (id, refusals, last_error, first_refused_at, last_refused_at)
+             SELECT unnest($1::text[]), 1, $2, $3, $3
              ON CONFLICT (id) DO UPDATE SET refusals = {REFUSALS_TABLE}.refusals + 1,
                  last_error = excluded.last_error, last_refused_at = excluded.last_refused_at"
         );
         let set_aside = format!(
             "UPDATE {REFUSALS_TABLE} SET set_aside_at = $2
-             WHERE id = ANY($1::text[]) AND set_aside_at IS NULL AND refusals >= $3"
+             WHERE id = ANY($1::text[]) AND set_aside_at IS NULL AND refusals >= $3
+               AND first_refused_at <= $4"
         );
         let max = i32::try_from(outcome.max_refusals.max(1)).unwrap_or(i32::MAX);
         if !outcome.refused.is_empty() {
             client
                 .execute(&refuse, &[&outcome.refused, &outcome.reason, &now])
                 .await?;
+            let first_before = now
+                .checked_sub(outcome.min_refusal_span)
+                .unwrap_or(UNIX_EPOCH);
             report.set_aside += client
-                .execute(&set_aside, &[&outcome.refused, &now, &max])
+                .execute(&set_aside, &[&outcome.refused, &now, &max, &first_before])
                 .await?;
         }
         if !outcome.undecodable.is_empty() {
@@ -209,7 +214,7 @@ impl ClaimedBatch for PostgresBatch {
                 .execute(&refuse, &[&outcome.undecodable, &why, &now])
                 .await?;
             report.set_aside += client
-                .execute(&set_aside, &[&outcome.undecodable, &now, &0i32])
+                .execute(&set_aside, &[&outcome.undecodable, &now, &0i32, &now])
                 .await?;
         }
         client.batch_execute("COMMIT").await?;

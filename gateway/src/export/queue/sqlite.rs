@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS telemetry_events_export_refusals (
     id TEXT PRIMARY KEY,
     refusals INTEGER NOT NULL,
     last_error TEXT NOT NULL,
+    first_refused_at INTEGER NOT NULL,
     last_refused_at INTEGER NOT NULL,
     set_aside_at INTEGER DEFAULT NULL
 );
@@ -152,23 +153,25 @@ fn finish_sync(
             forget.execute([id])?;
         }
         let mut refuse = tx.prepare_cached(&format!(
-            "INSERT INTO {REFUSALS_TABLE} (id, refusals, last_error, last_refused_at)
-             VALUES (?1, 1, ?2, ?3)
+            "INSERT INTO {REFUSALS_TABLE} (id, refusals, last_error, first_refused_at, last_refused_at)
+             VALUES (?1, 1, ?2, ?3, ?3)
              ON CONFLICT (id) DO UPDATE SET refusals = refusals + 1,
                  last_error = excluded.last_error, last_refused_at = excluded.last_refused_at"
         ))?;
         let mut set_aside = tx.prepare_cached(&format!(
             "UPDATE {REFUSALS_TABLE} SET set_aside_at = ?2
-             WHERE id = ?1 AND set_aside_at IS NULL AND refusals >= ?3"
+             WHERE id = ?1 AND set_aside_at IS NULL AND refusals >= ?3 AND first_refused_at <= ?4"
         ))?;
         let max = i64::from(outcome.max_refusals.max(1));
+        let span = i64::try_from(outcome.min_refusal_span.as_micros()).unwrap_or(i64::MAX);
+        let first_before = now.saturating_sub(span);
         for id in &outcome.refused {
             refuse.execute(params![id, outcome.reason, now])?;
-            report.set_aside += set_aside.execute(params![id, now, max])? as u64;
+            report.set_aside += set_aside.execute(params![id, now, max, first_before])? as u64;
         }
         for id in &outcome.undecodable {
             refuse.execute(params![id, "the stored event does not decode", now])?;
-            report.set_aside += set_aside.execute(params![id, now, 0i64])? as u64;
+            report.set_aside += set_aside.execute(params![id, now, 0i64, now])? as u64;
         }
     }
     tx.commit()?;
