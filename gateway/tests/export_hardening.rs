@@ -353,3 +353,53 @@ async fn the_export_command_refuses_plaintext_to_a_remote_gateway_before_connect
     );
     assert_eq!(q.stats(SystemTime::now()).await.unwrap().unexported, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_abandons_a_hanging_run_safely_on_shutdown() {
+    use telemetry_gateway::export::metrics::ExportMetrics;
+    use telemetry_gateway::export::worker::{self, ExportTrigger, WorkerOptions};
+    let gw = Arc::new(Scripted::default());
+    gw.hang.store(true, Ordering::SeqCst);
+    let addr = start_scripted(gw.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let q = queue_with(
+        &dir,
+        (0..150).map(|i| ev(&format!("w-{i:03}"), i)).collect(),
+    )
+    .await;
+    let exporter = Exporter::new(q.clone(), target(addr), options(3), None);
+    let metrics = ExportMetrics::register(&prometheus::Registry::new()).unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let running = worker::spawn(
+        exporter,
+        WorkerOptions {
+            interval: Duration::from_millis(100),
+            size_trigger: 0,
+            cleanup_interval: Duration::from_secs(60),
+            metrics_interval: Duration::from_secs(60),
+            shutdown_grace: Duration::from_millis(300),
+        },
+        Arc::new(ExportTrigger::new(0)),
+        metrics,
+        stop_rx,
+    );
+    // the first run is in progress (its 100 events acknowledged, the stream held open)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.received.lock().unwrap().len() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.received.lock().unwrap().len(), 100);
+    let started = Instant::now();
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running.join())
+        .await
+        .expect("the worker did not stop within the grace period");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    // what was acknowledged is marked; the rest stays queued; nothing set aside
+    let s = q.stats(SystemTime::now()).await.unwrap();
+    assert_eq!((s.unexported, s.set_aside), (50, 0));
+}

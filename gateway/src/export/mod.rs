@@ -518,3 +518,60 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    }
+
+    /// An (unsigned) key whose info has these tags and creation date: the export mode reads
+    /// the instance's own configured key, so only the info matters here.
+    fn key(tags: &[&str], created: &str) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let info = serde_json::json!({"v": 1, "t": tags, "u": 10, "c": created});
+        let signed = serde_json::json!({
+            "sig": {"Format": "ssh-ed25519", "Blob": b64.encode(b"x")},
+            "info": b64.encode(info.to_string()),
+        });
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signed.to_string())
+    }
+
+    fn mode(args: &[&str]) -> ExportMode {
+        let w = Wrap::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
+        w.policy.export_mode(w.target.license_state())
+    }
+
+    #[test]
+    fn auto_export_mode_follows_the_license_as_upstream() {
+        assert_eq!(mode(&[]), ExportMode::All);
+        let gapped = key(&["allow-air-gapped"], "2024-05-01T00:00:00Z");
+        assert_eq!(
+            mode(&["--licensed-key", &gapped, "--instance-id", "i"]),
+            ExportMode::Disabled
+        );
+        // --dotcom exports everything even with that license; an explicit mode wins
+        assert_eq!(
+            mode(&["--licensed-key", &gapped, "--instance-id", "i", "--dotcom"]),
+            ExportMode::All
+        );
+        assert_eq!(
+            mode(&["--licensed-key", &gapped, "--export-mode", "all"]),
+            ExportMode::All
+        );
+        let old = key(&[], "2023-01-01T00:00:00Z");
+        assert_eq!(mode(&["--licensed-key", &old]), ExportMode::CodyOnly);
+        let cody = key(&["disable-telemetry-events-export"], "2025-01-01T00:00:00Z");
+        assert_eq!(mode(&["--licensed-key", &cody]), ExportMode::CodyOnly);
+        // a key that does not decode counts as invalid: everything is exported
+        assert_eq!(mode(&["--licensed-key", "garbage"]), ExportMode::All);
+    }
+}
