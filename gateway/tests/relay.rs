@@ -581,3 +581,48 @@ async fn hostile_clients_meet_every_limit_with_a_clear_status() {
     assert_eq!(retry.unwrap(), "1");
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_in_number_and_closed_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("q.sqlite3");
+    let args = relay_args(&[
+        "--queue",
+        queue.to_str().unwrap(),
+        "--no-export",
+        "--max-connections",
+        "2",
+        "--idle-timeout-seconds",
+        "1",
+    ]);
+    let relay = relay::start(&args).await.unwrap();
+    let plain = format!("http://{}/telemetry/v1/events", relay.addr);
+    // two silent connections take both slots: a third client is not served meanwhile
+    let a = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let b = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let body = json!({"events": [recording(0)]});
+    assert!(client.post(&plain).json(&body).send().await.is_err());
+    // the idle timeout closes the silent connections; then the slots are free again
+    let started = Instant::now();
+    for mut idle in [a, b] {
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+            .await
+            .expect("an idle connection stayed open")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "the server closed the idle connection");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let (s, b, _) = post(&plain, &body, &[]).await;
+    assert_eq!(s, 200, "{b}");
+    relay.shutdown().await;
+}

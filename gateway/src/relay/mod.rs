@@ -15,8 +15,10 @@
 //!
 //! Every limit ([`http::Limits`]) is on by default and answered with a clear status: 413 (body
 //! or events per call), 429 (request rate, with `Retry-After`), 503 (concurrent requests, or the
-//! queue unavailable), 408 (a body not received in time).
+//! queue unavailable), 408 (a body not received in time). Connections are bounded in number and
+//! closed when idle ([`conn`]).
 
+pub mod conn;
 pub mod graphql;
 pub mod http;
 pub mod hydrate;
@@ -103,6 +105,19 @@ pub struct RelayArgs {
     /// Requests processed at once (503 with Retry-After above).
     #[arg(long, env = "TELEMETRY_RELAY_MAX_CONCURRENT_REQUESTS", default_value_t = http::DEFAULT_MAX_CONCURRENT)]
     pub max_concurrent_requests: usize,
+
+    /// Connections open at once; beyond it the relay stops accepting until one closes.
+    #[arg(long, env = "TELEMETRY_RELAY_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds a connection may stay silent (idle keep-alive, or a stalled request) before it
+    /// is closed.
+    #[arg(
+        long,
+        env = "TELEMETRY_RELAY_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub idle_timeout_seconds: u64,
 
     /// Seconds a client has to send its request body (408 after).
     #[arg(
@@ -274,14 +289,15 @@ pub async fn start(args: &RelayArgs) -> anyhow::Result<RunningRelay> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let listener = conn::BoundedListener::new(
+        listener,
+        args.max_connections.max(1),
+        Duration::from_secs(args.idle_timeout_seconds.clamp(1, 24 * 3600)),
+    );
     let app = http::router(state, cors);
     let mut stop = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         });
         if let Err(e) = serve.await {
