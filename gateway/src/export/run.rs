@@ -293,6 +293,12 @@ impl Exporter {
                     // A refusal is counted against an event only when the stream completed and
                     // the gateway acknowledged other events in it: a run with nothing
                     // acknowledged says the gateway is unwell, not that the event is bad.
+                    if out.completed && acked.len() < sent.len() {
+                        report.error = Some(format!(
+                            "{} events did not get recorded successfully",
+                            sent.len() - acked.len()
+                        ));
+                    }
                     if out.completed && !acked.is_empty() && acked.len() < sent.len() {
                         let acked: std::collections::HashSet<&str> =
                             acked.iter().copied().collect();
@@ -308,10 +314,6 @@ impl Exporter {
                             sent.len()
                         );
                         report.refused = outcome.refused.len();
-                        report.error = Some(format!(
-                            "{} events did not get recorded successfully",
-                            sent.len() - acked.len()
-                        ));
                     }
                     outcome.acknowledged = acked.into_iter().map(str::to_string).collect();
                     if let Some(e) = out.error {

@@ -310,3 +310,57 @@ def test_gateway_down_for_a_while_then_everything_arrives(postgres, tmp_path, ca
             gw.wait()
     finally:
         relay.stop()
+
+
+def test_refused_events_are_set_aside_listed_and_requeued_by_the_commands(make_gateway, sams_server, tmp_path):
+    """A managed service's invalid event is refused by the real gateway (not acknowledged) while
+    the other events are acknowledged; after --max-refusals such runs `export` sets it aside
+    instead of retrying it forever, exits 1 and says so; `queue set-aside` lists it, `queue
+    requeue` puts it back; an undecodable row is set aside at once. Nothing is deleted."""
+    import sqlite3
+    from conftest import GOOD_TOKEN, pb, sams_args
+
+    url, _ = sams_server
+    gw = make_gateway(*sams_args(url))
+    queue = tmp_path / "q.sqlite3"
+    p, _ = run_export(None, queue, "--enqueue-only")
+    assert p.returncode == 0, p.stderr
+    bad = pb.Event(id="bad-feature", feature="Not Valid", action="x")
+    bad.timestamp.FromSeconds(1)
+    db = sqlite3.connect(queue)
+    db.execute("INSERT INTO telemetry_events_export_queue (id, timestamp, payload_pb) VALUES (?, ?, ?)", ("bad-feature", 0, bad.SerializeToString()))
+    db.execute("INSERT INTO telemetry_events_export_queue (id, timestamp, payload_pb) VALUES (?, ?, ?)", ("garbage", 1, b"\xff\xff\xff"))
+    db.commit()
+    db.close()
+    env = dict(EXPORT_ENV, TELEMETRY_GATEWAY_EXPORT_TOKEN=GOOD_TOKEN)
+    cmd = [gateway_bin(), "export", "--queue", str(queue), "--gateway", f"http://{gw.addr}", "--managed-service", "svc-relay",
+           "--summary-json", "--retry-base-ms", "10", "--retry-max-ms", "50", "--max-attempts", "2", "--max-refusals", "3", "--min-refusal-span-seconds", "0"]
+    # Three exports, each with new good events: the bad one is refused alongside them each time.
+    for round in range(3):
+        events = tmp_path / f"e{round}.ndjson"
+        write_events(events, 10, prefix=f"good{round}")
+        p = subprocess.run(cmd + ["--enqueue", str(events)], capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 1, p.stderr
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        assert summary["exported"] == 10, summary
+        if round < 2:
+            # alone in the queue, it is not counted against (a run with nothing acknowledged)
+            assert "1 events remain unexported after 2 attempts (last error: 1 events did not get recorded successfully)" in p.stderr, p.stderr
+        else:
+            assert summary["set_aside"] == 1 and summary["queue"]["unexported"] == 0, summary
+            assert "1 events were set aside" in p.stderr, p.stderr
+    assert len(gw.sink_lines()) == 30
+    q = ["--queue", str(queue)]
+    listed = subprocess.run([gateway_bin(), "queue", "set-aside", *q], capture_output=True, text=True, timeout=30)
+    rows = {r["id"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    assert set(rows) == {"bad-feature", "garbage"}
+    assert rows["bad-feature"]["refusals"] == 3 and "did not acknowledge" in rows["bad-feature"]["last_error"]
+    assert rows["garbage"]["last_error"] == "the stored event does not decode"
+    stats = json.loads(subprocess.run([gateway_bin(), "queue", "stats", *q], capture_output=True, text=True, timeout=30).stdout)
+    assert stats == {"rows": 32, "unexported": 0, "set_aside": 2, "oldest_unexported_age_seconds": 0}
+    p = subprocess.run([gateway_bin(), "queue", "requeue", "bad-feature", "no-such-id", *q], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "1 set-aside events re-queued" in p.stderr and "1 of the given ids were not set aside" in p.stderr
+    p = subprocess.run([gateway_bin(), "queue", "requeue", "--all", *q], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "1 set-aside events re-queued" in p.stderr
+    stats = json.loads(subprocess.run([gateway_bin(), "queue", "stats", *q], capture_output=True, text=True, timeout=30).stdout)
+    assert (stats["unexported"], stats["set_aside"], stats["rows"]) == (2, 0, 32)
