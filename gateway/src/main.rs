@@ -85,7 +85,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry_gateway::init_logging(args.log_format, &args.log_level);
     runtime()?.block_on(async {
         let running = telemetry_gateway::start(&args).await?;
-        running.run_until(shutdown_signal()).await
+        running
+            .run_until(async {
+                shutdown_signal().await;
+                // A second signal exits at once, whatever is still draining.
+                tokio::spawn(async {
+                    shutdown_signal().await;
+                    eprintln!("telemetry-gateway: second signal, exiting now");
+                    std::process::exit(130);
+                });
+            })
+            .await
     })
 }
 

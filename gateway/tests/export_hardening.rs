@@ -3,20 +3,22 @@
 //! re-queueable, never deleted); a run has a deadline; the connection sends HTTP/2 keepalive
 //! pings; plaintext `http://` is refused for hosts that are not loopback addresses.
 
+use prost::Message;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use telemetry_core::proto::{
-    Event, Identifier, RecordEventRequest, RecordEventResponse, RecordEventsRequest,
-    RecordEventsResponse, identifier, record_events_request,
-};
+use telemetry_core::proto::{Event, Identifier, RecordEventResponse, identifier};
 use telemetry_core::{ExportMode, RedactionPolicy};
 use telemetry_gateway::export::client::{ExportTarget, check_gateway_url};
 use telemetry_gateway::export::queue::{self, ExportQueue, SqliteQueue};
 use telemetry_gateway::export::run::{Exporter, Progress, RunOptions, export_all};
 use telemetry_gateway::proto::telemetery_gateway_service_server::{
     TelemeteryGatewayService, TelemeteryGatewayServiceServer,
+};
+use telemetry_gateway::wire::{
+    IncomingPayload, IncomingRecordEventRequest, IncomingRecordEventsRequest,
+    OutgoingRecordEventsResponse,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::Stream;
@@ -32,7 +34,8 @@ struct Scripted {
     received: Mutex<Vec<String>>,
 }
 
-type Responses = Pin<Box<dyn Stream<Item = Result<RecordEventsResponse, tonic::Status>> + Send>>;
+type Responses =
+    Pin<Box<dyn Stream<Item = Result<OutgoingRecordEventsResponse, tonic::Status>> + Send>>;
 
 struct Service(Arc<Scripted>);
 
@@ -42,26 +45,25 @@ impl TelemeteryGatewayService for Service {
 
     async fn record_events(
         &self,
-        request: tonic::Request<tonic::Streaming<RecordEventsRequest>>,
+        request: tonic::Request<tonic::Streaming<IncomingRecordEventsRequest>>,
     ) -> Result<tonic::Response<Responses>, tonic::Status> {
         let mut incoming = request.into_inner();
         let me = self.0.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
             while let Ok(Some(msg)) = incoming.message().await {
-                if let Some(record_events_request::Payload::Events(p)) = msg.payload {
+                if let Some(IncomingPayload::Events(raw)) = msg.payload {
                     let mut ok = Vec::new();
-                    for e in p.events {
+                    for bytes in raw.iter() {
+                        let e = Event::decode(bytes).unwrap();
                         me.received.lock().unwrap().push(e.id.clone());
                         if !(me.refusing.load(Ordering::SeqCst) && e.id.starts_with("poison")) {
                             ok.push(e.id);
                         }
                     }
-                    let _ = tx
-                        .send(Ok(RecordEventsResponse {
-                            succeeded_events: ok,
-                        }))
-                        .await;
+                    let response =
+                        OutgoingRecordEventsResponse::from_ids(ok.iter().map(String::as_str));
+                    let _ = tx.send(Ok(response)).await;
                 }
             }
             if me.hang.load(Ordering::SeqCst) {
@@ -77,7 +79,7 @@ impl TelemeteryGatewayService for Service {
 
     async fn record_event(
         &self,
-        _: tonic::Request<RecordEventRequest>,
+        _: tonic::Request<IncomingRecordEventRequest>,
     ) -> Result<tonic::Response<RecordEventResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("not in this test"))
     }
