@@ -15,6 +15,7 @@ pub mod export;
 pub mod limits;
 pub mod log_limit;
 pub mod metrics;
+pub mod relay;
 pub mod server;
 pub mod shutdown;
 pub mod sink;

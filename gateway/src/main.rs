@@ -1,4 +1,4 @@
-//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`.
+//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`, `relay`, `queue`.
 
 use clap::{Parser, Subcommand};
 use telemetry_gateway::{bench, config::ServeArgs, export};
@@ -28,6 +28,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Instance-side exporter: queue events (redacted) in SQLite and deliver them to a gateway.
     Export(Box<export::ExportArgs>),
+    /// Recording endpoint for clients (GraphQL `recordEvents`, JSON): hydrate, redact, queue,
+    /// and export the queue to a gateway periodically.
+    Relay(Box<telemetry_gateway::relay::RelayArgs>),
+    /// Inspect an export queue; list and re-queue events set aside after repeated refusals.
+    #[command(subcommand)]
+    Queue(export::queue_cmd::QueueCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +58,12 @@ fn main() -> std::process::ExitCode {
             telemetry_gateway::init_logging(telemetry_gateway::config::LogFormat::Compact, "warn");
             runtime().and_then(|rt| rt.block_on(export::run(*args)))
         }
+        Command::Relay(args) => {
+            telemetry_gateway::init_logging(args.log_format, &args.log_level);
+            runtime()
+                .and_then(|rt| rt.block_on(telemetry_gateway::relay::run(*args, shutdown_signal())))
+        }
+        Command::Queue(cmd) => runtime().and_then(|rt| rt.block_on(export::queue_cmd::run(cmd))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
