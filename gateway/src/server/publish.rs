@@ -31,6 +31,9 @@ use tonic::Status;
 /// How long a payload's answer waits for its dead letters to be written, at most.
 const DEAD_LETTER_WAIT: Duration = Duration::from_millis(50);
 
+/// The processing budget is taken in chunks of this size at least.
+const CREDIT_CHUNK: usize = 256 * 1024;
+
 /// A batch is flushed at this size at the latest.
 const MAX_BATCH_BYTES: usize = 1 << 20;
 
@@ -185,6 +188,7 @@ impl GatewayState {
         let mut inflight: FuturesUnordered<PublishFuture<'_>> = FuturesUnordered::new();
         let mut building = Building::default();
         let mut alive = 0usize;
+        let mut credit = Reservation::default();
         let message_bytes = self
             .metrics
             .message_bytes
@@ -248,29 +252,36 @@ impl GatewayState {
                 errors.push((i, reason));
                 continue;
             }
-            let mut charge = match self.budgets.process.try_reserve(cost) {
-                Some(r) => r,
-                None => {
-                    // Our own batch holds budget too: send it before waiting.
-                    if let Some(f) = self.send_batch(&mut building) {
-                        inflight.push(f);
-                    }
-                    self.metrics.limit_hit(limits::Limit::InflightBudgetWait);
-                    let wait = self.budgets.process.reserve(cost);
-                    tokio::pin!(wait);
-                    loop {
-                        tokio::select! {
-                            biased;
-                            Some(done) = inflight.next(), if !inflight.is_empty() => {
-                                apply(done, &mut acks, &mut errors, &mut alive, &mut tally);
-                            }
-                            r = &mut wait => break r,
+            // Events draw on a local credit taken from the pool in chunks (one semaphore
+            // operation per chunk, not per event); what a message does not need goes back to it.
+            if credit.bytes() < cost {
+                let want = cost.max(CREDIT_CHUNK).min(per_event_cap);
+                match self.budgets.process.try_reserve(want - credit.bytes().min(want)) {
+                    Some(more) => credit.merge(more),
+                    None => {
+                        // Hold nothing while waiting: send our own batch, give back the credit.
+                        if let Some(f) = self.send_batch(&mut building) {
+                            inflight.push(f);
                         }
+                        drop(std::mem::take(&mut credit));
+                        self.metrics.limit_hit(limits::Limit::InflightBudgetWait);
+                        let wait = self.budgets.process.reserve(cost);
+                        tokio::pin!(wait);
+                        credit = loop {
+                            tokio::select! {
+                                biased;
+                                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                                    apply(done, &mut acks, &mut errors, &mut alive, &mut tally);
+                                }
+                                r = &mut wait => break r,
+                            }
+                        };
                     }
                 }
-            };
+            }
+            let mut charge = credit.split(cost);
             let event =
-                Event::decode(bytes.clone()).map_err(|e| Status::internal(e.to_string()))?;
+                Event::decode(bytes.as_ref()).map_err(|e| Status::internal(e.to_string()))?;
             // The body is written into one buffer of its bound: no regrowth.
             let outcome = telemetry_core::ingest_event(
                 ctx.publisher,
@@ -282,7 +293,8 @@ impl GatewayState {
             match outcome.outcome {
                 Outcome::Publish(message) => {
                     message_bytes.observe(message.data.len() as f64);
-                    charge.shrink_to(message_cost(&message));
+                    let keep = message_cost(&message).min(charge.bytes());
+                    credit.merge(charge.split(charge.bytes() - keep));
                     building.bytes += message.data.len();
                     building.messages.push(message);
                     building.indices.push(i);
@@ -308,8 +320,10 @@ impl GatewayState {
                     }
                     tally.rejected += 1;
                     errors.push((i, e.to_string()));
+                    credit.merge(charge);
                 }
                 Outcome::DropOversized { size } => {
+                    credit.merge(charge);
                     if let Some(suppressed) = self.logs.check(EventLogKind::Oversized) {
                         tracing::error!(
                             event_id = %Clip(&outcome.id),
