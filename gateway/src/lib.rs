@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod export;
+pub mod inspector;
 pub mod metrics;
 pub mod server;
 pub mod sink;
@@ -155,6 +156,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         .ok()
         .filter(|d| !d.is_zero())
         .context("--publish-timeout-seconds must be positive")?;
+    let diagnostics_on = !(args.diagnostics_listen == "off" || args.diagnostics_listen.is_empty());
+    let inspector = inspector::Inspector::from_args(&args.inspector, diagnostics_on)?;
     let state = GatewayState {
         sink: sink.clone(),
         dead_letters: dead_letters.clone(),
@@ -166,6 +169,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         max_message_bytes: args.testing_max_event_message_bytes,
         baseline: args.baseline,
         metrics: metrics.clone(),
+        inspector: inspector.clone(),
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -191,7 +195,15 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     {
         None
     } else {
-        Some(start_diagnostics(&args.diagnostics_listen, metrics, sink.clone()).await?)
+        Some(
+            start_diagnostics(
+                &args.diagnostics_listen,
+                metrics,
+                sink.clone(),
+                inspector.clone(),
+            )
+            .await?,
+        )
     };
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -224,6 +236,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     tracing::info!(
         listen = %addr,
         diagnostics = %diagnostics_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        inspector = %diagnostics_addr.filter(|_| inspector.is_on()).map(|a| format!("http://{a}/inspector/")).unwrap_or_else(|| "off".into()),
         sink = %sink_description,
         dead_letter_sink = %dead_letters.as_ref().map(|d| d.sink().describe()).unwrap_or_else(|| "none".into()),
         publish_concurrency = args.publish_concurrency(),
@@ -292,6 +305,7 @@ async fn start_diagnostics(
     listen: &str,
     metrics: Metrics,
     sink: Arc<dyn Sink>,
+    inspector: inspector::Inspector,
 ) -> anyhow::Result<SocketAddr> {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -325,7 +339,8 @@ async fn start_diagnostics(
                     }
                 }
             }),
-        );
+        )
+        .merge(inspector::router(inspector));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "diagnostics server failed");

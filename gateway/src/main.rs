@@ -1,4 +1,4 @@
-//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`.
+//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`, `tail`.
 
 use clap::{Parser, Subcommand};
 use telemetry_gateway::{bench, config::ServeArgs, export};
@@ -24,6 +24,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Instance-side exporter: queue events (redacted) in SQLite and deliver them to a gateway.
     Export(Box<export::ExportArgs>),
+    /// Follow a running gateway's event inspector: one line per event (`--json` for machines).
+    Tail(Box<telemetry_gateway::inspector::tail::TailArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +49,9 @@ fn main() -> std::process::ExitCode {
         Command::Export(args) => {
             telemetry_gateway::init_logging(telemetry_gateway::config::LogFormat::Compact, "warn");
             runtime().and_then(|rt| rt.block_on(export::run(*args)))
+        }
+        Command::Tail(args) => {
+            runtime().and_then(|rt| rt.block_on(telemetry_gateway::inspector::tail::run(*args)))
         }
     };
     match result {

@@ -55,6 +55,8 @@ pub struct GatewayState {
     pub baseline: bool,
     /// Metrics.
     pub metrics: Metrics,
+    /// The live event inspector (a no-op when off).
+    pub inspector: crate::inspector::Inspector,
 }
 
 /// The gRPC service.
@@ -218,6 +220,9 @@ impl GatewayState {
                 .collect();
         }
         let originals = self.dead_letters.as_ref().map(|_| events.clone());
+        let mut inspected = self
+            .inspector
+            .payload(publisher, request_id, rpc_label, &events);
         let outcomes = telemetry_core::ingest(publisher, events, rpc, self.max_message_bytes);
         let kind = kind_label(publisher);
 
@@ -288,6 +293,7 @@ impl GatewayState {
                     (Acknowledgement::Dropped, None, "dropped_oversized")
                 }
             };
+            inspected.record(i, &o, ack, error.as_deref());
             self.metrics
                 .events
                 .with_label_values(&[outcome_label, kind])
