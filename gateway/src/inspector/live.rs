@@ -1,6 +1,7 @@
 //! `GET /inspector/api/stream`: server-sent events for the page and `tail`.
 //!
 //! Events: `entry` (data: the row JSON, or the full entry with `full=true`; `id`: its seq),
+//! `ready` once the past entries (`backlog`) are sent (`{"backlog": N, "newestSeq": S}`),
 //! `lagged` (`{"missed": N}`: this subscriber fell more than [`LIVE_BUFFER`] entries behind and
 //! those were skipped), `reset` (the record was reset), and `stats` every second unless
 //! `stats=false` (counts by outcome, rates, the per-second series).
@@ -50,6 +51,8 @@ struct StreamState {
     rx: tokio::sync::broadcast::Receiver<Live>,
     query: Query,
     backlog: VecDeque<Arc<Entry>>,
+    /// The `ready` event, until sent.
+    ready: Option<Event>,
     /// Entries up to this seq were in the store when the stream started (sent or filtered).
     start_seq: u64,
     ticker: Option<tokio::time::Interval>,
@@ -79,6 +82,9 @@ impl StreamState {
     async fn next(&mut self) -> Option<Event> {
         if let Some(e) = self.backlog.pop_front() {
             return Some(entry_event(&e, self.query.full));
+        }
+        if let Some(ready) = self.ready.take() {
+            return Some(ready);
         }
         loop {
             let woke = {
@@ -191,11 +197,15 @@ pub(crate) async fn stream(State(shared): State<Arc<Shared>>, pairs: RawPairs) -
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         t
     });
+    let ready = Event::default()
+        .event("ready")
+        .data(serde_json::json!({ "backlog": backlog.len(), "newestSeq": start_seq }).to_string());
     let state = StreamState {
         slot,
         rx,
         query,
         backlog,
+        ready: Some(ready),
         start_seq,
         ticker,
     };
@@ -229,6 +239,7 @@ mod tests {
                 ..Query::default()
             },
             backlog: VecDeque::new(),
+            ready: None,
             start_seq: store.newest_seq(),
             ticker: None,
         }

@@ -271,6 +271,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
                     );
                 }
                 "reset" => eprintln!("telemetry-gateway tail: the inspector was reset"),
+                // `ready`: the past events are printed; `stats`: not requested.
                 _ => {}
             }
         }

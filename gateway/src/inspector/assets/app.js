@@ -17,6 +17,7 @@ const state = {
   queued: [],
   selected: null,
   lastSeq: 0,
+  live: false, // past the stream's backlog (its `ready` event): new rows are highlighted
   filterKey: "",
   retryMs: 1000,
 };
@@ -92,9 +93,9 @@ function addRow(row, fresh) {
   badge.className = "badge " + row.outcome;
   badge.textContent = row.outcome.replace("_", " ");
   outcome.append(badge);
-  const reason = cell(row.reason || (row.outcome === "publish_failed" ? "publish failed" : ""), "reason");
+  const reason = cell(row.reason || (row.outcome === "publish_failed" ? "publish failed" : ""), "why");
   if (row.error) reason.title = row.error;
-  tr.append(time, outcome, cell(row.feature), cell(row.action), cell(row.eventId, "id"), cell(row.publisherSource), cell(row.instance), reason);
+  tr.append(time, outcome, cell(row.feature), cell(row.action), cell(row.eventId, "id"), reason, cell(row.publisherSource, "who"), cell(row.instance, "who"));
   if (fresh) tr.classList.add("fresh");
   if (state.selected === row.seq) tr.classList.add("selected");
   tr.addEventListener("click", () => openEvent(row.seq));
@@ -159,7 +160,8 @@ function dispatch(name, data) {
   } catch {
     return;
   }
-  if (name === "entry") onEntry(value, true);
+  if (name === "entry") onEntry(value, state.live);
+  else if (name === "ready") state.live = true;
   else if (name === "stats") onStats(value);
   else if (name === "lagged") notice(`${value.missed} events were skipped: this page fell behind the stream. They remain available through the API while kept.`);
   else if (name === "reset") {
@@ -179,6 +181,7 @@ async function follow() {
     state.lastSeq = 0;
     clearTable();
   }
+  state.live = false;
   if (state.lastSeq > 0) params.set("after", String(state.lastSeq));
   else params.set("backlog", String(BACKLOG));
   setStatus("connecting…");
@@ -308,7 +311,8 @@ $("filters").addEventListener("change", (ev) => {
   }
 });
 $("clear").addEventListener("click", () => {
-  $("filters").reset();
+  // (HTMLFormElement.prototype.reset: a control named "reset" would shadow the method)
+  HTMLFormElement.prototype.reset.call($("filters"));
   follow();
 });
 $("pause").addEventListener("click", () => {
@@ -319,7 +323,7 @@ $("pause").addEventListener("click", () => {
     for (const row of state.queued.splice(0)) addRow(row, false);
   }
 });
-$("reset").addEventListener("click", async () => {
+$("forget").addEventListener("click", async () => {
   if (!confirm("Forget every kept event and counter?")) return;
   const response = await fetch("api/events", { method: "DELETE", headers: headers() });
   if (!response.ok) notice(await errorText(response));
