@@ -1,8 +1,9 @@
-//! `telemetry-gateway bench`: a bounded loopback load generator. It starts two gateway child
-//! processes on 127.0.0.1 — the real server with the file sink, and a baseline that decodes and
-//! acknowledges without checks or publishing — drives each with the same payloads (closed loop:
+//! `telemetry-gateway bench`: a bounded loopback load generator. It starts gateway child
+//! processes on 127.0.0.1 one after the other — a baseline that decodes and acknowledges without
+//! checks or publishing, the real server with the file sink and the event inspector off, and the
+//! same with the inspector on (its defaults) — drives each with the same payloads (closed loop:
 //! each stream sends one payload and waits for its response), and reports events/s, p50/p99 per
-//! payload, the throughput ratio, and each server's peak RSS (VmHWM).
+//! payload, the throughput ratios, and each server's peak RSS (VmHWM).
 
 use crate::proto::telemetery_gateway_service_client::TelemeteryGatewayServiceClient;
 use anyhow::Context;
@@ -41,6 +42,9 @@ pub struct BenchResult {
     pub p99: Duration,
     /// Peak RSS of the server, KiB.
     pub peak_rss_kib: Option<u64>,
+    /// Server CPU time (user + system, all threads) per event, microseconds: steadier than
+    /// throughput on a shared machine, since time spent waiting for a CPU is not counted.
+    pub cpu_us_per_event: Option<f64>,
 }
 
 fn realistic_event(i: usize) -> Event {
@@ -95,7 +99,7 @@ struct Child {
 }
 
 impl Child {
-    fn spawn(extra: &[&str]) -> anyhow::Result<Child> {
+    fn spawn(diagnostics: &str, extra: &[&str]) -> anyhow::Result<Child> {
         let exe = std::env::current_exe()?;
         let mut child = std::process::Command::new(exe)
             .args([
@@ -103,7 +107,7 @@ impl Child {
                 "--listen",
                 "127.0.0.1:0",
                 "--diagnostics-listen",
-                "off",
+                diagnostics,
                 "--log-format",
                 "json",
                 "--log-level",
@@ -136,6 +140,20 @@ impl Child {
             .nth(1)?
             .parse()
             .ok()
+    }
+}
+
+impl Child {
+    /// CPU seconds (user + system) the server used so far, from `/proc/PID/stat`.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name (which may hold spaces) start at field 3 (`state`);
+        // utime and stime are fields 14 and 15, in clock ticks (USER_HZ: 100 on Linux).
+        let rest = stat.rsplit_once(')')?.1;
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: f64 = fields.next()?.parse().ok()?;
+        let stime: f64 = fields.next()?.parse().ok()?;
+        Some((utime + stime) / 100.0)
     }
 }
 
@@ -236,13 +254,19 @@ async fn measure(
         ..args.clone()
     };
     drive(&child.addr, &warm, payload).await?;
+    let cpu_before = child.cpu_seconds();
     let (events_per_sec, mut latencies) = drive(&child.addr, args, payload).await?;
+    let events = (args.streams * args.payloads * payload.len()) as f64;
+    let cpu_us_per_event = cpu_before
+        .zip(child.cpu_seconds())
+        .map(|(before, after)| (after - before) * 1e6 / events);
     latencies.sort();
     Ok(BenchResult {
         events_per_sec,
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
         peak_rss_kib: child.peak_rss_kib(),
+        cpu_us_per_event,
     })
 }
 
@@ -272,23 +296,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         },
     );
 
-    let baseline = Child::spawn(&["--baseline", "--sink", "stdout"])?;
+    let baseline = Child::spawn("off", &["--baseline", "--sink", "stdout"])?;
     let base = measure(&baseline, &args, &payload).await?;
     drop(baseline);
     let sink_spec = format!("file:{}", sink_path.display());
-    let real = Child::spawn(&["--sink", &sink_spec])?;
+    // Both real servers serve diagnostics; only the inspector differs.
+    let real = Child::spawn("127.0.0.1:0", &["--sink", &sink_spec, "--inspector", "off"])?;
     let gw = measure(&real, &args, &payload).await?;
     drop(real);
     let sink_bytes = std::fs::metadata(&sink_path).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&sink_path);
+    let inspected = Child::spawn("127.0.0.1:0", &["--sink", &sink_spec, "--inspector", "on"])?;
+    let insp = measure(&inspected, &args, &payload).await?;
+    drop(inspected);
 
     let row = |name: &str, r: &BenchResult| {
         println!(
-            "{name:<22} {:>12.0} {:>10.1} {:>10.1} {:>14}",
+            "{name:<22} {:>12.0} {:>10.1} {:>10.1} {:>14} {:>14}",
             r.events_per_sec,
             r.p50.as_secs_f64() * 1000.0,
             r.p99.as_secs_f64() * 1000.0,
             r.peak_rss_kib
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or_else(|| "n/a".into()),
+            r.cpu_us_per_event
+                .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "n/a".into())
         );
     };
@@ -300,16 +332,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         payload_bytes / 1024
     );
     println!(
-        "{:<22} {:>12} {:>10} {:>10} {:>14}",
-        "server", "events/s", "p50 ms", "p99 ms", "peak RSS MiB"
+        "{:<22} {:>12} {:>10} {:>10} {:>14} {:>14}",
+        "server", "events/s", "p50 ms", "p99 ms", "peak RSS MiB", "CPU µs/event"
     );
     row("baseline (no publish)", &base);
     row("gateway (file sink)", &gw);
+    row("gateway + inspector", &insp);
     println!(
         "throughput ratio gateway/baseline: {:.2} ({:.0}%); sink file {} MiB",
         gw.events_per_sec / base.events_per_sec,
         100.0 * gw.events_per_sec / base.events_per_sec,
         sink_bytes / (1024 * 1024)
+    );
+    println!(
+        "inspector on/off: throughput ratio {:.2}, server CPU per event ratio {} (inspector defaults: {} events, {})",
+        insp.events_per_sec / gw.events_per_sec,
+        insp.cpu_us_per_event
+            .zip(gw.cpu_us_per_event)
+            .map(|(on, off)| format!("{:.2}", on / off))
+            .unwrap_or_else(|| "n/a".into()),
+        crate::inspector::DEFAULT_CAPACITY,
+        crate::inspector::DEFAULT_MAX_BYTES
     );
     Ok(())
 }

@@ -229,6 +229,11 @@ pub struct InspectorArgs {
     /// at least 64KiB. Bodies over 256KiB (or an eighth of this) keep a prefix.
     #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_MAX_BYTES", default_value = crate::inspector::DEFAULT_MAX_BYTES)]
     pub inspector_max_bytes: String,
+    /// Most events per second whose details the inspector keeps, for published events and for
+    /// the others (rejected, dropped, failed) each; beyond it events are only counted. 0: keep
+    /// every event.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_MAX_RATE", default_value_t = crate::inspector::DEFAULT_MAX_RATE)]
+    pub inspector_max_rate: u32,
     /// Require `Authorization: Bearer TOKEN` for the inspector's API (the page asks for it).
     /// Without a token the inspector only answers requests addressed to an IP or localhost.
     #[arg(

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `GET /inspector/api/events?FILTERS&limit&before&after&full` | newest first: `{events, matched, nextBefore, retained, newestSeq}` |
 //! | `GET /inspector/api/events/{seq}` | one entry with its decoded event, attributes, metadata, body |
-//! | `GET /inspector/api/summary?FILTERS` | counts by outcome, rates, per-second series, retained sizes, limits, and counts by feature/action of the matching kept entries |
+//! | `GET /inspector/api/summary?FILTERS` | counts by outcome (every event), `notKept`, rates, per-second series, retained sizes, limits, and counts by feature/action of the matching kept entries |
 //! | `DELETE /inspector/api/events` | forgets every entry and counter |
 //! | `GET /inspector/api/stream?FILTERS&backlog&after&full&stats` | server-sent events (`live.rs`) |
 
@@ -313,6 +313,7 @@ pub fn stats_json(stats: &Stats, now: i64) -> serde_json::Value {
     serde_json::json!({
         "since": format_ms(stats.since_ms),
         "counts": Stats::counts_json(&stats.counts),
+        "notKept": stats.not_kept,
         "rates": {
             "windowSeconds": RATE_WINDOW_SECONDS,
             "eventsPerSecond": per_second,
@@ -343,6 +344,7 @@ async fn summary(State(shared): State<Arc<Shared>>, pairs: RawPairs) -> Response
         (store.snapshot(), store.stats(now))
     };
     let limits = shared.config.limits;
+    let max_rate = shared.config.max_rate;
     let subscribers = shared
         .subscribers
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -401,6 +403,7 @@ async fn summary(State(shared): State<Arc<Shared>>, pairs: RawPairs) -> Response
                     "capacity": limits.capacity,
                     "maxBytes": limits.max_bytes,
                     "maxBodyBytes": limits.max_body_bytes,
+                    "maxRate": max_rate,
                     "maxSubscribers": MAX_SUBSCRIBERS,
                 }),
             );

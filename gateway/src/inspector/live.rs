@@ -247,7 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_that_falls_behind_is_told_and_memory_stays_bounded() {
-        let insp = Inspector::new(Config::new(10, 1 << 20, None).unwrap());
+        let insp = Inspector::new(Config::new(10, 1 << 20, None).unwrap().with_max_rate(0));
         let mut s = state(&insp, false);
         // A flood while the reader does not read: the ring keeps at most LIVE_BUFFER summaries.
         for i in 0..(LIVE_BUFFER + 500) / 100 {

@@ -15,6 +15,14 @@
 //! event outcome; the recorder hands its entries to the store in one short lock when dropped.
 //! When the inspector is off both calls do nothing.
 //!
+//! Every event is counted (by outcome, and per second for rates). Its details — body,
+//! attributes, decoded event — are kept for at most [`Config::max_rate`] events per second
+//! (published events and the others — rejected, dropped, failed — each have their own budget,
+//! so a flood of one kind never hides the other); beyond that an event is counted as
+//! `notKept`. That bounds the inspector's work on the serving path at any load: at a few
+//! hundred events per second everything is kept; at 80,000 per second the store would cycle
+//! through its 1,000 entries every 12 ms anyway.
+//!
 //! The inspector never holds the only copy of anything: it copies what the sink was given (at
 //! most [`Limits::max_body_bytes`] of each body) after the fact, and what it keeps is bounded by
 //! count and bytes, oldest evicted first.
@@ -44,7 +52,7 @@ use entry::{
 };
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub use store::Limits;
 use store::Store;
 use telemetry_core::proto::Event;
@@ -55,6 +63,8 @@ use tokio::sync::broadcast;
 pub const DEFAULT_CAPACITY: usize = 1000;
 /// Default most bytes kept.
 pub const DEFAULT_MAX_BYTES: &str = "32MiB";
+/// Default most events kept per second, for published events and for the others each.
+pub const DEFAULT_MAX_RATE: u32 = 1000;
 /// Largest accepted `--inspector-capacity` (a snapshot copies one pointer per entry).
 pub const MAX_CAPACITY: usize = 100_000;
 /// Smallest accepted `--inspector-max-bytes`.
@@ -74,10 +84,13 @@ pub struct Config {
     pub limits: Limits,
     /// If set, every API request needs `Authorization: Bearer TOKEN`.
     pub token: Option<String>,
+    /// Most events kept per second, for published events and for the others each (bursts up to
+    /// the capacity); 0: no limit.
+    pub max_rate: u32,
 }
 
 impl Config {
-    /// Checks and completes limits from the command line.
+    /// Checks and completes limits from the command line (with the default record rate).
     pub fn new(capacity: usize, max_bytes: usize, token: Option<String>) -> anyhow::Result<Self> {
         anyhow::ensure!(
             (1..=MAX_CAPACITY).contains(&capacity),
@@ -95,8 +108,64 @@ impl Config {
                 max_body_bytes: MAX_BODY_BYTES.min(max_bytes / 8),
             },
             token,
+            max_rate: DEFAULT_MAX_RATE,
         })
     }
+
+    /// The same with another record rate (0: keep every event).
+    pub fn with_max_rate(mut self, max_rate: u32) -> Self {
+        self.max_rate = max_rate;
+        self
+    }
+}
+
+/// A token bucket: how many more events may be kept now.
+#[derive(Debug)]
+struct Budget {
+    /// Tokens per second; 0 means unlimited.
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Budget {
+    fn new(rate: u32, burst: usize) -> Self {
+        Budget {
+            rate: f64::from(rate),
+            burst: burst as f64,
+            tokens: burst as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes up to `want` tokens; returns how many it got.
+    fn take(&mut self, want: usize) -> usize {
+        if self.rate == 0.0 {
+            return want;
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        let got = (self.tokens.floor() as usize).min(want);
+        self.tokens -= got as f64;
+        got
+    }
+
+    /// Returns tokens taken but not used.
+    fn give_back(&mut self, n: usize) {
+        if self.rate != 0.0 {
+            self.tokens = (self.tokens + n as f64).min(self.burst);
+        }
+    }
+}
+
+/// The two budgets: published events, and the others.
+#[derive(Debug)]
+struct Budgets {
+    published: Budget,
+    problems: Budget,
 }
 
 /// An event for the live stream.
@@ -111,6 +180,7 @@ pub(crate) enum Live {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     store: Mutex<Store>,
+    budgets: Mutex<Budgets>,
     pub(crate) live: broadcast::Sender<Live>,
     pub(crate) subscribers: AtomicUsize,
 }
@@ -120,6 +190,10 @@ impl Shared {
         // A panic while holding the lock cannot leave the store inconsistent in a way that
         // matters for a diagnostic view; keep serving.
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn budgets(&self) -> MutexGuard<'_, Budgets> {
+        self.budgets.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -158,6 +232,10 @@ impl Inspector {
         Inspector {
             shared: Some(Arc::new(Shared {
                 store: Mutex::new(Store::new(config.limits, now_ms())),
+                budgets: Mutex::new(Budgets {
+                    published: Budget::new(config.max_rate, config.limits.capacity),
+                    problems: Budget::new(config.max_rate, config.limits.capacity),
+                }),
                 config,
                 live,
                 subscribers: AtomicUsize::new(0),
@@ -176,7 +254,8 @@ impl Inspector {
             args.inspector_capacity,
             max_bytes,
             args.inspector_token.clone(),
-        )?;
+        )?
+        .with_max_rate(args.inspector_max_rate);
         if !args.inspector.is_on() {
             return Ok(Inspector::off());
         }
@@ -189,6 +268,7 @@ impl Inspector {
         tracing::info!(
             capacity = config.limits.capacity,
             max_bytes = config.limits.max_bytes,
+            max_rate = config.max_rate,
             token = config.token.is_some(),
             "event inspector on: recent events (with private metadata) are kept in memory and served at /inspector/ on the diagnostics port"
         );
@@ -223,16 +303,31 @@ impl Inspector {
         let max_body = shared.config.limits.max_body_bytes;
         let mut names = String::with_capacity(events.len() * 32);
         let mut name_ends = Vec::with_capacity(events.len());
-        let mut held = Vec::new();
+        let mut failing = Vec::new();
         for (i, e) in events.iter().enumerate() {
             names.push_str(&entry::cut(&e.feature, MAX_FIELD_BYTES));
             let feature_end = names.len();
             names.push_str(&entry::cut(&e.action, MAX_FIELD_BYTES));
             name_ends.push((feature_end, names.len()));
             if telemetry_core::validate::check_required_fields(e).is_err() {
-                held.push((i, render_event(e, max_body)));
+                failing.push(i);
             }
         }
+        // One short lock per payload: the events that fail the field checks will be rejected
+        // (problem budget); the rest may be published (published budget, unused tokens are given
+        // back when the payload is done).
+        let (kept_failing, published_allowance) = {
+            let mut b = shared.budgets();
+            (
+                b.problems.take(failing.len()),
+                b.published.take(events.len() - failing.len()),
+            )
+        };
+        let held = failing
+            .iter()
+            .take(kept_failing)
+            .map(|&i| (i, render_event(events.get(i), max_body)))
+            .collect();
         let metadata_json = std::str::from_utf8(publisher.metadata_json())
             .ok()
             .filter(|m| m.len() <= MAX_METADATA_BYTES)
@@ -259,7 +354,10 @@ impl Inspector {
                 names,
                 name_ends,
                 held,
-                entries: Vec::with_capacity(events.len()),
+                published_allowance,
+                counts: [0; 4],
+                not_kept: 0,
+                entries: Vec::with_capacity(published_allowance + kept_failing),
             })),
         }
     }
@@ -279,7 +377,10 @@ fn utf8_prefix_len(bytes: &[u8], max: usize) -> usize {
 }
 
 /// Renders a rejected event with the core's protojson writer, cut at `max` bytes.
-fn render_event(e: &Event, max: usize) -> Content {
+fn render_event(e: Option<&Event>, max: usize) -> Content {
+    let Some(e) = e else {
+        return Content::NotHeld;
+    };
     match telemetry_core::json::event_to_json(e) {
         Ok(mut json) => {
             let full_len = json.len();
@@ -349,8 +450,14 @@ struct Recording {
     /// Every event's feature and action, concatenated; `name_ends[i]` = (feature end, action end).
     names: String,
     name_ends: Vec<(usize, usize)>,
-    /// Rendered events that fail the field checks, by index (ascending).
+    /// Rendered events that fail the field checks and are kept, by index (ascending).
     held: Vec<(usize, Content)>,
+    /// Published events this payload may still keep.
+    published_allowance: usize,
+    /// Events counted, by outcome index.
+    counts: [u64; 4],
+    /// Events counted but not kept (over the record rate).
+    not_kept: u64,
     entries: Vec<Entry>,
 }
 
@@ -372,6 +479,34 @@ impl PayloadRecorder {
         let Some(r) = self.state.as_deref_mut() else {
             return;
         };
+        let kind = match (&outcome.outcome, ack) {
+            (Outcome::Publish(_), Acknowledgement::PublishFailed) => OutcomeKind::PublishFailed,
+            (Outcome::Publish(_), _) => OutcomeKind::Published,
+            (Outcome::Reject(_), _) => OutcomeKind::Rejected,
+            (Outcome::DropOversized { .. }, _) => OutcomeKind::DroppedOversized,
+        };
+        if let Some(c) = r.counts.get_mut(kind.index()) {
+            *c += 1;
+        }
+        let keep = match (kind, &outcome.outcome) {
+            (OutcomeKind::Published, _) => {
+                let ok = r.published_allowance > 0;
+                r.published_allowance = r.published_allowance.saturating_sub(1);
+                ok
+            }
+            // Failed the field checks: kept if rendered in `payload` (within the budget).
+            (OutcomeKind::Rejected, Outcome::Reject(e))
+                if !matches!(e, telemetry_core::EventError::Marshal(_)) =>
+            {
+                r.held.binary_search_by_key(&index, |(i, _)| *i).is_ok()
+            }
+            // Rare outcomes found after the checks: one token each.
+            _ => r.shared.budgets().problems.take(1) == 1,
+        };
+        if !keep {
+            r.not_kept += 1;
+            return;
+        }
         let start = index
             .checked_sub(1)
             .and_then(|p| r.name_ends.get(p))
@@ -383,13 +518,8 @@ impl PayloadRecorder {
             )
         });
         let max_body = r.shared.config.limits.max_body_bytes;
-        let (kind, reason, body_bytes, attributes, content) = match &outcome.outcome {
+        let (reason, body_bytes, attributes, content) = match &outcome.outcome {
             Outcome::Publish(m) => {
-                let kind = if ack == Acknowledgement::PublishFailed {
-                    OutcomeKind::PublishFailed
-                } else {
-                    OutcomeKind::Published
-                };
                 let kept = m
                     .data
                     .get(..utf8_prefix_len(&m.data, max_body))
@@ -398,7 +528,6 @@ impl PayloadRecorder {
                     .ok()
                     .map(String::into_boxed_str);
                 (
-                    kind,
                     None,
                     Some(m.data.len()),
                     attributes,
@@ -415,21 +544,9 @@ impl PayloadRecorder {
                     }),
                     Err(_) => Content::NotHeld,
                 };
-                (
-                    OutcomeKind::Rejected,
-                    Some(dead_letter::reason(e)),
-                    None,
-                    None,
-                    content,
-                )
+                (Some(dead_letter::reason(e)), None, None, content)
             }
-            Outcome::DropOversized { size } => (
-                OutcomeKind::DroppedOversized,
-                None,
-                Some(*size),
-                None,
-                Content::None,
-            ),
+            Outcome::DropOversized { size } => (None, Some(*size), None, Content::None),
         };
         let error_text = match (&outcome.outcome, error) {
             (_, Some(e)) => std::borrow::Cow::Borrowed(e),
@@ -471,14 +588,24 @@ impl Drop for PayloadRecorder {
         let Some(r) = self.state.take() else {
             return;
         };
-        if r.entries.is_empty() {
+        let Recording {
+            shared,
+            entries,
+            counts,
+            not_kept,
+            received_ms,
+            published_allowance,
+            ..
+        } = *r;
+        if published_allowance > 0 {
+            shared.budgets().published.give_back(published_allowance);
+        }
+        if counts == [0; 4] {
             return;
         }
-        let Recording {
-            shared, entries, ..
-        } = *r;
         let tell = shared.live.receiver_count() > 0;
         let mut store = shared.store();
+        store.count(counts, not_kept, received_ms);
         for e in entries {
             let summary = store.push(e);
             if tell {
@@ -666,6 +793,60 @@ mod tests {
         assert_eq!(j["body"], serde_json::Value::Null);
         assert!(j["bodyPrefix"].as_str().unwrap().len() <= 8 * 1024);
         assert!(j["bodyBytes"].as_u64().unwrap() > 20_000);
+    }
+
+    #[test]
+    fn the_record_rate_bounds_what_is_kept_not_what_is_counted() {
+        // each budget bursts to 5 and refills at 1 per second
+        let insp = Inspector::new(Config::new(50, 1 << 20, None).unwrap().with_max_rate(1));
+        {
+            let shared = insp.shared().unwrap();
+            let mut b = shared.budgets();
+            b.published = Budget::new(1, 5);
+            b.problems = Budget::new(1, 5);
+        }
+        let mut events: Vec<Event> = (0..20)
+            .map(|i| event(&format!("ok{i}"), "search"))
+            .collect();
+        events.extend((0..20).map(|i| event(&format!("bad{i}"), "Bad")));
+        run(&insp, events, telemetry_core::MAX_MESSAGE_BYTES);
+        let shared = insp.shared().unwrap();
+        let stats = shared.store().stats(now_ms());
+        assert_eq!(stats.counts, [20, 20, 0, 0]);
+        assert_eq!(stats.not_kept, 30);
+        let kept: Vec<String> = shared
+            .store()
+            .snapshot()
+            .iter()
+            .map(|e| e.summary.get(entry::Field::EventId).to_string())
+            .collect();
+        // the first of each kind, in payload order
+        assert_eq!(
+            kept,
+            [
+                "ok0", "ok1", "ok2", "ok3", "ok4", "bad0", "bad1", "bad2", "bad3", "bad4"
+            ]
+        );
+        // unused published tokens go back: a payload of rejections only takes none of them
+        let insp = Inspector::new(Config::new(50, 1 << 20, None).unwrap().with_max_rate(1));
+        run(
+            &insp,
+            vec![event("bad", "Bad")],
+            telemetry_core::MAX_MESSAGE_BYTES,
+        );
+        let b = insp.shared().unwrap().budgets();
+        assert!(b.published.tokens >= 50.0 - 1e-6, "{:?}", b.published);
+    }
+
+    #[test]
+    fn rate_zero_keeps_everything() {
+        let insp = Inspector::new(Config::new(10_000, 1 << 26, None).unwrap().with_max_rate(0));
+        let events: Vec<Event> = (0..5000)
+            .map(|i| event(&format!("e{i}"), "search"))
+            .collect();
+        run(&insp, events, telemetry_core::MAX_MESSAGE_BYTES);
+        let stats = insp.shared().unwrap().store().stats(now_ms());
+        assert_eq!((stats.retained, stats.not_kept), (5000, 0));
     }
 
     #[test]

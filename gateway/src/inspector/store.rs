@@ -38,6 +38,7 @@ pub struct Store {
     next_seq: u64,
     evicted: u64,
     counts: [u64; 4],
+    not_kept: u64,
     buckets: [Bucket; RATE_WINDOW_SECONDS],
     since_ms: i64,
 }
@@ -53,6 +54,8 @@ pub struct Stats {
     pub retained_bytes: usize,
     /// Entries evicted since the start (or the last reset).
     pub evicted: u64,
+    /// Events counted but not kept, over the record rate, since the start (or the last reset).
+    pub not_kept: u64,
     /// The oldest and newest kept sequence numbers.
     pub oldest_seq: Option<u64>,
     /// The newest kept sequence number.
@@ -74,6 +77,7 @@ impl Store {
             next_seq: 1,
             evicted: 0,
             counts: [0; 4],
+            not_kept: 0,
             buckets: [Bucket::default(); RATE_WINDOW_SECONDS],
             since_ms: now_ms,
         }
@@ -84,17 +88,14 @@ impl Store {
         self.limits
     }
 
-    /// Adds an entry (assigning its sequence number), then evicts the oldest entries until both
-    /// limits hold again. Returns the entry's summary.
-    pub fn push(&mut self, entry: Entry) -> Arc<Summary> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        entry.summary.set_seq(seq);
-        let outcome = entry.summary.outcome.index();
-        if let Some(c) = self.counts.get_mut(outcome) {
-            *c += 1;
+    /// Counts one payload's events (every event is counted, kept or not): `counts` by
+    /// [`OutcomeKind::index`], `not_kept` of them over the record rate.
+    pub fn count(&mut self, counts: [u64; 4], not_kept: u64, received_ms: i64) {
+        for (total, n) in self.counts.iter_mut().zip(counts) {
+            *total += n;
         }
-        let second = entry.summary.received_ms.div_euclid(1000);
+        self.not_kept += not_kept;
+        let second = received_ms.div_euclid(1000);
         let slot = second.rem_euclid(RATE_WINDOW_SECONDS as i64) as usize;
         if let Some(b) = self.buckets.get_mut(slot) {
             if b.second != second {
@@ -103,10 +104,18 @@ impl Store {
                     counts: [0; 4],
                 };
             }
-            if let Some(c) = b.counts.get_mut(outcome) {
-                *c += 1;
+            for (c, n) in b.counts.iter_mut().zip(counts) {
+                *c += n;
             }
         }
+    }
+
+    /// Keeps an entry (assigning its sequence number), then evicts the oldest entries until both
+    /// limits hold again. Returns the entry's summary. (Counting is [`Store::count`].)
+    pub fn push(&mut self, entry: Entry) -> Arc<Summary> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        entry.summary.set_seq(seq);
         let summary = entry.summary.clone();
         self.bytes += entry.cost();
         self.entries.push_back(Arc::new(entry));
@@ -149,6 +158,7 @@ impl Store {
         self.bytes = 0;
         self.evicted = 0;
         self.counts = [0; 4];
+        self.not_kept = 0;
         self.buckets = [Bucket::default(); RATE_WINDOW_SECONDS];
         self.since_ms = now_ms;
     }
@@ -174,6 +184,7 @@ impl Store {
             retained: self.entries.len(),
             retained_bytes: self.bytes,
             evicted: self.evicted,
+            not_kept: self.not_kept,
             oldest_seq: self.entries.front().map(|e| e.summary.seq()),
             newest_seq: self.entries.back().map(|e| e.summary.seq()),
             since_ms: self.since_ms,
@@ -230,6 +241,14 @@ mod tests {
         )
     }
 
+    /// Counts and keeps an entry, as a payload of one does.
+    fn add(s: &mut Store, e: Entry) -> Arc<Summary> {
+        let mut counts = [0; 4];
+        counts[e.summary.outcome.index()] = 1;
+        s.count(counts, 0, e.summary.received_ms);
+        s.push(e)
+    }
+
     fn ids(store: &Store) -> Vec<String> {
         store
             .snapshot()
@@ -251,7 +270,10 @@ mod tests {
         };
         let mut s = Store::new(limits, 0);
         for i in 1..=5 {
-            s.push(entry(&format!("e{i}"), 10, 0, OutcomeKind::Published));
+            add(
+                &mut s,
+                entry(&format!("e{i}"), 10, 0, OutcomeKind::Published),
+            );
         }
         assert_eq!(ids(&s), ["e3", "e4", "e5"]);
         let st = s.stats(0);
@@ -278,7 +300,10 @@ mod tests {
         let mut s = Store::new(limits, 0);
         let one = entry("x", 4096, 0, OutcomeKind::Published).cost();
         for i in 0..20_000 {
-            s.push(entry(&format!("e{i}"), 4096, i, OutcomeKind::Published));
+            add(
+                &mut s,
+                entry(&format!("e{i}"), 4096, i, OutcomeKind::Published),
+            );
             assert!(s.stats(i).retained_bytes <= limits.max_bytes);
         }
         let st = s.stats(20_000);
@@ -297,15 +322,15 @@ mod tests {
             max_body_bytes: 1024,
         };
         let mut s = Store::new(limits, 0);
-        s.push(entry("a", 1, 1_000, OutcomeKind::Published));
-        s.push(entry("b", 1, 1_500, OutcomeKind::Rejected));
-        s.push(entry("c", 1, 2_000, OutcomeKind::Rejected));
+        add(&mut s, entry("a", 1, 1_000, OutcomeKind::Published));
+        add(&mut s, entry("b", 1, 1_500, OutcomeKind::Rejected));
+        add(&mut s, entry("c", 1, 2_000, OutcomeKind::Rejected));
         let st = s.stats(2_000);
         assert_eq!(st.series.len(), RATE_WINDOW_SECONDS);
         assert_eq!(st.series.last(), Some(&(2, [0, 1, 0, 0])));
         assert_eq!(st.series.get(58), Some(&(1, [1, 1, 0, 0])));
         // 60 seconds later the same slots hold new seconds: the old counts are gone
-        s.push(entry("d", 1, 62_000, OutcomeKind::PublishFailed));
+        add(&mut s, entry("d", 1, 62_000, OutcomeKind::PublishFailed));
         let st = s.stats(62_000);
         assert_eq!(st.series.last(), Some(&(62, [0, 0, 0, 1])));
         assert_eq!(st.series.first(), Some(&(3, [0, 0, 0, 0])));
@@ -315,7 +340,7 @@ mod tests {
         let st = s.stats(70_000);
         assert_eq!((st.retained, st.counts, st.since_ms), (0, [0; 4], 70_000));
         assert_eq!(
-            s.push(entry("e", 1, 70_000, OutcomeKind::Published)).seq(),
+            add(&mut s, entry("e", 1, 70_000, OutcomeKind::Published)).seq(),
             5
         );
     }

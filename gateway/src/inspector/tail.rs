@@ -117,7 +117,6 @@ impl TailArgs {
                 q.append_pair("outcome", &self.outcome.join(","));
             }
             q.append_pair("backlog", &self.lines.to_string());
-            q.append_pair("stats", "false");
             if self.full {
                 q.append_pair("full", "true");
             }
@@ -219,6 +218,7 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
         && std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none();
     let mut printed = 0usize;
+    let mut not_kept: Option<u64> = None;
     let mut buffer: Vec<u8> = Vec::new();
     let stdout = std::io::stdout();
     while let Some(chunk) = response
@@ -270,8 +270,26 @@ pub async fn run(args: TailArgs) -> anyhow::Result<()> {
                         "telemetry-gateway tail: {missed} events skipped (this terminal fell behind)"
                     );
                 }
-                "reset" => eprintln!("telemetry-gateway tail: the inspector was reset"),
-                // `ready`: the past events are printed; `stats`: not requested.
+                "reset" => {
+                    not_kept = None;
+                    eprintln!("telemetry-gateway tail: the inspector was reset");
+                }
+                "stats" => {
+                    // Once a second: say when events went by without their details kept.
+                    let now = serde_json::from_str::<serde_json::Value>(&data)
+                        .ok()
+                        .and_then(|v| v["notKept"].as_u64());
+                    if let (Some(before), Some(now)) = (not_kept, now)
+                        && now > before
+                    {
+                        eprintln!(
+                            "telemetry-gateway tail: {} events over the inspector's record rate (--inspector-max-rate) were counted but not kept",
+                            now - before
+                        );
+                    }
+                    not_kept = now.or(not_kept);
+                }
+                // `ready`: the past events are printed.
                 _ => {}
             }
         }
@@ -310,7 +328,7 @@ mod tests {
         let url = cli.args.stream_url().unwrap().to_string();
         assert_eq!(
             url,
-            "http://127.0.0.1:9999/inspector/api/stream?feature=cody.*&q=hello+world&outcome=rejected%2Cpublished&backlog=0&stats=false"
+            "http://127.0.0.1:9999/inspector/api/stream?feature=cody.*&q=hello+world&outcome=rejected%2Cpublished&backlog=0"
         );
     }
 

@@ -400,3 +400,29 @@ def test_tail_errors_are_clear(make_gateway):
         capture_output=True, text=True, timeout=30,
     )
     assert proc.returncode == 1 and "is the gateway running" in proc.stderr
+
+
+def test_record_rate_bounds_details_not_counts(make_gateway):
+    # Each budget (published, and the others) bursts to the capacity, then refills at 1/s.
+    gw = make_gateway("--inspector-capacity", "20", "--inspector-max-rate", "1")
+    proc, timeout = tail(gw, "--lines", "0")
+    wait_subscribers(gw, 1)
+    send(gw, unlicensed_metadata(), [event(f"ok{i}") for i in range(60)] + [event(f"bad{i}", feature="Bad") for i in range(60)])
+    s = api(gw, "/inspector/api/summary")[1]
+    assert s["counts"]["published"] == 60 and s["counts"]["rejected"] == 60
+    assert s["notKept"] == 80 and s["limits"]["maxRate"] == 1
+    # 20 of each kind kept, in order; the store holds the newest 20
+    assert ids(gw) == [f"bad{i}" for i in range(19, -1, -1)]
+    assert s["rates"]["eventsPerSecond"]["total"] > 0
+    # tail says so on standard error (once a second, from the stream's stats)
+    deadline = time.time() + 10
+    err = ""
+    import select
+    while "not kept" not in err and time.time() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            err += proc.stderr.readline()
+    proc.terminate()
+    out, rest = proc.communicate(timeout=timeout)
+    assert "80 events over the inspector's record rate (--inspector-max-rate) were counted but not kept" in err + rest
+    assert len(out.splitlines()) == 40

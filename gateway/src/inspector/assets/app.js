@@ -116,6 +116,8 @@ function onEntry(row, fresh) {
 
 function onStats(stats) {
   for (const o of OUTCOMES) $("count-" + o).textContent = String(stats.counts[o]);
+  $("count-not-kept").textContent = String(stats.notKept);
+  $("not-kept").hidden = stats.notKept === 0;
   const rate = stats.rates.eventsPerSecond.total;
   $("rate").textContent = `· ${rate} events/s`;
   drawChart(stats.rates.series);

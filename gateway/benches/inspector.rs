@@ -1,0 +1,72 @@
+//! The event inspector's cost on the serving path: the server's per-payload core work
+//! (`telemetry_core::ingest` of a 1,000-event payload of realistic events) alone, and with the
+//! inspector's hook around it (off, and on with its default limits, in steady state: the store
+//! is full and every entry evicts one). Same run, same payload; the ratio is the figure.
+//! Run with `cargo bench -p telemetry-gateway --bench inspector`; results in BENCHMARKS.md.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use telemetry_core::proto::Event;
+use telemetry_core::{Acknowledgement, MAX_MESSAGE_BYTES, Publisher, Rpc, ingest, json};
+use telemetry_gateway::inspector::{Config, DEFAULT_CAPACITY, Inspector};
+
+const EVENT: &str = include_str!("../../core/benches/event.json");
+const METADATA: &str = include_str!("../../core/benches/metadata.json");
+
+/// What `server.rs` does per payload, with the inspector's two calls.
+fn process(inspector: &Inspector, publisher: &Publisher, events: Vec<Event>) -> usize {
+    let mut recorder = inspector.payload(publisher, "bench", "RecordEvents", &events);
+    let outcomes = ingest(publisher, events, Rpc::RecordEvents, MAX_MESSAGE_BYTES);
+    for (i, o) in outcomes.iter().enumerate() {
+        recorder.record(i, o, Acknowledgement::assuming_published(&o.outcome), None);
+    }
+    drop(recorder);
+    outcomes.len()
+}
+
+fn payload(c: &mut Criterion) {
+    let event = json::parse_event(EVENT).expect("bench event parses");
+    let metadata = json::parse_metadata(METADATA).expect("bench metadata parses");
+    let publisher = Publisher::new(&metadata).expect("publisher");
+    let events: Vec<Event> = (0..1000)
+        .map(|i| {
+            let mut e = event.clone();
+            e.id = format!("0190f6b4-8c2e-7a3b-9d1e-{i:012x}");
+            e
+        })
+        .collect();
+    let off = Inspector::off();
+    let max_bytes = 32 * 1024 * 1024;
+    let on = Inspector::new(Config::new(DEFAULT_CAPACITY, max_bytes, None).expect("config"));
+    // Fill the store first, so that every measured entry also evicts one.
+    process(&on, &publisher, events.clone());
+    process(&on, &publisher, events.clone());
+
+    let mut g = c.benchmark_group("payload_1000");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("baseline/ingest", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |ev| black_box(ingest(&publisher, ev, Rpc::RecordEvents, MAX_MESSAGE_BYTES)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("ingest+inspector_off", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |ev| black_box(process(&off, &publisher, ev)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("ingest+inspector_on", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |ev| black_box(process(&on, &publisher, ev)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, payload);
+criterion_main!(benches);
