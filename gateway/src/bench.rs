@@ -1,7 +1,7 @@
 //! `telemetry-gateway bench`: a bounded loopback load generator. It starts gateway child
 //! processes on 127.0.0.1 one after the other — a baseline that decodes and acknowledges without
-//! checks or publishing, the real server with the file sink and the event inspector off, and the
-//! same with the inspector on (its defaults) — drives each with the same payloads (closed loop:
+//! checks or publishing, the real server with the file sink and the event inspector off, the
+//! same with the inspector on (its defaults), and on keeping every event — drives each with the same payloads (closed loop:
 //! each stream sends one payload and waits for its response), and reports events/s, p50/p99 per
 //! payload, the throughput ratios, and each server's peak RSS (VmHWM).
 
@@ -309,6 +309,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let inspected = Child::spawn("127.0.0.1:0", &["--sink", &sink_spec, "--inspector", "on"])?;
     let insp = measure(&inspected, &args, &payload).await?;
     drop(inspected);
+    let _ = std::fs::remove_file(&sink_path);
+    let keeping = Child::spawn(
+        "127.0.0.1:0",
+        &[
+            "--sink",
+            &sink_spec,
+            "--inspector",
+            "on",
+            "--inspector-max-rate",
+            "0",
+        ],
+    )?;
+    let keep_all = measure(&keeping, &args, &payload).await?;
+    drop(keeping);
 
     let row = |name: &str, r: &BenchResult| {
         println!(
@@ -338,21 +352,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     row("baseline (no publish)", &base);
     row("gateway (file sink)", &gw);
     row("gateway + inspector", &insp);
+    row("  ... keeping all", &keep_all);
     println!(
         "throughput ratio gateway/baseline: {:.2} ({:.0}%); sink file {} MiB",
         gw.events_per_sec / base.events_per_sec,
         100.0 * gw.events_per_sec / base.events_per_sec,
         sink_bytes / (1024 * 1024)
     );
-    println!(
-        "inspector on/off: throughput ratio {:.2}, server CPU per event ratio {} (inspector defaults: {} events, {})",
-        insp.events_per_sec / gw.events_per_sec,
-        insp.cpu_us_per_event
+    let cpu_ratio = |on: &BenchResult| {
+        on.cpu_us_per_event
             .zip(gw.cpu_us_per_event)
             .map(|(on, off)| format!("{:.2}", on / off))
-            .unwrap_or_else(|| "n/a".into()),
+            .unwrap_or_else(|| "n/a".into())
+    };
+    println!(
+        "inspector on/off (defaults: {} events, {}, {} kept/s): throughput ratio {:.2}, server CPU per event ratio {}",
         crate::inspector::DEFAULT_CAPACITY,
-        crate::inspector::DEFAULT_MAX_BYTES
+        crate::inspector::DEFAULT_MAX_BYTES,
+        crate::inspector::DEFAULT_MAX_RATE,
+        insp.events_per_sec / gw.events_per_sec,
+        cpu_ratio(&insp),
+    );
+    println!(
+        "inspector keeping every event (--inspector-max-rate 0) / off: throughput ratio {:.2}, server CPU per event ratio {}",
+        keep_all.events_per_sec / gw.events_per_sec,
+        cpu_ratio(&keep_all),
     );
     Ok(())
 }

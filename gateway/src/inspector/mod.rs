@@ -301,33 +301,42 @@ impl Inspector {
         };
         let received_ms = now_ms();
         let max_body = shared.config.limits.max_body_bytes;
-        let mut names = String::with_capacity(events.len() * 32);
-        let mut name_ends = Vec::with_capacity(events.len());
-        let mut failing = Vec::new();
-        for (i, e) in events.iter().enumerate() {
-            names.push_str(&entry::cut(&e.feature, MAX_FIELD_BYTES));
-            let feature_end = names.len();
-            names.push_str(&entry::cut(&e.action, MAX_FIELD_BYTES));
-            name_ends.push((feature_end, names.len()));
-            if telemetry_core::validate::check_required_fields(e).is_err() {
-                failing.push(i);
-            }
-        }
-        // One short lock per payload: the events that fail the field checks will be rejected
-        // (problem budget); the rest may be published (published budget, unused tokens are given
-        // back when the payload is done).
-        let (kept_failing, published_allowance) = {
+        // One short lock per payload takes this payload's allowances; what is not used goes back
+        // when the payload is done.
+        let (mut problem_allowance, published_allowance) = {
             let mut b = shared.budgets();
             (
-                b.problems.take(failing.len()),
-                b.published.take(events.len() - failing.len()),
+                b.problems.take(events.len()),
+                b.published.take(events.len()),
             )
         };
-        let held = failing
-            .iter()
-            .take(kept_failing)
-            .map(|&i| (i, render_event(events.get(i), max_body)))
-            .collect();
+        let mut names = String::new();
+        let mut name_ends = Vec::new();
+        let mut held = Vec::new();
+        if problem_allowance > 0 || published_allowance > 0 {
+            names.reserve(
+                events
+                    .iter()
+                    .map(|e| {
+                        e.feature.len().min(MAX_FIELD_BYTES) + e.action.len().min(MAX_FIELD_BYTES)
+                    })
+                    .sum(),
+            );
+            name_ends.reserve(events.len());
+            for (i, e) in events.iter().enumerate() {
+                names.push_str(&entry::cut(&e.feature, MAX_FIELD_BYTES));
+                let feature_end = names.len();
+                names.push_str(&entry::cut(&e.action, MAX_FIELD_BYTES));
+                name_ends.push((feature_end, names.len()));
+                // These will be rejected, and `ingest` drops them: render them now.
+                if problem_allowance > 0
+                    && telemetry_core::validate::check_required_fields(e).is_err()
+                {
+                    held.push((i, render_event(e, max_body)));
+                    problem_allowance -= 1;
+                }
+            }
+        }
         let metadata_json = std::str::from_utf8(publisher.metadata_json())
             .ok()
             .filter(|m| m.len() <= MAX_METADATA_BYTES)
@@ -353,11 +362,16 @@ impl Inspector {
                 request_id: entry::cut(request_id, MAX_FIELD_BYTES).into_owned(),
                 names,
                 name_ends,
+                // Grown as entries are kept: sizing it from the allowances (usually a full
+                // problem budget that is given back) would allocate and free a large block per
+                // payload, and freeing a block of 64 KiB or more makes glibc's allocator
+                // consolidate its free lists, slowing every allocation of the server.
+                entries: Vec::with_capacity(held.len().max(published_allowance.min(64))),
                 held,
                 published_allowance,
+                problem_allowance,
                 counts: [0; 4],
                 not_kept: 0,
-                entries: Vec::with_capacity(published_allowance + kept_failing),
             })),
         }
     }
@@ -377,10 +391,7 @@ fn utf8_prefix_len(bytes: &[u8], max: usize) -> usize {
 }
 
 /// Renders a rejected event with the core's protojson writer, cut at `max` bytes.
-fn render_event(e: Option<&Event>, max: usize) -> Content {
-    let Some(e) = e else {
-        return Content::NotHeld;
-    };
+fn render_event(e: &Event, max: usize) -> Content {
     match telemetry_core::json::event_to_json(e) {
         Ok(mut json) => {
             let full_len = json.len();
@@ -454,6 +465,8 @@ struct Recording {
     held: Vec<(usize, Content)>,
     /// Published events this payload may still keep.
     published_allowance: usize,
+    /// Other events (found after the field checks) this payload may still keep.
+    problem_allowance: usize,
     /// Events counted, by outcome index.
     counts: [u64; 4],
     /// Events counted but not kept (over the record rate).
@@ -500,8 +513,12 @@ impl PayloadRecorder {
             {
                 r.held.binary_search_by_key(&index, |(i, _)| *i).is_ok()
             }
-            // Rare outcomes found after the checks: one token each.
-            _ => r.shared.budgets().problems.take(1) == 1,
+            // Outcomes found after the field checks: from the payload's problem allowance.
+            _ => {
+                let ok = r.problem_allowance > 0;
+                r.problem_allowance = r.problem_allowance.saturating_sub(1);
+                ok
+            }
         };
         if !keep {
             r.not_kept += 1;
@@ -595,10 +612,13 @@ impl Drop for PayloadRecorder {
             not_kept,
             received_ms,
             published_allowance,
+            problem_allowance,
             ..
         } = *r;
-        if published_allowance > 0 {
-            shared.budgets().published.give_back(published_allowance);
+        if published_allowance > 0 || problem_allowance > 0 {
+            let mut b = shared.budgets();
+            b.published.give_back(published_allowance);
+            b.problems.give_back(problem_allowance);
         }
         if counts == [0; 4] {
             return;
