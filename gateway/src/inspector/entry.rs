@@ -111,7 +111,7 @@ impl Field {
     const COUNT: usize = 7;
 }
 
-/// Builds a [`Packed`] in field order.
+/// Builds the packed string fields of a [`Summary`], in field order.
 pub struct PackedBuilder {
     text: String,
     ends: [u32; Field::COUNT],
