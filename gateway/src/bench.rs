@@ -5,7 +5,8 @@
 //!    rendering each sink line — CPU µs per event.
 //! 2. **The server**, as child processes on 127.0.0.1 driven by this process (a separate process,
 //!    pre-encoded requests, `--streams` × `--window` payloads in flight): a no-publish baseline,
-//!    then the real gateway with the file sink at each `--workers` count. For each: events/s,
+//!    then the real gateway with the file sink at each `--workers` count (and once with the event
+//!    inspector off, to show what it costs). For each: events/s,
 //!    payload latency, peak RSS, and the server's CPU (user + sys from `/proc`) per acknowledged
 //!    event, and its ratio to the floor.
 //! 3. **Small payloads**: round trips of a 1-event `RecordEvents` payload and of unary
@@ -705,6 +706,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let _ = std::fs::remove_file(&sink);
             last = Some((gw, l, workers));
         }
+    }
+    // The event inspector (on by default) against the same server with it off.
+    if let Some(&workers) = args.workers.iter().max() {
+        let sink = dir.join("bench-events-no-inspector.ndjson");
+        let mut extra = vec![
+            "--sink".to_string(),
+            format!("file:{}", sink.display()),
+            "--inspector".into(),
+            "off".into(),
+        ];
+        extra.extend(worker_arg(workers));
+        extra.extend(args.server_args.iter().cloned());
+        let gw = Child::spawn(&bin, &extra)?;
+        let l = load(&gw, &args, &metadata_bytes, &payload)
+            .await
+            .map_err(|e| gw.explain(e))?;
+        row(&format!("gateway, {workers} worker(s), inspector off"), &l);
+        let _ = std::fs::remove_file(&sink);
     }
     println!();
     if let Some((gw, l, workers)) = last {

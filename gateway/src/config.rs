@@ -202,6 +202,62 @@ pub struct ServeArgs {
     /// Limits.
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
+
+    /// The live event inspector (issue #11): options below, in [`InspectorArgs`].
+    #[command(flatten)]
+    pub inspector: InspectorArgs,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl Switch {
+    /// Whether it is on.
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+/// `serve` options of the live event inspector (`crate::inspector`), served on the diagnostics
+/// port: it keeps recent events, private metadata included, in memory.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Event inspector (on the diagnostics port)")]
+pub struct InspectorArgs {
+    /// The live event inspector at http://DIAGNOSTICS/inspector/ (web page, REST API, `tail`):
+    /// on by default (off when --diagnostics-listen is off).
+    #[arg(
+        long = "inspector",
+        env = "TELEMETRY_GATEWAY_INSPECTOR",
+        value_enum,
+        default_value = "on"
+    )]
+    pub inspector: Switch,
+    /// Most events the inspector keeps (oldest go first), 1 to 100000.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_CAPACITY", default_value_t = crate::inspector::DEFAULT_CAPACITY)]
+    pub inspector_capacity: usize,
+    /// Most memory the inspector's record uses (bodies, attributes, strings; suffixes KiB, MiB…),
+    /// at least 64KiB. Bodies over 256KiB (or an eighth of this) keep a prefix.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_MAX_BYTES", default_value = crate::inspector::DEFAULT_MAX_BYTES)]
+    pub inspector_max_bytes: String,
+    /// Most events per second whose details the inspector keeps, for published events and for
+    /// the others (rejected, dropped, failed) each; beyond it events are only counted. 0: keep
+    /// every event.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_MAX_RATE", default_value_t = crate::inspector::DEFAULT_MAX_RATE)]
+    pub inspector_max_rate: u32,
+    /// Require `Authorization: Bearer TOKEN` for the inspector's API (the page asks for it).
+    /// Without a token the inspector only answers requests addressed to an IP or localhost.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_INSPECTOR_TOKEN",
+        hide_env_values = true
+    )]
+    pub inspector_token: Option<String>,
 }
 
 impl ServeArgs {

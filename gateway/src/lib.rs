@@ -12,6 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod connections;
 pub mod export;
+pub mod inspector;
 pub mod limits;
 pub mod log_limit;
 pub mod metrics;
@@ -223,6 +224,8 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     })?);
     let budgets = Budgets::split(limits.max_inflight_bytes);
     let phases = Arc::new(Shutdown::new());
+    let diagnostics_on = !(args.diagnostics_listen == "off" || args.diagnostics_listen.is_empty());
+    let inspector = inspector::Inspector::from_args(&args.inspector, diagnostics_on)?;
     let state = GatewayState {
         sink: sink.clone(),
         dead_letters: dead_letters.clone(),
@@ -237,6 +240,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
         budgets: budgets.clone(),
         shutdown: phases.watch(),
         logs,
+        inspector: inspector.clone(),
     };
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -264,7 +268,15 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     {
         None
     } else {
-        Some(start_diagnostics(&args.diagnostics_listen, metrics.clone(), sink.clone()).await?)
+        Some(
+            start_diagnostics(
+                &args.diagnostics_listen,
+                metrics.clone(),
+                sink.clone(),
+                inspector.clone(),
+            )
+            .await?,
+        )
     };
 
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -307,6 +319,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Running> {
     tracing::info!(
         listen = %addr,
         diagnostics = %diagnostics_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        inspector = %diagnostics_addr.filter(|_| inspector.is_on()).map(|a| format!("http://{a}/inspector/")).unwrap_or_else(|| "off".into()),
         sink = %sink_description,
         dead_letter_sink = %dead_letters.as_ref().map(|d| d.sink().describe()).unwrap_or_else(|| "none".into()),
         publish_concurrency = args.publish_concurrency(),
@@ -412,6 +425,7 @@ async fn start_diagnostics(
     listen: &str,
     metrics: Metrics,
     sink: Arc<dyn Sink>,
+    inspector: inspector::Inspector,
 ) -> anyhow::Result<SocketAddr> {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -445,7 +459,8 @@ async fn start_diagnostics(
                     }
                 }
             }),
-        );
+        )
+        .merge(inspector::router(inspector));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "diagnostics server failed");

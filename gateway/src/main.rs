@@ -1,4 +1,5 @@
-//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`, `relay`, `queue`.
+//! The `telemetry-gateway` command line: `serve`, `license`, `bench`, `export`, `relay`, `queue`,
+//! `tail`.
 
 use clap::{Parser, Subcommand};
 use telemetry_gateway::{bench, config::ServeArgs, export};
@@ -34,6 +35,8 @@ enum Command {
     /// Inspect an export queue; list and re-queue events set aside after repeated refusals.
     #[command(subcommand)]
     Queue(export::queue_cmd::QueueCommand),
+    /// Follow a running gateway's event inspector: one line per event (`--json` for machines).
+    Tail(Box<telemetry_gateway::inspector::tail::TailArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +67,9 @@ fn main() -> std::process::ExitCode {
                 .and_then(|rt| rt.block_on(telemetry_gateway::relay::run(*args, shutdown_signal())))
         }
         Command::Queue(cmd) => runtime().and_then(|rt| rt.block_on(export::queue_cmd::run(cmd))),
+        Command::Tail(args) => {
+            runtime().and_then(|rt| rt.block_on(telemetry_gateway::inspector::tail::run(*args)))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -73,6 +73,8 @@ pub struct GatewayState {
     pub shutdown: ShutdownWatch,
     /// Per-event log rate limits.
     pub logs: EventLogLimiter,
+    /// The live event inspector (a no-op when off).
+    pub inspector: crate::inspector::Inspector,
 }
 
 /// The gRPC service.

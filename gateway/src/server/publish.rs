@@ -196,12 +196,19 @@ impl GatewayState {
         // The dead letter of the payload's last rejection: awaited (briefly) before answering.
         let mut last_dead_letter = None;
 
+        let mut inspected = self.inspector.payload(
+            ctx.publisher,
+            ctx.request_id,
+            super::rpc_name(ctx.rpc),
+            count,
+        );
         // Applies a finished batch's results.
         let apply = |(indices, result): (Vec<usize>, BatchResult),
                      acks: &mut Vec<Acknowledgement>,
                      errors: &mut Vec<(usize, String)>,
                      alive: &mut usize,
-                     tally: &mut Tally| {
+                     tally: &mut Tally,
+                     inspected: &mut crate::inspector::PayloadRecorder| {
             *alive -= indices.len();
             tally.published += (indices.len() - result.failed.len()) as u64;
             for (j, reason) in result.failed {
@@ -210,6 +217,7 @@ impl GatewayState {
                     *a = Acknowledgement::PublishFailed;
                 }
                 tally.publish_failed += 1;
+                inspected.publish_failed(i, &format!("publishing event: {reason}"));
                 if let Some(suppressed) = self.logs.check(EventLogKind::PublishFailed) {
                     let id = ids.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
                     tracing::warn!(
@@ -231,7 +239,14 @@ impl GatewayState {
                     inflight.push(f);
                 }
                 match inflight.next().await {
-                    Some(done) => apply(done, &mut acks, &mut errors, &mut alive, &mut tally),
+                    Some(done) => apply(
+                        done,
+                        &mut acks,
+                        &mut errors,
+                        &mut alive,
+                        &mut tally,
+                        &mut inspected,
+                    ),
                     None => break,
                 }
             }
@@ -256,7 +271,11 @@ impl GatewayState {
             // operation per chunk, not per event); what a message does not need goes back to it.
             if credit.bytes() < cost {
                 let want = cost.max(CREDIT_CHUNK).min(per_event_cap);
-                match self.budgets.process.try_reserve(want - credit.bytes().min(want)) {
+                match self
+                    .budgets
+                    .process
+                    .try_reserve(want - credit.bytes().min(want))
+                {
                     Some(more) => credit.merge(more),
                     None => {
                         // Hold nothing while waiting: send our own batch, give back the credit.
@@ -271,7 +290,7 @@ impl GatewayState {
                             tokio::select! {
                                 biased;
                                 Some(done) = inflight.next(), if !inflight.is_empty() => {
-                                    apply(done, &mut acks, &mut errors, &mut alive, &mut tally);
+                                    apply(done, &mut acks, &mut errors, &mut alive, &mut tally, &mut inspected);
                                 }
                                 r = &mut wait => break r,
                             }
@@ -282,6 +301,7 @@ impl GatewayState {
             let mut charge = credit.split(cost);
             let event =
                 Event::decode(bytes.as_ref()).map_err(|e| Status::internal(e.to_string()))?;
+            inspected.note(i, &event);
             // The body is written into one buffer of its bound: no regrowth.
             let outcome = telemetry_core::ingest_event(
                 ctx.publisher,
@@ -289,6 +309,16 @@ impl GatewayState {
                 ctx.rpc,
                 self.max_message_bytes,
                 fp.body,
+            );
+            inspected.record(
+                i,
+                &outcome,
+                Acknowledgement::assuming_published(&outcome.outcome),
+                match &outcome.outcome {
+                    Outcome::Reject(e) => Some(e.to_string()),
+                    _ => None,
+                }
+                .as_deref(),
             );
             match outcome.outcome {
                 Outcome::Publish(message) => {
@@ -344,7 +374,14 @@ impl GatewayState {
             inflight.push(f);
         }
         while let Some(done) = inflight.next().await {
-            apply(done, &mut acks, &mut errors, &mut alive, &mut tally);
+            apply(
+                done,
+                &mut acks,
+                &mut errors,
+                &mut alive,
+                &mut tally,
+                &mut inspected,
+            );
         }
         if let Some(written) = last_dead_letter {
             // Dead letters are written in order: once the last is, all are. Best effort, so that
@@ -352,6 +389,8 @@ impl GatewayState {
             let _ = tokio::time::timeout(DEAD_LETTER_WAIT, written).await;
         }
 
+        // Hands the payload's entries to the inspector's store.
+        drop(inspected);
         let events = &self.metrics.events;
         for (outcome, n) in [
             ("published", tally.published),
