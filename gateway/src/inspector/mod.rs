@@ -337,6 +337,7 @@ impl Inspector {
                 // payload, and freeing a block of 64 KiB or more makes glibc's allocator
                 // consolidate its free lists, slowing every allocation of the server.
                 count,
+                held_pending: 0,
                 entries: Vec::with_capacity(published_allowance.min(64)),
                 indices: Vec::with_capacity(published_allowance.min(64)),
                 held,
@@ -445,6 +446,8 @@ struct Recording {
     not_kept: u64,
     /// Events in the payload.
     count: usize,
+    /// Rendered events in `held` not recorded yet (each will take a problem allowance).
+    held_pending: usize,
     entries: Vec<Entry>,
     /// The payload index of each entry.
     indices: Vec<usize>,
@@ -476,10 +479,12 @@ impl PayloadRecorder {
         let feature_end = r.names.len();
         r.names.push_str(&entry::cut(&e.action, MAX_FIELD_BYTES));
         r.name_ends.push((feature_end, r.names.len()));
-        let unused_problems = r.problem_allowance.saturating_sub(r.held.len());
-        if unused_problems > 0 && telemetry_core::validate::check_required_fields(e).is_err() {
+        if r.problem_allowance > r.held_pending
+            && telemetry_core::validate::check_required_fields(e).is_err()
+        {
             let max_body = r.shared.config.limits.max_body_bytes;
             r.held.push((index, render_event(e, max_body)));
+            r.held_pending += 1;
         }
     }
 
@@ -547,6 +552,7 @@ impl PayloadRecorder {
                 let held = r.held.binary_search_by_key(&index, |(i, _)| *i).is_ok();
                 if held {
                     r.problem_allowance = r.problem_allowance.saturating_sub(1);
+                    r.held_pending = r.held_pending.saturating_sub(1);
                 }
                 held
             }
