@@ -164,7 +164,15 @@ enum Command {
 pub struct LineWriter {
     tx: mpsc::Sender<Command>,
     last_error: Arc<Mutex<Option<String>>>,
+    /// Line buffers the writer thread gave back after writing them, reused by the next batches
+    /// (a batch's buffer is large: allocating one per batch costs page faults).
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
 }
+
+/// Spare buffers kept at most, and the largest capacity kept (at most 16 MiB in all, part of the
+/// fixed overhead in the README's memory sizing).
+const SPARE_BUFFERS: usize = 8;
+const SPARE_MAX_CAPACITY: usize = 2 << 20;
 
 impl LineWriter {
     /// Starts the writer thread over `out`.
@@ -172,6 +180,8 @@ impl LineWriter {
         let (tx, mut rx) = mpsc::channel::<Command>(QUEUE_BATCHES);
         let last_error = Arc::new(Mutex::new(None::<String>));
         let status = last_error.clone();
+        let spare: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let returned = spare.clone();
         std::thread::Builder::new()
             .name(format!("sink-{name}"))
             .spawn(move || {
@@ -230,13 +240,25 @@ impl LineWriter {
                     pending_bytes = 0;
                     for job in claimed.drain(..) {
                         let _ = job.done.send(result.clone());
+                        let mut lines = job.lines;
+                        if lines.capacity() <= SPARE_MAX_CAPACITY
+                            && let Ok(mut s) = returned.lock()
+                            && s.len() < SPARE_BUFFERS
+                        {
+                            lines.clear();
+                            s.push(lines);
+                        }
                     }
                     for done in flushes.drain(..) {
                         let _ = done.send(result.clone());
                     }
                 }
             })?;
-        Ok(LineWriter { tx, last_error })
+        Ok(LineWriter {
+            tx,
+            last_error,
+            spare,
+        })
     }
 
     /// Writes rendered lines; returns once they were written and committed. If `deadline`
@@ -298,7 +320,13 @@ impl LineWriter {
                     + 64
             })
             .sum();
-        let mut lines = Vec::with_capacity(size);
+        let mut lines = self
+            .spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_default();
+        lines.reserve(size);
         let mut failed = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             let start = lines.len();
