@@ -695,3 +695,24 @@ def test_soak_mixed_clients_memory_does_not_trend_up(hostile, tmp_path):
            good_events_per_s=round(acked / duration), rss_first_third_mib=round(first, 1),
            rss_last_third_mib=round(last, 1), rss_min_mib=round(min(samples), 1),
            rss_max_mib=round(max(samples), 1), **counts)
+
+
+def test_unary_record_event_latency(make_gateway, sams_server):
+    """Regression: unary RecordEvent paid the same ~40 ms delayed-ACK stall as payloads."""
+    from conftest import GOOD_TOKEN
+    url, _ = sams_server
+    gw = make_gateway("--sams-server-url", url, "--sams-client-id", "c", "--sams-client-secret", "s",
+                      "--sams-cache-ttl-seconds", "60")
+    md = pb.RecordEventsRequestMetadata(request_id="r", identifier=pb.Identifier(
+        managed_service=pb.Identifier.ManagedServiceIdentifier(service_id="svc")))
+    auth = [("authorization", f"Bearer {GOOD_TOKEN}")]
+    gw.stub.RecordEvent(pb.RecordEventRequest(metadata=md, event=tiny_event(0, prefix="u")), metadata=auth, timeout=10)
+    times = []
+    for i in range(1, 61):
+        t = time.perf_counter()
+        gw.stub.RecordEvent(pb.RecordEventRequest(metadata=md, event=tiny_event(i, prefix="u")), metadata=auth, timeout=10)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    p50 = times[len(times) // 2]
+    print(f"\n[hostile] unary RecordEvent latency: p50={p50 * 1000:.2f} ms")
+    assert p50 < 0.010, f"p50 {p50 * 1000:.1f} ms"
