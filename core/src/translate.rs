@@ -111,6 +111,9 @@ pub fn check_pubsub_limits(message: &Message) -> Result<(), PubSubLimitError> {
     if count > PUBSUB_MAX_ATTRIBUTES {
         return Err(PubSubLimitError::TooManyAttributes { count });
     }
+    // With at most 100 attributes within their sizes (at most ~130 KB in all), a body under half
+    // the request limit always fits: only larger bodies need the request's exact size.
+    let exact = message.data.len() >= PUBSUB_MAX_REQUEST_BYTES / 2;
     let mut size = field_len(message.data.len());
     for (key, value) in &message.attributes {
         if key.len() > PUBSUB_MAX_ATTRIBUTE_KEY_BYTES {
@@ -122,11 +125,15 @@ pub fn check_pubsub_limits(message: &Message) -> Result<(), PubSubLimitError> {
                 len: value.len(),
             });
         }
-        size += field_len(field_len(key.len()) + field_len(value.len()));
+        if exact {
+            size += field_len(field_len(key.len()) + field_len(value.len()));
+        }
     }
-    let size = field_len(size) + PUBSUB_REQUEST_OVERHEAD_BYTES;
-    if size > PUBSUB_MAX_REQUEST_BYTES {
-        return Err(PubSubLimitError::RequestTooLarge { size });
+    if exact {
+        let size = field_len(size) + PUBSUB_REQUEST_OVERHEAD_BYTES;
+        if size > PUBSUB_MAX_REQUEST_BYTES {
+            return Err(PubSubLimitError::RequestTooLarge { size });
+        }
     }
     Ok(())
 }
