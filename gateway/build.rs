@@ -16,10 +16,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let encoded = prost::Message::encode_to_vec(&descriptors);
     std::fs::write(out_dir.join("telemetrygateway_descriptor.bin"), encoded)?;
 
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .extern_path(".telemetrygateway.v1", "::telemetry_core::proto")
-        .compile_fds(descriptors)?;
+    // The client (tests, bench, exporter) uses the core's types throughout. The server receives
+    // `RecordEventsRequest` as `crate::wire::IncomingRecordEventsRequest` (the same wire format,
+    // each events payload kept raw and decoded one event at a time) and sends
+    // `RecordEventsResponse` as `crate::wire::OutgoingRecordEventsResponse` (pre-encoded); see
+    // src/wire.rs.
+    for (side, server) in [("client", false), ("server", true)] {
+        let dir = out_dir.join(side);
+        std::fs::create_dir_all(&dir)?;
+        let mut builder = tonic_prost_build::configure()
+            .build_client(!server)
+            .build_server(server)
+            .out_dir(&dir);
+        if server {
+            builder = builder
+                .extern_path(
+                    ".telemetrygateway.v1.RecordEventsRequest",
+                    "crate::wire::IncomingRecordEventsRequest",
+                )
+                .extern_path(
+                    ".telemetrygateway.v1.RecordEventsResponse",
+                    "crate::wire::OutgoingRecordEventsResponse",
+                )
+                .extern_path(
+                    ".telemetrygateway.v1.RecordEventRequest",
+                    "crate::wire::IncomingRecordEventRequest",
+                );
+        }
+        builder
+            .extern_path(".telemetrygateway.v1", "::telemetry_core::proto")
+            .compile_fds(descriptors.clone())?;
+    }
     Ok(())
 }

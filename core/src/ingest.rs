@@ -6,7 +6,7 @@
 //! and answer with [`succeeded_events`] over the final [`Acknowledgement`]s.
 
 use crate::proto::{Event, RecordEventsRequestMetadata, identifier};
-use crate::translate::{Message, Publisher, Translation, translate};
+use crate::translate::{Message, Publisher, TranslateError, Translation, translate_with_capacity};
 use crate::validate::{EventError, check_required_fields};
 
 pub use crate::translate::PublisherKind;
@@ -139,26 +139,37 @@ pub fn ingest(
 ) -> Vec<EventOutcome> {
     events
         .into_iter()
-        .map(|mut event| {
-            if rpc == Rpc::RecordEvents {
-                migrate_legacy_metadata(&mut event);
-            }
-            let outcome = match check_required_fields(&event) {
-                Err(e) => Outcome::Reject(e),
-                Ok(()) => match translate(publisher, &event, max_message_bytes) {
-                    Ok(Translation::Publish(m)) => Outcome::Publish(m),
-                    Ok(Translation::Oversized { size }) => Outcome::DropOversized { size },
-                    Err(crate::translate::TranslateError::Marshal(e)) => {
-                        Outcome::Reject(EventError::Marshal(e))
-                    }
-                },
-            };
-            EventOutcome {
-                id: event.id,
-                outcome,
-            }
-        })
+        .map(|event| ingest_event(publisher, event, rpc, max_message_bytes, 0))
         .collect()
+}
+
+/// [`ingest`] for one event: what the gateway's publish loop calls as it decodes each event.
+/// `body_capacity` is passed to [`crate::translate::translate_with_capacity`] (0: its default).
+pub fn ingest_event(
+    publisher: &Publisher,
+    mut event: Event,
+    rpc: Rpc,
+    max_message_bytes: usize,
+    body_capacity: usize,
+) -> EventOutcome {
+    if rpc == Rpc::RecordEvents {
+        migrate_legacy_metadata(&mut event);
+    }
+    let outcome = match check_required_fields(&event) {
+        Err(e) => Outcome::Reject(e),
+        Ok(()) => {
+            match translate_with_capacity(publisher, &event, max_message_bytes, body_capacity) {
+                Ok(Translation::Publish(m)) => Outcome::Publish(m),
+                Ok(Translation::Oversized { size }) => Outcome::DropOversized { size },
+                Err(TranslateError::Marshal(e)) => Outcome::Reject(EventError::Marshal(e)),
+                Err(TranslateError::PubSubLimit(e)) => Outcome::Reject(EventError::PubSubLimit(e)),
+            }
+        }
+    };
+    EventOutcome {
+        id: event.id,
+        outcome,
+    }
 }
 
 /// The final state of one event once publishing is over.
@@ -175,6 +186,16 @@ pub enum Acknowledgement {
 }
 
 impl Acknowledgement {
+    /// Whether the response lists an event with this acknowledgement, for a publisher of
+    /// `kind` (the rule of [`succeeded_events`]).
+    pub fn is_listed(self, kind: PublisherKind) -> bool {
+        match self {
+            Acknowledgement::Published | Acknowledgement::Dropped => true,
+            Acknowledgement::Rejected => kind.is_sourcegraph_instance(),
+            Acknowledgement::PublishFailed => false,
+        }
+    }
+
     /// The acknowledgement an outcome gets when every publish succeeds.
     pub fn assuming_published(outcome: &Outcome) -> Self {
         match outcome {
@@ -194,11 +215,7 @@ pub fn succeeded_events<'a>(
 ) -> Vec<String> {
     events
         .into_iter()
-        .filter(|(_, ack)| match ack {
-            Acknowledgement::Published | Acknowledgement::Dropped => true,
-            Acknowledgement::Rejected => kind.is_sourcegraph_instance(),
-            Acknowledgement::PublishFailed => false,
-        })
+        .filter(|(_, ack)| ack.is_listed(kind))
         .map(|(id, _)| id.to_string())
         .collect()
 }

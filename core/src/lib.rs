@@ -80,7 +80,7 @@ pub mod validate;
 #[cfg(feature = "ingest")]
 pub use ingest::{
     Acknowledgement, EventOutcome, Identity, MetadataError, Outcome, PublisherKind, Rpc, identify,
-    ingest, migrate_legacy_metadata, succeeded_events,
+    ingest, ingest_event, migrate_legacy_metadata, succeeded_events,
 };
 pub use json::JsonError;
 pub use policy::{
@@ -90,6 +90,7 @@ pub use policy::{
 pub use record::{MetadataValue, RecordContext, RecordError, TelemetryEventInput, record};
 #[cfg(feature = "translate")]
 pub use translate::{
-    MAX_MESSAGE_BYTES, Message, Publisher, TranslateError, Translation, translate,
+    MAX_MESSAGE_BYTES, Message, PubSubLimitError, Publisher, TranslateError, Translation,
+    check_pubsub_limits, translate, translate_with_capacity,
 };
 pub use validate::{EventError, FeatureActionError, validate_event, validate_feature_action};

@@ -8,6 +8,18 @@ use std::collections::BTreeMap;
 /// published: Pub/Sub's `MaxPublishRequestBytes`.
 pub const MAX_MESSAGE_BYTES: usize = 10_000_000;
 
+/// Pub/Sub's limit on attributes per message.
+pub const PUBSUB_MAX_ATTRIBUTES: usize = 100;
+/// Pub/Sub's limit on an attribute key, in bytes.
+pub const PUBSUB_MAX_ATTRIBUTE_KEY_BYTES: usize = 256;
+/// Pub/Sub's limit on an attribute value, in bytes.
+pub const PUBSUB_MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+/// Pub/Sub's limit on a publish request, in bytes.
+pub const PUBSUB_MAX_REQUEST_BYTES: usize = 10_000_000;
+/// What a publish request adds around one message: the topic name (at most 255 bytes plus the
+/// project) and protobuf framing.
+pub const PUBSUB_REQUEST_OVERHEAD_BYTES: usize = 1024;
+
 /// The prefix of metadata keys that flag recorded private metadata as attributes.
 const RECORDS_PRIVATE_METADATA_PREFIX: &str = "recordsPrivateMetadata";
 
@@ -35,12 +47,95 @@ impl PublisherKind {
     }
 }
 
+/// Why a message cannot be published to Pub/Sub. Checked before publishing (a deliberate
+/// difference from the Go gateway, which publishes and fails the whole Pub/Sub batch — other
+/// clients' events included — and leaves the event to be retried forever): the event is refused
+/// as not retryable instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PubSubLimitError {
+    /// More than [`PUBSUB_MAX_ATTRIBUTES`] attributes.
+    #[error("{count} attributes, over the limit of 100")]
+    TooManyAttributes {
+        /// How many attributes the message would have.
+        count: usize,
+    },
+    /// An attribute key over [`PUBSUB_MAX_ATTRIBUTE_KEY_BYTES`].
+    #[error("attribute key of {len} bytes, over the limit of 256")]
+    KeyTooLong {
+        /// The key's length in bytes.
+        len: usize,
+    },
+    /// An attribute value over [`PUBSUB_MAX_ATTRIBUTE_VALUE_BYTES`].
+    #[error("attribute {key:?} has a value of {len} bytes, over the limit of 1024")]
+    ValueTooLong {
+        /// The attribute.
+        key: String,
+        /// The value's length in bytes.
+        len: usize,
+    },
+    /// The message and its attributes would not fit in one publish request.
+    #[error(
+        "message of {size} bytes with its attributes, over the publish request limit of 10000000"
+    )]
+    RequestTooLarge {
+        /// The encoded message size plus the request overhead.
+        size: usize,
+    },
+}
+
 /// Why an event cannot be translated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
     /// protojson cannot marshal the event or metadata.
     #[error("marshalling event: {0}")]
     Marshal(#[from] MarshalError),
+    /// The message would break Pub/Sub's limits.
+    #[error("event exceeds pub/sub limits: {0}")]
+    PubSubLimit(#[from] PubSubLimitError),
+}
+
+fn varint_len(n: usize) -> usize {
+    // 7 bits per byte.
+    let bits = usize::BITS - n.leading_zeros();
+    (bits.max(1) as usize).div_ceil(7)
+}
+
+fn field_len(n: usize) -> usize {
+    1 + varint_len(n) + n
+}
+
+/// Checks a message against Pub/Sub's per-message limits: attribute count, key and value sizes,
+/// and the size of a publish request holding it (data, attributes, framing, topic).
+pub fn check_pubsub_limits(message: &Message) -> Result<(), PubSubLimitError> {
+    let count = message.attributes.len();
+    if count > PUBSUB_MAX_ATTRIBUTES {
+        return Err(PubSubLimitError::TooManyAttributes { count });
+    }
+    // With at most 100 attributes within their sizes (at most ~130 KB in all), a body under half
+    // the request limit always fits: only larger bodies need the request's exact size.
+    let exact = message.data.len() >= PUBSUB_MAX_REQUEST_BYTES / 2;
+    let mut size = field_len(message.data.len());
+    for (key, value) in &message.attributes {
+        if key.len() > PUBSUB_MAX_ATTRIBUTE_KEY_BYTES {
+            return Err(PubSubLimitError::KeyTooLong { len: key.len() });
+        }
+        if value.len() > PUBSUB_MAX_ATTRIBUTE_VALUE_BYTES {
+            return Err(PubSubLimitError::ValueTooLong {
+                key: key.clone(),
+                len: value.len(),
+            });
+        }
+        if exact {
+            size += field_len(field_len(key.len()) + field_len(value.len()));
+        }
+    }
+    if exact {
+        let size = field_len(size) + PUBSUB_REQUEST_OVERHEAD_BYTES;
+        if size > PUBSUB_MAX_REQUEST_BYTES {
+            return Err(PubSubLimitError::RequestTooLarge { size });
+        }
+    }
+    Ok(())
 }
 
 /// The per-stream part of every message: the marshalled metadata and the publisher source.
@@ -140,16 +235,35 @@ pub fn attributes(source: &str, event: &Event) -> BTreeMap<String, String> {
 }
 
 /// Translates one event into its Pub/Sub message, or drops it when the body would be
-/// `max_message_bytes` or larger (pass [`MAX_MESSAGE_BYTES`]). Validation is separate
+/// `max_message_bytes` or larger (pass [`MAX_MESSAGE_BYTES`]). A message that would break
+/// Pub/Sub's limits ([`check_pubsub_limits`]) is an error. Validation is separate
 /// ([`crate::validate_event`]).
 pub fn translate(
     publisher: &Publisher,
     event: &Event,
     max_message_bytes: usize,
 ) -> Result<Translation, TranslateError> {
+    translate_with_capacity(publisher, event, max_message_bytes, 0)
+}
+
+/// [`translate`] writing the body into a buffer of `body_capacity` bytes (0: a default that fits
+/// most events). A caller that knows an upper bound of the body's size (the gateway computes
+/// one from the event's wire bytes) passes it: the body is then written without a single
+/// reallocation, so writing it never holds more than that bound.
+pub fn translate_with_capacity(
+    publisher: &Publisher,
+    event: &Event,
+    max_message_bytes: usize,
+    body_capacity: usize,
+) -> Result<Translation, TranslateError> {
     let metadata_len = publisher.metadata_json.len();
     // Most events' JSON is well under 2 KiB: one allocation, no regrowth.
-    let mut data = Vec::with_capacity(2048 + metadata_len);
+    let capacity = if body_capacity == 0 {
+        2048 + metadata_len
+    } else {
+        body_capacity
+    };
+    let mut data = Vec::with_capacity(capacity);
     data.extend_from_slice(br#"{"event":"#);
     append_event_json(&mut data, event)?;
     data.extend_from_slice(br#","metadata":"#);
@@ -158,10 +272,12 @@ pub fn translate(
     if data.len() >= max_message_bytes {
         return Ok(Translation::Oversized { size: data.len() });
     }
-    Ok(Translation::Publish(Message {
+    let message = Message {
         data,
         attributes: attributes(&publisher.source, event),
-    }))
+    };
+    check_pubsub_limits(&message)?;
+    Ok(Translation::Publish(message))
 }
 
 #[cfg(test)]
@@ -220,10 +336,19 @@ mod tests {
             panic!("small event dropped")
         };
         let overhead = small.data.len();
+        // Below the drop threshold, a body is published as long as the publish request (body,
+        // attributes, framing and topic) fits Pub/Sub's limit; right below it, it does not.
         let just_under = event_with_private_string(MAX_MESSAGE_BYTES - 1 - overhead);
-        match translate(&p, &just_under, MAX_MESSAGE_BYTES).unwrap() {
-            Translation::Publish(m) => assert_eq!(m.data.len(), MAX_MESSAGE_BYTES - 1),
-            other => panic!("9,999,999 bytes must publish, got {other:?}"),
+        assert!(matches!(
+            translate(&p, &just_under, MAX_MESSAGE_BYTES),
+            Err(TranslateError::PubSubLimit(
+                PubSubLimitError::RequestTooLarge { .. }
+            ))
+        ));
+        let fits = event_with_private_string(MAX_MESSAGE_BYTES - 2048 - overhead);
+        match translate(&p, &fits, MAX_MESSAGE_BYTES).unwrap() {
+            Translation::Publish(m) => assert_eq!(m.data.len(), MAX_MESSAGE_BYTES - 2048),
+            other => panic!("a body 2 KiB under the limit must publish, got {other:?}"),
         }
         let at_limit = event_with_private_string(MAX_MESSAGE_BYTES - overhead);
         assert_eq!(
@@ -231,6 +356,78 @@ mod tests {
             Translation::Oversized {
                 size: MAX_MESSAGE_BYTES
             }
+        );
+    }
+
+    #[test]
+    fn pubsub_limits_are_refused_before_publishing() {
+        let p = publisher();
+        let mut many = event_with_private_string(1);
+        let params = many.parameters.as_mut().unwrap();
+        for i in 0..97 {
+            params
+                .metadata
+                .insert(format!("recordsPrivateMetadata{i:03}"), 1.0);
+        }
+        // 4 fixed attributes + 97 = 101.
+        assert_eq!(
+            translate(&p, &many, MAX_MESSAGE_BYTES)
+                .unwrap_err()
+                .to_string(),
+            "event exceeds pub/sub limits: 101 attributes, over the limit of 100"
+        );
+        many.parameters
+            .as_mut()
+            .unwrap()
+            .metadata
+            .remove("recordsPrivateMetadata000");
+        assert!(translate(&p, &many, MAX_MESSAGE_BYTES).is_ok());
+
+        let mut long_key = event_with_private_string(1);
+        long_key.parameters.as_mut().unwrap().metadata.insert(
+            format!("recordsPrivateMetadata{}", "x".repeat(250 - 22)),
+            1.0,
+        );
+        // "event." + 250 bytes = 256: allowed; one more is not.
+        assert!(translate(&p, &long_key, MAX_MESSAGE_BYTES).is_ok());
+        long_key.parameters.as_mut().unwrap().metadata.insert(
+            format!("recordsPrivateMetadata{}", "x".repeat(251 - 22)),
+            1.0,
+        );
+        assert_eq!(
+            translate(&p, &long_key, MAX_MESSAGE_BYTES)
+                .unwrap_err()
+                .to_string(),
+            "event exceeds pub/sub limits: attribute key of 257 bytes, over the limit of 256"
+        );
+
+        let long_source = Publisher {
+            source: "s".repeat(1025),
+            ..publisher()
+        };
+        assert_eq!(
+            translate(
+                &long_source,
+                &event_with_private_string(1),
+                MAX_MESSAGE_BYTES
+            )
+            .unwrap_err()
+            .to_string(),
+            "event exceeds pub/sub limits: attribute \"publisher.source\" has a value of 1025 bytes, over the limit of 1024"
+        );
+
+        // A body just under the drop threshold whose attributes push the request over 1e7.
+        let Translation::Publish(small) =
+            translate(&p, &event_with_private_string(0), MAX_MESSAGE_BYTES).unwrap()
+        else {
+            panic!()
+        };
+        let near = event_with_private_string(MAX_MESSAGE_BYTES - 1 - small.data.len());
+        let err = translate(&p, &near, MAX_MESSAGE_BYTES).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("event exceeds pub/sub limits: message of "),
+            "{err}"
         );
     }
 

@@ -49,6 +49,9 @@ pub enum EventError {
     /// protojson cannot marshal the event (e.g. NaN inside private metadata).
     #[error("marshalling event: {0}")]
     Marshal(#[from] MarshalError),
+    /// Its message would break Pub/Sub's limits (see [`crate::translate::check_pubsub_limits`]).
+    #[error("event exceeds pub/sub limits: {0}")]
+    PubSubLimit(#[from] crate::translate::PubSubLimitError),
 }
 
 /// Matches `^[a-z][a-zA-Z-\.]+$` without a regex engine (a byte scan is exact for this

@@ -206,6 +206,18 @@ pub fn check_event(event: &Event, publisher: &Publisher) {
                 assert!(written.is_some());
                 assert!(size >= limit, "oversized below the limit: {size} < {limit}");
             }
+            // A message over Pub/Sub's limits is refused although its body can be written.
+            Err(telemetry_core::TranslateError::PubSubLimit(e)) => {
+                assert!(written.is_some(), "a Pub/Sub limit on an unwritable event");
+                let attributes = telemetry_core::translate::attributes(&publisher.source, event);
+                assert!(
+                    attributes.len() > telemetry_core::translate::PUBSUB_MAX_ATTRIBUTES
+                        || attributes.keys().any(|k| k.len() > 256)
+                        || attributes.values().any(|v| v.len() > 1024)
+                        || written.as_ref().is_some_and(|w| w.len() + 64 > 9_000_000),
+                    "refused for Pub/Sub limits ({e}) without breaking one"
+                );
+            }
             Err(_) => assert!(
                 written.is_none(),
                 "translate refuses an event the writer writes"

@@ -37,7 +37,8 @@ pub struct ServeArgs {
     /// message), `stdout`, or `pubsub:projects/P/topics/T`. Default `file:./telemetry-events.ndjson`,
     /// or the Pub/Sub topic when TELEMETRY_GATEWAY_EVENTS_PUBSUB_PROJECT_ID and _TOPIC_ID are set
     /// (and _ENABLED is not false). `fault:RATE:SPEC` wraps SPEC and fails a share RATE of
-    /// publishes: FOR TESTING ONLY.
+    /// publishes, `pubsub-limits:SPEC` fails whole batches holding a message over Pub/Sub's
+    /// limits, as Pub/Sub does: FOR TESTING ONLY.
     #[arg(long, env = "TELEMETRY_GATEWAY_SINK")]
     pub sink: Option<SinkSpec>,
 
@@ -71,14 +72,6 @@ pub struct ServeArgs {
         allow_negative_numbers = true
     )]
     pub publish_concurrency: i64,
-
-    /// Seconds after which a publish counts as failed (the event is not acknowledged).
-    #[arg(
-        long,
-        env = "TELEMETRY_GATEWAY_PUBLISH_TIMEOUT_SECONDS",
-        default_value_t = 30.0
-    )]
-    pub publish_timeout_seconds: f64,
 
     /// Largest accepted gRPC message, in bytes (suffixes KB, MB, GB, KiB, MiB, GiB accepted;
     /// at least 4 MB). Default 90 MiB.
@@ -131,11 +124,12 @@ pub struct ServeArgs {
     )]
     pub sams_client_secret: String,
 
-    /// Seconds a token introspection result is reused (0 disables the cache).
+    /// Seconds a token introspection result is reused (0 disables the cache; at most 86400).
     #[arg(
         long,
         env = "TELEMETRY_GATEWAY_SAMS_CACHE_TTL_SECONDS",
-        default_value_t = 30
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=86_400)
     )]
     pub sams_cache_ttl_seconds: u64,
 
@@ -147,14 +141,26 @@ pub struct ServeArgs {
     )]
     pub diagnostics_listen: String,
 
-    /// Origins allowed to call over gRPC-Web from browsers (comma-separated, or `*`). Empty: no
-    /// CORS headers (gRPC-Web still works for non-browser clients).
+    /// Origins allowed to call over gRPC-Web from browsers (comma-separated). Empty: no CORS
+    /// headers (gRPC-Web still works for non-browser clients). `*` (any origin) needs
+    /// --cors-allow-any-origin too.
     #[arg(
         long,
         env = "TELEMETRY_GATEWAY_CORS_ALLOWED_ORIGINS",
         value_delimiter = ','
     )]
     pub cors_allowed_origins: Vec<String>,
+
+    /// Allow `*` in --cors-allowed-origins: any web page may then send events through its
+    /// visitors' browsers (a warning is logged).
+    #[arg(long, env = "TELEMETRY_GATEWAY_CORS_ALLOW_ANY_ORIGIN")]
+    pub cors_allow_any_origin: bool,
+
+    /// File sinks (and a file dead-letter sink): fsync before acknowledging, one fsync per group
+    /// of writes. Without it an acknowledged line survives a crash of the gateway but not a
+    /// power loss; with it, both.
+    #[arg(long, env = "TELEMETRY_GATEWAY_SINK_FSYNC")]
+    pub sink_fsync: bool,
 
     /// Serve gRPC (and gRPC-Web) over TLS with this PEM certificate chain (needs --tls-key).
     /// Without it the gateway speaks plaintext HTTP/2, for loopback or behind a TLS proxy.
@@ -183,9 +189,75 @@ pub struct ServeArgs {
     #[arg(long, hide = true, default_value_t = telemetry_core::MAX_MESSAGE_BYTES)]
     pub testing_max_event_message_bytes: usize,
 
+    /// Worker threads of the async runtime (default: one per CPU). The file and stdout sinks
+    /// write on one more thread of their own.
+    #[arg(long, env = "TELEMETRY_GATEWAY_WORKER_THREADS")]
+    pub worker_threads: Option<std::num::NonZeroUsize>,
+
     /// Benchmark baseline: decode and acknowledge every event without checks or publishing.
+    /// Refused unless --listen is a loopback address.
     #[arg(long, hide = true)]
     pub baseline: bool,
+
+    /// Limits.
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
+
+    /// The live event inspector (issue #11): options below, in [`InspectorArgs`].
+    #[command(flatten)]
+    pub inspector: InspectorArgs,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl Switch {
+    /// Whether it is on.
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
+}
+
+/// `serve` options of the live event inspector (`crate::inspector`), served on the diagnostics
+/// port: it keeps recent events, private metadata included, in memory.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Event inspector (on the diagnostics port)")]
+pub struct InspectorArgs {
+    /// The live event inspector at http://DIAGNOSTICS/inspector/ (web page, REST API, `tail`):
+    /// on by default (off when --diagnostics-listen is off).
+    #[arg(
+        long = "inspector",
+        env = "TELEMETRY_GATEWAY_INSPECTOR",
+        value_enum,
+        default_value = "on"
+    )]
+    pub inspector: Switch,
+    /// Most events the inspector keeps (oldest go first), 1 to 100000.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_CAPACITY", default_value_t = crate::inspector::DEFAULT_CAPACITY)]
+    pub inspector_capacity: usize,
+    /// Most memory the inspector's record uses (bodies, attributes, strings; suffixes KiB, MiB…),
+    /// at least 64KiB. Bodies over 256KiB (or an eighth of this) keep a prefix.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_MAX_BYTES", default_value = crate::inspector::DEFAULT_MAX_BYTES)]
+    pub inspector_max_bytes: String,
+    /// Most events per second whose details the inspector keeps, for published events and for
+    /// the others (rejected, dropped, failed) each; beyond it events are only counted. 0: keep
+    /// every event.
+    #[arg(long, env = "TELEMETRY_GATEWAY_INSPECTOR_MAX_RATE", default_value_t = crate::inspector::DEFAULT_MAX_RATE)]
+    pub inspector_max_rate: u32,
+    /// Require `Authorization: Bearer TOKEN` for the inspector's API (the page asks for it).
+    /// Without a token the inspector only answers requests addressed to an IP or localhost.
+    #[arg(
+        long,
+        env = "TELEMETRY_GATEWAY_INSPECTOR_TOKEN",
+        hide_env_values = true
+    )]
+    pub inspector_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -223,6 +295,11 @@ impl ServeArgs {
         } else {
             usize::try_from(self.publish_concurrency).unwrap_or(DEFAULT_PUBLISH_CONCURRENCY)
         }
+    }
+
+    /// The validated limits.
+    pub fn resolve_limits(&self) -> Result<crate::limits::Limits, String> {
+        self.limits.resolve(self.max_message_size()?)
     }
 
     /// The effective largest accepted message.

@@ -1,8 +1,8 @@
 //! Prometheus metrics, served on the diagnostics HTTP port at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-    exponential_buckets,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder, exponential_buckets,
 };
 
 /// The gateway's metrics.
@@ -18,10 +18,20 @@ pub struct Metrics {
     pub payload_events: HistogramVec,
     /// Published message body sizes, bytes.
     pub message_bytes: HistogramVec,
-    /// Time to publish one message to the sink, seconds, by `result`.
+    /// Time for the sink to accept one batch, seconds, by `result`.
     pub publish_latency: HistogramVec,
     /// Time to process one payload (publish all and answer), seconds.
     pub payload_latency: HistogramVec,
+    /// Times a limit bit, by `limit` (see `limits::Limit`).
+    pub limit_hits: IntCounterVec,
+    /// Open client connections.
+    pub connections_open: IntGauge,
+    /// Open `RecordEvents` streams.
+    pub streams_open: IntGauge,
+    /// Bytes held against the in-flight budget, by `pool` (`receive`, `process`).
+    pub inflight_bytes: IntGaugeVec,
+    /// Dead letters by `result` (written, failed, dropped).
+    pub dead_letters: IntCounterVec,
 }
 
 impl Metrics {
@@ -56,7 +66,7 @@ impl Metrics {
         let message_bytes = HistogramVec::new(
             HistogramOpts::new(
                 "telemetry_gateway_message_bytes",
-                "Size of published message bodies in bytes.",
+                "Size of message bodies sent to the sink, in bytes.",
             )
             .buckets(exponential_buckets(256.0, 4.0, 10).expect("valid buckets")),
             &["kind"],
@@ -80,6 +90,49 @@ impl Metrics {
             &["rpc"],
         )
         .expect("valid metric");
+        let limit_hits = IntCounterVec::new(
+            Opts::new(
+                "telemetry_gateway_limit_hits_total",
+                "Times a limit bit (a request refused, a stream ended or slowed, a connection closed), by limit.",
+            ),
+            &["limit"],
+        )
+        .expect("valid metric");
+        let connections_open = IntGauge::new(
+            "telemetry_gateway_connections_open",
+            "Open client connections.",
+        )
+        .expect("valid metric");
+        let streams_open = IntGauge::new(
+            "telemetry_gateway_streams_open",
+            "Open RecordEvents streams.",
+        )
+        .expect("valid metric");
+        let inflight_bytes = IntGaugeVec::new(
+            Opts::new(
+                "telemetry_gateway_inflight_bytes",
+                "Bytes held against the in-flight budget (--max-inflight-bytes), by pool.",
+            ),
+            &["pool"],
+        )
+        .expect("valid metric");
+        let dead_letters = IntCounterVec::new(
+            Opts::new(
+                "telemetry_gateway_dead_letters_total",
+                "Dead letters by result (written, failed, dropped).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(limit_hits.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_open.clone()),
+            Box::new(streams_open.clone()),
+            Box::new(inflight_bytes.clone()),
+            Box::new(dead_letters.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events.clone()),
@@ -98,7 +151,17 @@ impl Metrics {
             message_bytes,
             publish_latency,
             payload_latency,
+            limit_hits,
+            connections_open,
+            streams_open,
+            inflight_bytes,
+            dead_letters,
         }
+    }
+
+    /// Counts one hit of a limit.
+    pub fn limit_hit(&self, limit: crate::limits::Limit) {
+        self.limit_hits.with_label_values(&[limit.label()]).inc();
     }
 
     /// The text exposition of every metric.

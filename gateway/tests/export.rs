@@ -3,13 +3,14 @@
 
 use clap::Parser;
 use prost::Message;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use telemetry_core::proto::{Event, Identifier, RecordEventsRequestMetadata, identifier};
 use telemetry_core::{ExportMode, RedactionPolicy, Translation, translate};
 use telemetry_gateway::config::ServeArgs;
 use telemetry_gateway::export::client::ExportTarget;
 use telemetry_gateway::export::input::{InputKind, read_ndjson};
-use telemetry_gateway::export::queue::Queue;
+use telemetry_gateway::export::queue::{self, ExportQueue, SqliteQueue};
 use telemetry_gateway::export::run::{Progress, RunOptions, export_all};
 
 #[derive(Parser)]
@@ -54,18 +55,26 @@ async fn exported_events_are_redacted_and_published_as_the_core_translates_them(
 
     let read = read_ndjson(recordings(300).as_bytes(), InputKind::Auto, "6.1.0").unwrap();
     assert!(read.invalid.is_empty(), "{:?}", read.invalid);
-    let mut queue = Queue::open(&dir.path().join("q.sqlite3")).unwrap();
+    let queue: Arc<dyn ExportQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3")).unwrap());
     let policy = RedactionPolicy::new(false, "").unwrap();
-    let report = queue
-        .enqueue(read.events, &policy, ExportMode::All, SystemTime::now())
-        .unwrap();
+    let report = queue::enqueue(
+        queue.as_ref(),
+        read.events,
+        &policy,
+        ExportMode::All,
+        SystemTime::now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(report.queued, 300);
-    let queued: Vec<Event> = queue
-        .list_for_export(1000)
-        .unwrap()
+    let claimed = queue.claim(1000).await.unwrap();
+    let queued: Vec<Event> = claimed
+        .rows()
         .iter()
         .map(|r| Event::decode(r.payload_pb.as_slice()).unwrap())
         .collect();
+    drop(claimed); // releases the claim unchanged
 
     let identifier = Identifier {
         identifier: Some(identifier::Identifier::UnlicensedInstance(
@@ -80,6 +89,9 @@ async fn exported_events_are_redacted_and_published_as_the_core_translates_them(
         identifier: identifier.clone(),
         token: None,
         ca_cert_pem: None,
+        allow_insecure_http: false,
+        run_timeout: Duration::from_secs(60),
+        keepalive_interval: Duration::from_secs(20),
     };
     let opts = RunOptions {
         batch_size: 100,
@@ -87,10 +99,12 @@ async fn exported_events_are_redacted_and_published_as_the_core_translates_them(
         retry_base_ms: 10,
         retry_max_ms: 100,
         retention: Duration::from_secs(3600),
+        max_refusals: 5,
+        min_refusal_span: Duration::from_secs(3600),
         testing_pause_after_send: None,
     };
     let mut progress = Progress::new(300, Duration::from_secs(60), false);
-    let summary = export_all(&mut queue, &target, &opts, &mut progress)
+    let summary = export_all(queue.clone(), &target, &opts, &mut progress)
         .await
         .unwrap();
     assert_eq!(summary.exported, 300);

@@ -42,13 +42,7 @@ async fn introspection_server() -> (String, Arc<AtomicUsize>) {
 }
 
 fn auth(ttl: Duration, url: &str) -> SamsAuthenticator {
-    SamsAuthenticator::new(SamsConfig {
-        server_url: url.to_string(),
-        client_id: "client".into(),
-        client_secret: "secret".into(),
-        cache_ttl: ttl,
-    })
-    .expect("authenticator")
+    SamsAuthenticator::new(SamsConfig::new(url, "client", "secret", ttl)).expect("authenticator")
 }
 
 fn bearer(token: &str) -> MetadataMap {

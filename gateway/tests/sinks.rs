@@ -2,7 +2,12 @@
 
 use std::collections::BTreeMap;
 use telemetry_core::Message;
-use telemetry_gateway::sink::{self, SinkOptions, SinkSpec};
+use telemetry_gateway::sink::{self, Batch, SinkOptions, SinkSpec};
+use tokio::time::{Duration, Instant};
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
 
 fn message(i: usize) -> Message {
     let mut attributes = BTreeMap::new();
@@ -23,24 +28,27 @@ async fn file_sink_writes_one_exact_line_per_message() {
         .expect("sink");
     let publishes = (0..500).map(|i| {
         let s = s.clone();
-        tokio::spawn(async move { s.publish(&message(i)).await })
+        tokio::spawn(async move { s.publish(Batch::of(vec![message(i)]), soon()).await })
     });
     for p in publishes {
-        p.await.expect("join").expect("published");
+        assert!(p.await.expect("join").is_ok(), "published");
     }
+    // And a batch of many in one go.
+    let batch: Vec<Message> = (500..600).map(message).collect();
+    assert!(s.publish(Batch::of(batch), soon()).await.is_ok());
     s.flush().await.expect("flush");
     let text = std::fs::read_to_string(&path).expect("read");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
-    assert_eq!(lines.len(), 500);
+    assert_eq!(lines.len(), 600);
     let mut datas: Vec<String> = lines
         .iter()
         .map(|l| l["data"].as_str().expect("data string").to_string())
         .collect();
     datas.sort();
-    let mut expected: Vec<String> = (0..500)
+    let mut expected: Vec<String> = (0..600)
         .map(|i| String::from_utf8(message(i).data).expect("utf8"))
         .collect();
     expected.sort();
@@ -58,10 +66,14 @@ async fn fault_sink_fails_about_the_requested_share() {
         .await
         .expect("sink");
     let mut failed = 0;
-    for i in 0..1000 {
-        if s.publish(&message(i)).await.is_err() {
-            failed += 1;
-        }
+    for chunk in 0..10 {
+        let batch: Vec<Message> = (chunk * 100..chunk * 100 + 100).map(message).collect();
+        let result = s.publish(Batch::of(batch), soon()).await;
+        // Failed indices are distinct and within the batch.
+        let mut idx: Vec<usize> = result.failed.iter().map(|(i, _)| *i).collect();
+        idx.dedup();
+        assert!(idx.iter().all(|i| *i < 100) && idx.len() == result.failed.len());
+        failed += result.failed.len();
     }
     assert!((150..350).contains(&failed), "failed {failed}");
     assert!(s.describe().contains("testing only"));

@@ -3,13 +3,14 @@
 //! — and refusing the same gateway without it.
 
 use clap::Parser;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use telemetry_core::proto::{Identifier, identifier};
 use telemetry_core::{ExportMode, RedactionPolicy};
 use telemetry_gateway::config::ServeArgs;
 use telemetry_gateway::export::client::ExportTarget;
 use telemetry_gateway::export::input::{InputKind, read_ndjson};
-use telemetry_gateway::export::queue::Queue;
+use telemetry_gateway::export::queue::{self, ExportQueue, SqliteQueue};
 use telemetry_gateway::export::run::{Progress, RunOptions, export_all};
 
 #[derive(Parser)]
@@ -51,6 +52,8 @@ fn options() -> RunOptions {
         retry_base_ms: 10,
         retry_max_ms: 20,
         retention: Duration::from_secs(3600),
+        max_refusals: 5,
+        min_refusal_span: Duration::from_secs(3600),
         testing_pause_after_send: None,
     }
 }
@@ -81,16 +84,18 @@ async fn exporter_delivers_over_tls_to_a_gateway_with_a_private_ca() {
     let gateway = telemetry_gateway::start(&args).await.unwrap();
     let url = format!("https://localhost:{}", gateway.addr.port());
 
-    let mut queue = Queue::open(&dir.path().join("q.sqlite3")).unwrap();
+    let queue: Arc<dyn ExportQueue> =
+        Arc::new(SqliteQueue::open(&dir.path().join("q.sqlite3")).unwrap());
     let read = read_ndjson(recordings(50).as_bytes(), InputKind::Auto, "6.1.0").unwrap();
-    queue
-        .enqueue(
-            read.events,
-            &RedactionPolicy::default(),
-            ExportMode::All,
-            SystemTime::now(),
-        )
-        .unwrap();
+    queue::enqueue(
+        queue.as_ref(),
+        read.events,
+        &RedactionPolicy::default(),
+        ExportMode::All,
+        SystemTime::now(),
+    )
+    .await
+    .unwrap();
     let identifier = Identifier {
         identifier: Some(identifier::Identifier::UnlicensedInstance(
             identifier::UnlicensedInstanceIdentifier {
@@ -106,14 +111,17 @@ async fn exporter_delivers_over_tls_to_a_gateway_with_a_private_ca() {
         identifier: identifier.clone(),
         token: None,
         ca_cert_pem: None,
+        allow_insecure_http: false,
+        run_timeout: Duration::from_secs(60),
+        keepalive_interval: Duration::from_secs(20),
     };
     let mut progress = Progress::new(50, Duration::from_secs(60), false);
-    let refused = export_all(&mut queue, &untrusting, &options(), &mut progress).await;
+    let refused = export_all(queue.clone(), &untrusting, &options(), &mut progress).await;
     match refused {
         Ok(summary) => assert_eq!(summary.exported, 0, "exported to an untrusted gateway"),
         Err(e) => assert!(!e.to_string().is_empty()),
     }
-    assert_eq!(queue.stats(SystemTime::now()).unwrap().unexported, 50);
+    assert_eq!(queue.stats(SystemTime::now()).await.unwrap().unexported, 50);
 
     // Trusting it, every event arrives.
     let trusting = ExportTarget {
@@ -121,7 +129,7 @@ async fn exporter_delivers_over_tls_to_a_gateway_with_a_private_ca() {
         ..untrusting
     };
     let mut progress = Progress::new(50, Duration::from_secs(60), false);
-    let summary = export_all(&mut queue, &trusting, &options(), &mut progress)
+    let summary = export_all(queue.clone(), &trusting, &options(), &mut progress)
         .await
         .unwrap();
     assert_eq!(summary.exported, 50);

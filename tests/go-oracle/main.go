@@ -19,6 +19,7 @@ import (
 	"io/ioutil"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -31,6 +32,56 @@ import (
 
 // pubsub.MaxPublishRequestBytes
 const defaultMaxMessageBytes = 10_000_000
+
+// Pub/Sub's per-message limits, checked before publishing. A deliberate difference from the Go
+// gateway (which publishes, and Pub/Sub fails the whole batch): it mirrors
+// core/src/translate.rs check_pubsub_limits so that regenerating keeps those corpus cases.
+const (
+	pubsubMaxAttributes   = 100
+	pubsubMaxKeyBytes     = 256
+	pubsubMaxValueBytes   = 1024
+	pubsubMaxRequestBytes = 10_000_000
+	pubsubRequestOverhead = 1024
+)
+
+func varintLen(n int) int {
+	l := 1
+	for n >= 0x80 {
+		n >>= 7
+		l++
+	}
+	return l
+}
+
+func fieldLen(n int) int { return 1 + varintLen(n) + n }
+
+// pubsubLimitError returns why a message breaks Pub/Sub's limits, or "".
+func pubsubLimitError(data []byte, attrs map[string]string) string {
+	if len(attrs) > pubsubMaxAttributes {
+		return fmt.Sprintf("%d attributes, over the limit of 100", len(attrs))
+	}
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	size := fieldLen(len(data))
+	for _, k := range keys {
+		v := attrs[k]
+		if len(k) > pubsubMaxKeyBytes {
+			return fmt.Sprintf("attribute key of %d bytes, over the limit of 256", len(k))
+		}
+		if len(v) > pubsubMaxValueBytes {
+			return fmt.Sprintf("attribute %q has a value of %d bytes, over the limit of 1024", k, len(v))
+		}
+		size += fieldLen(fieldLen(len(k)) + fieldLen(len(v)))
+	}
+	size = fieldLen(size) + pubsubRequestOverhead
+	if size > pubsubMaxRequestBytes {
+		return fmt.Sprintf("message of %d bytes with its attributes, over the publish request limit of 10000000", size)
+	}
+	return ""
+}
 
 var (
 	eventDesc    protoreflect.MessageDescriptor
@@ -238,7 +289,11 @@ func translate(r *request) map[string]interface{} {
 	if len(b) >= limit {
 		return map[string]interface{}{"dropped": "oversized", "_size": len(b)}
 	}
-	return map[string]interface{}{"payload": string(b), "attributes": extractPubSubAttributes(source, ev)}
+	attrs := extractPubSubAttributes(source, ev)
+	if msg := pubsubLimitError(b, attrs); msg != "" {
+		return map[string]interface{}{"error": "event exceeds pub/sub limits: " + msg}
+	}
+	return map[string]interface{}{"payload": string(b), "attributes": attrs}
 }
 
 func ingest(r *request) map[string]interface{} {
@@ -294,9 +349,14 @@ func ingest(r *request) map[string]interface{} {
 			succeeded = append(succeeded, id)
 			continue
 		}
+		attrs := extractPubSubAttributes(source, ev)
+		if msg := pubsubLimitError(b, attrs); msg != "" {
+			reject("event exceeds pub/sub limits: " + msg)
+			continue
+		}
 		results = append(results, map[string]interface{}{
 			"id": id, "outcome": "publish", "payload": string(b),
-			"attributes": extractPubSubAttributes(source, ev),
+			"attributes": attrs,
 		})
 		succeeded = append(succeeded, id)
 	}

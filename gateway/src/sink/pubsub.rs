@@ -1,11 +1,18 @@
 //! Google Cloud Pub/Sub, through the official `google-cloud-pubsub` client. One Pub/Sub message
-//! per event (data = the body, attributes as computed by the core), each publish awaited.
+//! per event (data = the body, attributes as computed by the core), each publish awaited: a
+//! message is acknowledged once Pub/Sub acknowledged the publish (stored durably by Pub/Sub).
+//! Messages are checked against Pub/Sub's limits before they get here (the core's
+//! `check_pubsub_limits`), so one message cannot fail the client library's batch of others.
+//! A publish still in the client library when its deadline passes may yet be delivered: the
+//! event is then reported failed and also delivered (the client's retry is a duplicate, which
+//! consumers deduplicate by event id).
 
-use super::{Sink, SinkError};
+use super::{Batch, BatchResult, Sink, SinkError};
 use async_trait::async_trait;
 use google_cloud_pubsub::client::{Publisher, TopicAdmin};
 use google_cloud_pubsub::model::Message as PubSubMessage;
 use telemetry_core::Message;
+use tokio::time::Instant;
 
 /// Publishes to one Pub/Sub topic.
 pub struct PubSubSink {
@@ -48,15 +55,28 @@ impl PubSubSink {
 
 #[async_trait]
 impl Sink for PubSubSink {
-    async fn publish(&self, message: &Message) -> Result<(), SinkError> {
-        let msg = PubSubMessage::new()
-            .set_data(message.data.clone())
-            .set_attributes(message.attributes.clone());
-        self.publisher
-            .publish(msg)
-            .await
-            .map_err(|e| anyhow::anyhow!("publishing event: {e}"))?;
-        Ok(())
+    async fn publish(&self, batch: Batch, deadline: Instant) -> BatchResult {
+        let Batch { messages, charge } = batch;
+        let n = messages.len();
+        let publishes = futures::future::join_all(messages.into_iter().map(|m: Message| {
+            self.publisher.publish(
+                PubSubMessage::new()
+                    .set_data(bytes::Bytes::from(m.data))
+                    .set_attributes(m.attributes),
+            )
+        }));
+        let results = match tokio::time::timeout_at(deadline, publishes).await {
+            Ok(results) => results,
+            Err(_) => return BatchResult::all_failed(n, "publish timed out"),
+        };
+        drop(charge);
+        BatchResult {
+            failed: results
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.err().map(|e| (i, format!("publishing event: {e}"))))
+                .collect(),
+        }
     }
 
     async fn flush(&self) -> Result<(), SinkError> {

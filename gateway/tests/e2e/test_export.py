@@ -121,7 +121,7 @@ def test_recordings_are_redacted_queued_and_exported(make_gateway, tmp_path):
     assert "2 input lines were invalid" in p.stderr
     # ...while the valid ones are queued and exported
     assert summary["exported"] == 300 and summary["invalid_lines"] == 2
-    assert summary["queue"] == {"rows": 300, "unexported": 0, "oldest_unexported_age_seconds": 0}
+    assert summary["queue"] == {"rows": 300, "unexported": 0, "set_aside": 0, "oldest_unexported_age_seconds": 0}
     assert summary["runs"] == 3
     text = gw.sink_path.read_text()
     assert "PRIVATE-" not in text and "MARKETING-" not in text
