@@ -18,6 +18,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { wasmCargoEnv } from "./cargo-env.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = resolve(here, "..");
@@ -69,7 +70,7 @@ function buildModule({ name, profile, cargo }) {
   run(
     "cargo",
     ["build", "--target", "wasm32-unknown-unknown", "--profile", profile, "-p", "telemetry-core-wasm", ...cargo],
-    { cwd: repo, env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
+    { cwd: repo, env: wasmCargoEnv(targetDir) },
   );
   const rawWasm = join(targetDir, "wasm32-unknown-unknown", profile, "telemetry_core_wasm.wasm");
 

@@ -6,6 +6,7 @@
 //
 // Usage: node scripts/size-breakdown.mjs   (after `npm run build`; needs twiggy on PATH)
 import { execFileSync } from "node:child_process";
+import { wasmCargoEnv } from "./cargo-env.mjs";
 import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -49,7 +50,7 @@ function variant(name, profile, cargo) {
   execFileSync("cargo", ["build", "--target", "wasm32-unknown-unknown", "--profile", profile, "-p", "telemetry-core-wasm", ...cargo], {
     cwd: repo,
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+    env: wasmCargoEnv(targetDir),
   });
   const raw = join(scratch, `${name}.wasm`);
   copyFileSync(join(targetDir, "wasm32-unknown-unknown", profile, "telemetry_core_wasm.wasm"), raw);
