@@ -36,7 +36,7 @@ function group(name) {
     [/^telemetry_core::proto|^prost_types|^prost::/, "prost (protobuf encode/decode)"],
     [/^telemetry_core_wasm/, "wasm bindings"],
     [/^alloc::collections::btree|BTreeMap/, "BTreeMap (maps, Struct fields)"],
-    [/^core::num::(flt2dec|dec2flt)|^ryu|^zmij|^f64 as/, "float parsing and formatting (core, ryu)"],
+    [/^core::num::(flt2dec|dec2flt)|^ryu|^zmij|^f64 as|^minimal_lexical|^telemetry_core::json::float|libm_math/, "float parsing and formatting (core or minimal-lexical, ryu)"],
     [/^core::fmt|^alloc::fmt|Display|Debug/, "fmt (messages)"],
     [/^dlmalloc|^talc|^__rustc|__rdl/, "allocator (talc)"],
     [/^wasm_bindgen|^js_sys|^__wbindgen|^__wbg/, "wasm-bindgen runtime"],
