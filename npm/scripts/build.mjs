@@ -18,6 +18,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { wasmCargoEnv } from "./cargo-env.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = resolve(here, "..");
@@ -54,7 +55,14 @@ const variants = features
   ? [{ name: "core", profile: "wasm-release-fast", cargo: ["--features", features] }]
   : [
       { name: "core", profile: "wasm-release-fast", cargo: [] },
-      { name: "client", profile: "wasm-release", cargo: ["--no-default-features"] },
+      // wasm-opt inlines a function into its only caller up to this size (in its units), not
+      // without limit: the module is larger but gzips 3.2 KB smaller (BENCHMARKS.md).
+      {
+        name: "client",
+        profile: "wasm-release",
+        cargo: ["--no-default-features"],
+        wasmOpt: ["--one-caller-inline-max-function-size=20"],
+      },
     ];
 // --js-only (development): keep the modules and glue already in dist/, redo step 4.
 const jsOnly = args.includes("--js-only") && variants.every(({ name }) => existsSync(join(outDir, `${name}_bg.wasm`)));
@@ -62,14 +70,14 @@ if (!jsOnly) rmSync(outDir, { recursive: true, force: true });
 const sizes = [];
 if (!jsOnly) for (const variant of variants) buildModule(variant);
 
-function buildModule({ name, profile, cargo }) {
+function buildModule({ name, profile, cargo, wasmOpt: wasmOptFlags = [] }) {
   // 1. cargo, with one of the root Cargo.toml's WASM profiles (LTO, one codegen unit, panic
   // abort; opt-level "z", or 3 for the core in `wasm-release-fast`; BENCHMARKS.md records the
   // size measurements).
   run(
     "cargo",
     ["build", "--target", "wasm32-unknown-unknown", "--profile", profile, "-p", "telemetry-core-wasm", ...cargo],
-    { cwd: repo, env: { ...process.env, CARGO_TARGET_DIR: targetDir } },
+    { cwd: repo, env: wasmCargoEnv(targetDir) },
   );
   const rawWasm = join(targetDir, "wasm32-unknown-unknown", profile, "telemetry_core_wasm.wasm");
 
@@ -102,6 +110,7 @@ function buildModule({ name, profile, cargo }) {
   run(wasmOpt, [
     "-Oz",
     "--converge",
+    ...wasmOptFlags,
     "--enable-bulk-memory",
     "--enable-mutable-globals",
     "--enable-nontrapping-float-to-int",

@@ -6,6 +6,7 @@
 //
 // Usage: node scripts/size-breakdown.mjs   (after `npm run build`; needs twiggy on PATH)
 import { execFileSync } from "node:child_process";
+import { wasmCargoEnv } from "./cargo-env.mjs";
 import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -35,7 +36,7 @@ function group(name) {
     [/^telemetry_core::proto|^prost_types|^prost::/, "prost (protobuf encode/decode)"],
     [/^telemetry_core_wasm/, "wasm bindings"],
     [/^alloc::collections::btree|BTreeMap/, "BTreeMap (maps, Struct fields)"],
-    [/^core::num::(flt2dec|dec2flt)|^ryu|^zmij|^f64 as/, "float parsing and formatting (core, ryu)"],
+    [/^core::num::(flt2dec|dec2flt)|^ryu|^zmij|^f64 as|^minimal_lexical|^telemetry_core::json::float|libm_math/, "float parsing and formatting (core or minimal-lexical, ryu)"],
     [/^core::fmt|^alloc::fmt|Display|Debug/, "fmt (messages)"],
     [/^dlmalloc|^talc|^__rustc|__rdl/, "allocator (talc)"],
     [/^wasm_bindgen|^js_sys|^__wbindgen|^__wbg/, "wasm-bindgen runtime"],
@@ -49,7 +50,7 @@ function variant(name, profile, cargo) {
   execFileSync("cargo", ["build", "--target", "wasm32-unknown-unknown", "--profile", profile, "-p", "telemetry-core-wasm", ...cargo], {
     cwd: repo,
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+    env: wasmCargoEnv(targetDir),
   });
   const raw = join(scratch, `${name}.wasm`);
   copyFileSync(join(targetDir, "wasm32-unknown-unknown", profile, "telemetry_core_wasm.wasm"), raw);

@@ -409,11 +409,9 @@ export function createApi(host) {
     redactEventInput,
     uuidV7: () => call((g) => g.uuidV7()),
     encodeRecordEventsRequest: encoder("encodeRecordEventsRequest"),
-    decodeRecordEventsRequest: decoder("decodeRecordEventsRequest"),
     encodeRecordEventsResponse: encoder("encodeRecordEventsResponse"),
     decodeRecordEventsResponse: decoder("decodeRecordEventsResponse"),
     encodeRecordEventRequest: encoder("encodeRecordEventRequest"),
-    decodeRecordEventRequest: decoder("decodeRecordEventRequest"),
     encodeEvent: encoder("encodeEvent"),
     decodeEvent: decoder("decodeEvent"),
     ValidationProcessor,
@@ -430,6 +428,9 @@ export function createApi(host) {
     Object.assign(core, {
       translate,
       ingest,
+      // Decoding requests, the gateway's side of the wire (the client module only encodes them).
+      decodeRecordEventsRequest: decoder("decodeRecordEventsRequest"),
+      decodeRecordEventRequest: decoder("decodeRecordEventRequest"),
       conformance: {
         checkFile: (file, text, target, seenNames = []) =>
           JSON.parse(call((g) => g.checkCorpusFile(file, text, target, JSON.stringify(seenNames)))),

@@ -213,6 +213,7 @@ export type RecordEventsRequestJson =
   | { metadata: RequestMetadata }
   | { events: { events: EventInput[] } };
 export function encodeRecordEventsRequest(request: RecordEventsRequestJson | JsonText): Uint8Array;
+/** The gateway's side of the wire: not in the client build (`@telemetry-gateway/core/client`). */
 export function decodeRecordEventsRequest(
   bytes: Uint8Array,
 ): { metadata: RequestMetadata } | { events: { events: Event[] } } | Record<string, never>;
@@ -221,6 +222,7 @@ export function decodeRecordEventsResponse(bytes: Uint8Array): { succeededEvents
 export function encodeRecordEventRequest(
   request: { metadata?: RequestMetadata; event?: EventInput } | JsonText,
 ): Uint8Array;
+/** The gateway's side of the wire: not in the client build (`@telemetry-gateway/core/client`). */
 export function decodeRecordEventRequest(bytes: Uint8Array): { metadata?: RequestMetadata; event?: Event };
 export function encodeEvent(event: EventInput | JsonText): Uint8Array;
 export function decodeEvent(bytes: Uint8Array): Event;

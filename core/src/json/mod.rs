@@ -25,6 +25,7 @@
 //! (field order, float formatting, timestamp precision, HTML escaping); the byte rules are proven
 //! against real Go output in `tests/conformance/` (see `tests/go-oracle/`).
 
+mod float;
 pub(crate) mod parse;
 pub(crate) mod read;
 mod time;

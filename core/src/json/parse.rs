@@ -259,8 +259,8 @@ fn double(got: Got<'_>) -> R<f64> {
         "NaN" => Ok(f64::NAN),
         "Infinity" => Ok(f64::INFINITY),
         "-Infinity" => Ok(f64::NEG_INFINITY),
-        other => match other.parse::<f64>() {
-            Ok(f)
+        other => match super::float::parse_f64(other) {
+            Some(f)
                 if f.is_finite() && !other.is_empty() && !other.contains(['i', 'I', 'n', 'N']) =>
             {
                 Ok(f)

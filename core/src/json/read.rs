@@ -18,7 +18,7 @@
 //! not JSON gets, byte for byte, the message and position serde_json gives (the messages the
 //! earlier `serde_json::Value`-based readers gave, which the test oracle in
 //! `fuzz/src/value_oracle.rs` checks on every input). The reader is a few hundred lines with one
-//! float parser (`str::parse::<f64>`, correctly rounded like serde_json's `float_roundtrip`).
+//! float parser (`json/float.rs`, correctly rounded like serde_json's `float_roundtrip`).
 //!
 //! The rules every reader keeps, which the error messages depend on:
 //!
@@ -691,8 +691,9 @@ impl<'a> Reader<'a> {
     }
 
     /// A number, after its sign. The grammar, the integer forms and the errors (with their
-    /// positions) are serde_json's; a float's value is `str::parse::<f64>` of its text, which is
-    /// correctly rounded as serde_json's `float_roundtrip` parser is.
+    /// positions) are serde_json's; a float's value is `json::float::parse_f64` of its text
+    /// (`str::parse::<f64>`'s value), which is correctly rounded as serde_json's
+    /// `float_roundtrip` parser is.
     ///
     /// Without `keep` (skipping), a float's value is only computed when it could be out of range
     /// (its magnitude reaches 1e308); the answer is then a placeholder.
@@ -825,8 +826,8 @@ impl<'a> Reader<'a> {
         if let Some(f) = exact_float(mantissa, exponent_value) {
             return Ok(Number::Float(if positive { f } else { -f }));
         }
-        match text.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Number::Float(f)),
+        match super::float::parse_f64(text) {
+            Some(f) if f.is_finite() => Ok(Number::Float(f)),
             _ => Err(self.error(Code::NumberOutOfRange)),
         }
     }

@@ -88,7 +88,10 @@ try {
     { serverVersion: "5.5.0", user: { userId: 9007199254740993n } });
   result.record = { id: rec.event.id, userId: rec.event.user.userId, timestamp: rec.event.timestamp };
   const batch = core.recordBatch([{ feature: "a.b", action: "cd", source: { client: "web" }, parameters: { version: 0 } }], { context: { serverVersion: "5.5.0" } });
-  result.batch = core.decodeRecordEventsRequest(core.eventsRequests([batch[0].bytes])[0]).events.events.map((e) => e.feature);
+  // Decoding requests, the gateway's side of the wire, is in the full build only.
+  result.gatewayCodecs = typeof core.decodeRecordEventsRequest;
+  const gateway = entry === "client" ? await import("/pkg/dist/web.js") : core;
+  result.batch = gateway.decodeRecordEventsRequest(core.eventsRequests([batch[0].bytes])[0]).events.events.map((e) => e.feature);
   result.roundTrip = core.decodeRecordEventsResponse(core.encodeRecordEventsResponse({ succeededEvents: ["x"] }));
   try { core.__trapForTests(); } catch (e) { result.trap = e.name; }
   result.afterTrap = core.validate(event);
@@ -152,6 +155,7 @@ test("the packed browser entry runs in headless Chromium", { timeout: 120_000 },
         assert.ok(r.corpus.passed >= 30, `the client entry ran ${r.corpus.passed} cases`);
         assert.equal(r.translate, "undefined");
       }
+      assert.equal(r.gatewayCodecs, entry === "web" ? "function" : "undefined");
       assert.match(r.beforeInit, /call init\(\) or initSync\(bytes\)/);
       assert.deepEqual(r.validate, { ok: true });
       assert.match(r.record.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);

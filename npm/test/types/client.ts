@@ -33,3 +33,6 @@ export async function start(): Promise<GatewayExporter> {
 }
 export const op: Op = "record";
 export const unused = translate;
+// @ts-expect-error decoding requests is the gateway's side of the wire: full build only
+import { decodeRecordEventsRequest } from "@telemetry-gateway/core/client";
+export const unusedDecoder = decodeRecordEventsRequest;
