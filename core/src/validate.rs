@@ -50,6 +50,7 @@ pub enum EventError {
     #[error("marshalling event: {0}")]
     Marshal(#[from] MarshalError),
     /// Its message would break Pub/Sub's limits (see [`crate::translate::check_pubsub_limits`]).
+    #[cfg(feature = "translate")]
     #[error("event exceeds pub/sub limits: {0}")]
     PubSubLimit(#[from] crate::translate::PubSubLimitError),
 }

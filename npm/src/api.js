@@ -185,9 +185,29 @@ export function createApi(host) {
   }
 
   function translate(metadata, event, options = {}) {
-    const answer = runFields("translate", { metadata, event }, { maxMessageBytes: options.maxMessageBytes });
-    if (typeof answer.payload === "string") answer.data = textEncoder.encode(answer.payload);
-    return answer;
+    const maxMessageBytes = options.maxMessageBytes;
+    if (typeof metadata === "string" || typeof event === "string") {
+      // Exact JSON text given for a field: the fields path (no string splicing).
+      const answer = runFields("translate", { metadata, event }, { maxMessageBytes });
+      if (typeof answer.payload === "string") answer.data = textEncoder.encode(answer.payload);
+      return answer;
+    }
+    // Objects: one input text, and the answer's body as bytes (wasm/src/lib.rs translateParts):
+    // `data` is those bytes, `payload` their text, without a JSON string's escaping.
+    let text = "{";
+    if (metadata !== undefined) text += '"metadata":' + stringify(metadata);
+    if (event !== undefined) text += (text.length > 1 ? ',"event":' : '"event":') + stringify(event);
+    if (maxMessageBytes !== undefined) {
+      text += (text.length > 1 ? ',"maxMessageBytes":' : '"maxMessageBytes":') + stringify(maxMessageBytes);
+    }
+    const parts = call((g) => g.translateParts(utf8(text + "}")));
+    const view = new DataView(parts.buffer, parts.byteOffset, parts.byteLength);
+    const len = view.getUint32(0, true);
+    if (len === 0xffffffff) return JSON.parse(textDecoder.decode(parts.subarray(4)));
+    // A copy of its own (not a view of the whole answer), as TextEncoder.encode gave it.
+    const data = parts.slice(4, 4 + len);
+    const rest = JSON.parse(textDecoder.decode(parts.subarray(4 + len)));
+    return { payload: textDecoder.decode(data), attributes: rest.attributes, data };
   }
 
   function ingest(metadata, events, options = {}) {
