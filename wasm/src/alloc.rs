@@ -136,3 +136,56 @@ unsafe impl<Inner: GlobalAlloc> GlobalAlloc for Cached<Inner> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::System;
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn freed_blocks_are_reused_and_contents_survive_realloc() {
+        let a = Cached::new(System);
+        // SAFETY: every block is used within its layout and freed once, with the layout (or the
+        // size after realloc) it has.
+        unsafe {
+            let p = a.alloc(layout(20, 4));
+            a.dealloc(p, layout(20, 4));
+            // 17..=24 bytes is one class: the block just freed comes back.
+            let q = a.alloc(layout(24, 8));
+            assert_eq!(p, q);
+            for i in 0..24 {
+                q.add(i).write(i as u8);
+            }
+            // Into a large block and back into a small one: the contents move along.
+            let r = a.realloc(q, layout(24, 8), 300);
+            assert!((0..24).all(|i| r.add(i).read() == i as u8));
+            let s = a.realloc(r, layout(300, 8), 40);
+            assert!((0..24).all(|i| s.add(i).read() == i as u8));
+            // Within one class: the same block.
+            assert_eq!(a.realloc(s, layout(40, 8), 35), s);
+            a.dealloc(s, layout(35, 8));
+            // A larger alignment than the classes' is not cached, and is honoured.
+            let big = a.alloc(layout(64, 64));
+            assert_eq!(big as usize % 64, 0);
+            a.dealloc(big, layout(64, 64));
+        }
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let a = Cached::new(System);
+        let n = CACHED_BYTES / SMALL + 10;
+        // SAFETY: blocks allocated and freed once with the same layout.
+        unsafe {
+            let blocks: Vec<*mut u8> = (0..n).map(|_| a.alloc(layout(SMALL, 8))).collect();
+            for &b in &blocks {
+                a.dealloc(b, layout(SMALL, 8));
+            }
+            assert_eq!((*a.lists.get()).cached, CACHED_BYTES);
+        }
+    }
+}
