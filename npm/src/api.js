@@ -70,9 +70,21 @@ function utf8(text, slot = 0) {
 /** Several texts back to back as UTF-8, and each one's length in bytes. */
 function utf8Joined(texts) {
   let chars = 0;
-  for (const t of texts) chars += t.length;
+  let strings = true;
+  for (const t of texts) {
+    chars += t.length;
+    if (typeof t !== "string") strings = false;
+  }
   const buffer = scratchFor(chars, 0);
   const lens = new Uint32Array(texts.length);
+  // One encodeInto for all: when every character was one byte (ASCII, as generated ids are),
+  // each text's byte length is its length (one view per text cost more than the encoding).
+  const joined = strings ? texts.join("") : "";
+  const { written } = textEncoder.encodeInto(joined, buffer);
+  if (strings && written === joined.length) {
+    for (let i = 0; i < texts.length; i++) lens[i] = texts[i].length;
+    return { bytes: buffer.subarray(0, written), lens };
+  }
   let at = 0;
   for (let i = 0; i < texts.length; i++) {
     const { written } = textEncoder.encodeInto(texts[i], buffer.subarray(at));
