@@ -54,6 +54,13 @@ pub fn acknowledged<'a>(sent: &'a [String], succeeded: &[String]) -> Vec<&'a str
 
 /// [`acknowledged`] as positions in `sent` (the first position of an id sent twice).
 pub fn acknowledged_indices<S: AsRef<str>>(sent: &[S], succeeded: &[String]) -> Vec<usize> {
+    let sent: Vec<&str> = sent.iter().map(AsRef::as_ref).collect();
+    // The usual answer lists every event sent, in the order sent: then only `sent` needs sorting
+    // (for an id sent twice), and no lookup in the answer (one sort instead of two, no binary
+    // searches: this rule was a tenth of an export call's time in the JS exporter).
+    if succeeded.len() == sent.len() && sent.iter().zip(succeeded).all(|(a, b)| *a == b.as_str()) {
+        return first_positions(&sent, &|_| true);
+    }
     // Sorted lists rather than hash sets: the WASM build then carries no hash map (its code and
     // its random seed) for this one rule.
     let succeeded: Vec<&str> = succeeded.iter().map(String::as_str).collect();
@@ -61,14 +68,18 @@ pub fn acknowledged_indices<S: AsRef<str>>(sent: &[S], succeeded: &[String]) -> 
         .into_iter()
         .filter_map(|i| succeeded.get(i).copied())
         .collect();
-    let sent: Vec<&str> = sent.iter().map(AsRef::as_ref).collect();
+    first_positions(&sent, &|id| acked.binary_search(&id).is_ok())
+}
+
+/// The first position of each id of `sent` that `acked` holds, in position order.
+fn first_positions(sent: &[&str], acked: &dyn Fn(&str) -> bool) -> Vec<usize> {
     let mut keep = vec![false; sent.len()];
     let mut previous: Option<&str> = None;
-    for i in crate::order::by_key(&sent) {
+    for i in crate::order::by_key(sent) {
         let id = sent.get(i).copied().unwrap_or_default();
         // The first position of each id (equal ids come in position order).
         if previous != Some(id)
-            && acked.binary_search(&id).is_ok()
+            && acked(id)
             && let Some(k) = keep.get_mut(i)
         {
             *k = true;
@@ -147,6 +158,32 @@ mod tests {
         assert_eq!(acknowledged(&sent, &ok), vec!["a", "c"]);
         assert_eq!(acknowledged_indices(&sent, &ok), vec![0, 2]);
         assert_eq!(acknowledged_indices(&["x", "y"], &ok), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn an_answer_listing_everything_sent_acknowledges_each_id_once() {
+        let strings = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Everything sent, in order (the fast path): an id sent twice counts at its first place.
+        let sent = strings(&["b", "a", "b", "c"]);
+        assert_eq!(acknowledged_indices(&sent, &sent), vec![0, 1, 3]);
+        assert_eq!(acknowledged(&sent, &sent), vec!["b", "a", "c"]);
+        assert_eq!(
+            acknowledged_indices(&sent[..0], &sent[..0]),
+            Vec::<usize>::new()
+        );
+        // The same ids in another order, or one short, or one more: the general rule, same sets.
+        assert_eq!(
+            acknowledged_indices(&sent, &strings(&["c", "b", "a", "b"])),
+            vec![0, 1, 3]
+        );
+        assert_eq!(
+            acknowledged_indices(&sent, &strings(&["b", "a", "b"])),
+            vec![0, 1]
+        );
+        assert_eq!(
+            acknowledged_indices(&sent, &strings(&["b", "a", "b", "c", "d"])),
+            vec![0, 1, 3]
+        );
     }
 
     #[test]

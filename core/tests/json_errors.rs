@@ -698,3 +698,46 @@ fn every_malformed_ffi_request_says_what_is_wrong() {
         r#"{"ok":true}"#
     );
 }
+
+/// `translate_parts` (the body kept apart, for the JS API) answers what `run_op("translate")`
+/// answers: the same body, the same attributes, the same dropped/error answers and errors.
+#[cfg(all(feature = "ffi", feature = "translate"))]
+#[test]
+fn translate_parts_agree_with_run_op() {
+    use telemetry_core::ffi;
+    let event = include_str!("../benches/event.json").trim();
+    let metadata = include_str!("../benches/metadata.json").trim();
+    for input in [
+        format!(r#"{{"metadata":{metadata},"event":{event}}}"#),
+        format!(r#"{{"metadata":{metadata},"event":{event},"maxMessageBytes":10}}"#),
+        format!(r#"{{"metadata":{metadata},"event":{{"id":"x"}}}}"#),
+        format!(r#"{{"metadata":{{}},"event":{event}}}"#),
+        format!(r#"{{"event":{event}}}"#),
+        "[]".to_string(),
+        "{".to_string(),
+    ] {
+        let whole = ffi::run_op("translate", &input).map_err(|e| e.to_string());
+        let parts = ffi::translate_parts(&input).map_err(|e| e.to_string());
+        match (whole, parts) {
+            (Ok(whole), Ok(parts)) => {
+                let whole: serde_json::Value = serde_json::from_str(&whole).unwrap();
+                let rest: serde_json::Value = serde_json::from_str(&parts.answer).unwrap();
+                match parts.payload {
+                    Some(payload) => {
+                        assert_eq!(
+                            whole["payload"].as_str().unwrap().as_bytes(),
+                            &payload[..],
+                            "{input}"
+                        );
+                        assert_eq!(whole["attributes"], rest["attributes"], "{input}");
+                        assert_eq!(whole.as_object().unwrap().len(), 2, "{input}");
+                        assert_eq!(rest.as_object().unwrap().len(), 1, "{input}");
+                    }
+                    None => assert_eq!(whole, rest, "{input}"),
+                }
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{input}"),
+            (a, b) => panic!("{input}: run_op {a:?}, translate_parts {b:?}"),
+        }
+    }
+}

@@ -70,9 +70,21 @@ function utf8(text, slot = 0) {
 /** Several texts back to back as UTF-8, and each one's length in bytes. */
 function utf8Joined(texts) {
   let chars = 0;
-  for (const t of texts) chars += t.length;
+  let strings = true;
+  for (const t of texts) {
+    chars += t.length;
+    if (typeof t !== "string") strings = false;
+  }
   const buffer = scratchFor(chars, 0);
   const lens = new Uint32Array(texts.length);
+  // One encodeInto for all: when every character was one byte (ASCII, as generated ids are),
+  // each text's byte length is its length (one view per text cost more than the encoding).
+  const joined = strings ? texts.join("") : "";
+  const { written } = textEncoder.encodeInto(joined, buffer);
+  if (strings && written === joined.length) {
+    for (let i = 0; i < texts.length; i++) lens[i] = texts[i].length;
+    return { bytes: buffer.subarray(0, written), lens };
+  }
   let at = 0;
   for (let i = 0; i < texts.length; i++) {
     const { written } = textEncoder.encodeInto(texts[i], buffer.subarray(at));
@@ -185,9 +197,29 @@ export function createApi(host) {
   }
 
   function translate(metadata, event, options = {}) {
-    const answer = runFields("translate", { metadata, event }, { maxMessageBytes: options.maxMessageBytes });
-    if (typeof answer.payload === "string") answer.data = textEncoder.encode(answer.payload);
-    return answer;
+    const maxMessageBytes = options.maxMessageBytes;
+    if (typeof metadata === "string" || typeof event === "string") {
+      // Exact JSON text given for a field: the fields path (no string splicing).
+      const answer = runFields("translate", { metadata, event }, { maxMessageBytes });
+      if (typeof answer.payload === "string") answer.data = textEncoder.encode(answer.payload);
+      return answer;
+    }
+    // Objects: one input text, and the answer's body as bytes (wasm/src/lib.rs translateParts):
+    // `data` is those bytes, `payload` their text, without a JSON string's escaping.
+    let text = "{";
+    if (metadata !== undefined) text += '"metadata":' + stringify(metadata);
+    if (event !== undefined) text += (text.length > 1 ? ',"event":' : '"event":') + stringify(event);
+    if (maxMessageBytes !== undefined) {
+      text += (text.length > 1 ? ',"maxMessageBytes":' : '"maxMessageBytes":') + stringify(maxMessageBytes);
+    }
+    const parts = call((g) => g.translateParts(utf8(text + "}")));
+    const view = new DataView(parts.buffer, parts.byteOffset, parts.byteLength);
+    const len = view.getUint32(0, true);
+    if (len === 0xffffffff) return JSON.parse(textDecoder.decode(parts.subarray(4)));
+    // A copy of its own (not a view of the whole answer), as TextEncoder.encode gave it.
+    const data = parts.slice(4, 4 + len);
+    const rest = JSON.parse(textDecoder.decode(parts.subarray(4 + len)));
+    return { payload: textDecoder.decode(data), attributes: rest.attributes, data };
   }
 
   function ingest(metadata, events, options = {}) {

@@ -64,6 +64,16 @@ test("redact, translate and ingest", () => {
   assert.deepEqual(t.data, new TextEncoder().encode(t.payload));
   assert.equal(t.attributes["publisher.source"], "unlicensed_instance");
   assert.deepEqual(api.translate(metadata, event, { maxMessageBytes: 10 }), { dropped: "oversized" });
+  // Objects take the path that keeps the body apart; JSON text the fields path: same answers.
+  const viaText = api.translate(JSON.stringify(metadata), JSON.stringify(event));
+  assert.deepEqual(Object.keys(t), ["payload", "attributes", "data"]);
+  assert.deepEqual({ ...t, data: [...t.data] }, { ...viaText, data: [...viaText.data] });
+  assert.equal(t.data.byteLength, t.data.buffer.byteLength);
+  const badTime = { ...event, timestamp: "bad" };
+  assert.match(api.translate(metadata, badTime).error, /timestamp: "bad" is not an RFC 3339 timestamp/);
+  assert.deepEqual(api.translate(metadata, badTime), api.translate(JSON.stringify(metadata), JSON.stringify(badTime)));
+  assert.throws(() => api.translate(undefined, event), /input has no "metadata"/);
+  assert.throws(() => api.translate(metadata, undefined), /input has no "event"/);
 
   const i = api.ingest(metadata, [event, { ...event, id: "evt-2", feature: "" }]);
   assert.deepEqual(i.results.map((r) => r.outcome), ["publish", "reject"]);

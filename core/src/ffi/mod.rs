@@ -117,7 +117,14 @@ fn message_fields(out: &mut Vec<u8>, m: &Message) {
         Ok(text) => write_json_string(out, text),
         Err(_) => write_json_string(out, &String::from_utf8_lossy(&m.data)),
     }
-    out.extend_from_slice(br#","attributes":{"#);
+    out.push(b',');
+    attributes_field(out, m);
+}
+
+/// `"attributes":{…}` of a published message.
+#[cfg(feature = "translate")]
+fn attributes_field(out: &mut Vec<u8>, m: &Message) {
+    out.extend_from_slice(br#""attributes":{"#);
     for (i, (k, v)) in m.attributes.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -317,23 +324,69 @@ fn redact_op(input: RedactInput) -> Result<Answer, FfiError> {
 /// `{"metadata", "event", "maxMessageBytes"?}` → `{"payload", "attributes"}`,
 /// `{"dropped": "oversized"}` or `{"error"}` (JSON text).
 fn translate_op(input: TranslateInput) -> Result<Answer, FfiError> {
+    Ok(match translate_outcome(input)? {
+        Ok(m) => message_answer(&m),
+        Err(answer) => answer,
+    })
+}
+
+/// `translate`'s outcome: the message to publish, or the whole answer (dropped, error).
+#[cfg(feature = "translate")]
+fn translate_outcome(input: TranslateInput) -> Result<Result<Message, Answer>, FfiError> {
     let limit = max_bytes(input.max_message_bytes)?;
     let metadata = match required(input.metadata, "metadata")? {
         Ok(m) => m,
-        Err(e) => return Ok(error_answer(e)),
+        Err(e) => return Ok(Err(error_answer(e))),
     };
     let event = match required(input.event, "event")? {
         Ok(e) => e,
-        Err(e) => return Ok(error_answer(e)),
+        Err(e) => return Ok(Err(error_answer(e))),
     };
     let publisher = match Publisher::new(&metadata) {
         Ok(p) => p,
-        Err(e) => return Ok(error_answer(e)),
+        Err(e) => return Ok(Err(error_answer(e))),
     };
     Ok(match translate(&publisher, &event, limit) {
-        Ok(Translation::Publish(m)) => message_answer(&m),
-        Ok(Translation::Oversized { .. }) => r#"{"dropped":"oversized"}"#.to_string(),
-        Err(e) => error_answer(e),
+        Ok(Translation::Publish(m)) => Ok(m),
+        Ok(Translation::Oversized { .. }) => Err(r#"{"dropped":"oversized"}"#.to_string()),
+        Err(e) => Err(error_answer(e)),
+    })
+}
+
+/// [`run_op`]'s `translate` answer with the message body kept apart, for callers that want the
+/// body's bytes (the JS API's `data`): no escaping of the body into a JSON string here, and no
+/// unescaping and re-encoding on the caller's side.
+#[cfg(feature = "translate")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslateParts {
+    /// The published message's body (`payload` of [`run_op`]'s answer), if one is published.
+    pub payload: Option<Vec<u8>>,
+    /// With a payload: `{"attributes":{…}}`, the rest of the answer; without one: the whole
+    /// answer (`{"dropped":…}` or `{"error":…}`), as [`run_op`] gives it.
+    pub answer: Answer,
+}
+
+/// `translate` on JSON text (as [`run_op`]), with the body kept apart ([`TranslateParts`]).
+#[cfg(feature = "translate")]
+pub fn translate_parts(input: &str) -> Result<TranslateParts, FfiError> {
+    let input = Text(input)
+        .read()?
+        .ok_or_else(|| FfiError::MalformedInput("input must be an object".into()))?;
+    Ok(match translate_outcome(input)? {
+        Ok(m) => {
+            let mut out = Vec::with_capacity(64 * m.attributes.len() + 32);
+            out.push(b'{');
+            attributes_field(&mut out, &m);
+            out.push(b'}');
+            TranslateParts {
+                payload: Some(m.data),
+                answer: answer_text(out),
+            }
+        }
+        Err(answer) => TranslateParts {
+            payload: None,
+            answer,
+        },
     })
 }
 

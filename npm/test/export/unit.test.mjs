@@ -362,6 +362,13 @@ test("the batch path: one core call records, validates, redacts and encodes what
   assert.deepEqual([...core.acknowledgedIn(["a", "b", "c", "a"], answer)], [0, 1]);
   assert.deepEqual(core.acknowledged(["a", "b", "c", "a"], ["b", "a", "zzz"]), ["a", "b"]);
   assert.throws(() => core.acknowledgedIn(["a"], new Uint8Array([0xff, 0xff])), /protobuf decode error/);
+  // Everything sent, in order (the core's fast path), and ids that are not ASCII (the JS side's
+  // per-id encoding rather than one for all).
+  const all = ["a", "b", "c", "a"];
+  assert.deepEqual([...core.acknowledgedIn(all, core.encodeRecordEventsResponse({ succeededEvents: all }))], [0, 1, 2]);
+  const wide = ["é", "x", "b\u{1F600}", "c"];
+  const wideAnswer = core.encodeRecordEventsResponse({ succeededEvents: ["c", "b\u{1F600}", "é"] });
+  assert.deepEqual([...core.acknowledgedIn(wide, wideAnswer)], [0, 2, 3]);
   assert.throws(() => core.recordBatch({}, {}), /expected an array/);
   assert.throws(() => core.recordBatch([recording(1)], { context: [] }), /0 contexts for 1 recordings/);
 });
