@@ -3,10 +3,11 @@
 //! Two implementations with the same results (both are correctly rounded, so every text gives the
 //! same double; a property test below compares them on random and hard cases):
 //!
-//! * with the `fast-floats` feature (the gateway, and the full WASM module): `str::parse::<f64>`,
-//!   whose Eisel-Lemire path is fast but brings a 10 KiB table of powers of five;
-//! * without it (the slim client WASM module, where size matters more than the speed of reading
-//!   the rare number that is not a small decimal): `minimal-lexical`'s `compact` parser
+//! * with the `fast-floats` feature (the gateway): `str::parse::<f64>`, whose Eisel-Lemire path
+//!   is fast but brings a 10 KiB table of powers of five;
+//! * without it (both WASM modules, where size matters more than the speed of reading the rare
+//!   number that is neither a small decimal nor exact by Clinger's fast path, which the reader
+//!   tries first): `minimal-lexical`'s `compact` parser
 //!   (Bellerophon with small tables, then exact big-integer arithmetic when that cannot decide),
 //!   about 9 KiB gzipped smaller in the module (BENCHMARKS.md).
 //!
