@@ -240,13 +240,37 @@ function perEventCalls(core) {
   };
 }
 
+/**
+ * The fake gateway's answer: the encoded `RecordEventsResponse` acknowledging `ids` (its one
+ * field, `repeated string succeeded_events = 1`, for ids under 128 bytes). Written here rather
+ * than with the module's `encodeRecordEventsResponse`: answering is the gateway's work, and
+ * through the module under test (JSON text in, the slim module's size-optimised code for the
+ * client build) it was charged to the exporter, about 0.15 µs per event on the full build and
+ * 0.27 µs on the client one. Checked once below against the core's encoding.
+ */
+const answerEncoder = new TextEncoder();
+function responseBytes(ids) {
+  let length = 0;
+  for (const id of ids) length += 2 + id.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const id of ids) {
+    const { written } = answerEncoder.encodeInto(id, out.subarray(at + 2));
+    if (written > 127 || written !== id.length) throw new Error(`fake gateway: id ${JSON.stringify(id)} is not short ASCII`);
+    out[at] = 0x0a;
+    out[at + 1] = written;
+    at += 2 + written;
+  }
+  return out;
+}
+
 /** A GatewayExporter over an in-process fake gateway that acknowledges every event it is sent. */
 function exporterRun(core) {
   const exporter = new core.GatewayExporter({
     transport: {
       async recordEvents(requests, { onResponse }) {
         sent += requests.length;
-        onResponse(core.encodeRecordEventsResponse({ succeededEvents: exporter.pendingIds() }));
+        onResponse(responseBytes(exporter.pendingIds()));
       },
     },
     metadata: exportMetadata,
@@ -271,6 +295,14 @@ function exporterRun(core) {
   if (decoded.length !== BATCH) throw new Error(`the exporter path encoded ${decoded.length} events`);
   const single = api.redact(api.record(batch[1], { ...exportContext, id: decoded[1].id, now: decoded[1].timestamp }).event, policy).event;
   if (!isDeepStrictEqual(single, decoded[1])) throw new Error(`the exporter path's event differs from record + redact:\n${JSON.stringify(single)}\n${JSON.stringify(decoded[1])}`);
+}
+
+// Sanity: the fake gateway answers what the core would encode.
+{
+  const ids = [api.uuidV7(), api.uuidV7(), "b"];
+  if (!isDeepStrictEqual(responseBytes(ids), api.encodeRecordEventsResponse({ succeededEvents: ids }))) {
+    throw new Error("the fake gateway's RecordEventsResponse differs from the core's encoding");
+  }
 }
 
 const baseline = measure(graphqlBody, { warmup: 200, chunk: 10 }) * BATCH;

@@ -547,15 +547,19 @@ export function createExporter(core) {
 
     /** One RecordEvents call over the oldest queued events: "ok" if all were acknowledged. */
     async _exportOnce() {
+      // The oldest events not in a keepalive call: their entries, wire bytes and ids, in one pass.
       const batch = [];
+      const bytes = [];
+      const sent = [];
       for (const entry of this._queue.values()) {
         if (entry.keepalive) continue;
         batch.push(entry);
+        bytes.push(entry.bytes);
+        sent.push(entry.id);
         if (batch.length >= this._maxBatch) break;
       }
       if (batch.length === 0) return "idle";
-      const requests = [this._metadataRequest(), ...core.eventsRequests(batch.map((e) => e.bytes), this._maxChunkBytes)];
-      const sent = batch.map((e) => e.id);
+      const requests = [this._metadataRequest(), ...core.eventsRequests(bytes, this._maxChunkBytes)];
       // In a page, a call that fits what is left of the keepalive quota is sent with keepalive:
       // leaving the page does not cancel it, so pagehide need not send its events again.
       const bodyBytes = grpcWebBodyLength(requests);
