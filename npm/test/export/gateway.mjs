@@ -41,20 +41,43 @@ export async function startGateway({ sink, port = 0, args = [], timeoutMs = 20_0
 }
 
 function startOnce({ sink, port, args, timeoutMs, env }) {
-  const child = spawn(
-    gatewayBin(),
-    ["serve", "--listen", `127.0.0.1:${port}`, "--diagnostics-listen", "off", "--sink", sink, "--log-format", "json", "--log-level", "warn,telemetry_gateway=info", ...args],
-    { env, stdio: ["ignore", "ignore", "pipe"] },
-  );
+  return spawnListening({
+    what: "gateway",
+    argv: ["serve", "--listen", `127.0.0.1:${port}`, "--diagnostics-listen", "off", "--sink", sink, "--log-format", "json", "--log-level", "warn,telemetry_gateway=info", ...args],
+    env,
+    timeoutMs,
+    stopTimeoutMs: 10_000,
+    // The gateway logs its gRPC address in a `listen` field once it serves.
+    listening: (fields) => fields.listen,
+  }).then((started) => ({
+    ...started,
+    port: Number(started.address.split(":").pop()),
+    /** Graceful: SIGTERM (in-flight streams finish, the sink is flushed). */
+    stop: () => started.stopWith("SIGTERM"),
+    /** Hard: SIGKILL, mid-whatever. */
+    kill: () => started.stopWith("SIGKILL"),
+  }));
+}
+
+/**
+ * Spawns a `telemetry-gateway` subcommand (JSON logs on stderr) and resolves once `listening`
+ * returns an address for one of its log lines' `fields`: `{ child, address, log, stopWith(signal) }`
+ * (`stopWith` signals it and waits for its exit, SIGKILL after `stopTimeoutMs`). Rejects, with the
+ * last log lines, if it exits first or logs no address within `timeoutMs`. Shared by the gateway
+ * here and the relay (`test/relay/relay.mjs`).
+ * @param {{ what: string, argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, stopTimeoutMs: number, listening: (fields: any) => string | undefined }} options
+ */
+export function spawnListening({ what, argv, env, timeoutMs, stopTimeoutMs, listening }) {
+  const child = spawn(gatewayBin(), argv, { env, stdio: ["ignore", "ignore", "pipe"] });
   const log = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`gateway did not start within ${timeoutMs} ms:\n${log.join("\n")}`));
+      reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${log.join("\n")}`));
     }, timeoutMs);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`gateway exited (${code ?? signal}) before listening:\n${log.join("\n")}`));
+      reject(new Error(`${what} exited (${code ?? signal}) before listening:\n${log.join("\n")}`));
     });
     createInterface({ input: child.stderr }).on("line", (line) => {
       log.push(line);
@@ -65,26 +88,21 @@ function startOnce({ sink, port, args, timeoutMs, env }) {
       } catch {
         return;
       }
-      const listen = v.fields && v.fields.listen;
-      if (listen) {
+      const address = v.fields && listening(v.fields);
+      if (address) {
         clearTimeout(timer);
         child.removeAllListeners("exit");
         const exited = new Promise((ok) => child.on("exit", ok));
-        const stopWith = async (signal) => {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          const bounded = setTimeout(() => child.kill("SIGKILL"), 10_000);
-          await exited;
-          clearTimeout(bounded);
-        };
         resolve({
           child,
-          address: listen,
-          port: Number(listen.split(":").pop()),
+          address,
           log,
-          /** Graceful: SIGTERM (in-flight streams finish, the sink is flushed). */
-          stop: () => stopWith("SIGTERM"),
-          /** Hard: SIGKILL, mid-whatever. */
-          kill: () => stopWith("SIGKILL"),
+          stopWith: async (signal) => {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            const bounded = setTimeout(() => child.kill("SIGKILL"), stopTimeoutMs);
+            await exited;
+            clearTimeout(bounded);
+          },
         });
       }
     });

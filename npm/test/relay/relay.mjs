@@ -3,12 +3,10 @@
 // exporter real clients use (the `recordEvents` mutation, as Sourcegraph's editor and web
 // clients post it), plus the check of a sink against the core's translation of the hydrated,
 // redacted event.
-import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import assert from "node:assert/strict";
 import * as core from "../../dist/node.mjs";
-import { gatewayBin } from "../export/gateway.mjs";
+import { spawnListening } from "../export/gateway.mjs";
 
 export const MUTATION = `mutation RecordTelemetryEvents($events: [TelemetryEventInput!]!) {
     telemetry {
@@ -27,52 +25,18 @@ export const INSTANCE_ID = "js-relay";
  */
 export function startRelay({ dir, gateway, args = [], timeoutMs = 20_000 }) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("TELEMETRY_") && !k.startsWith("SRC_")));
-  const child = spawn(
-    gatewayBin(),
-    [
+  return spawnListening({
+    what: "relay",
+    argv: [
       "relay", "--listen", "127.0.0.1:0", "--diagnostics-listen", "off", "--queue", join(dir, "queue.sqlite3"),
       "--gateway", `http://${gateway}`, "--unlicensed", "--instance-id", INSTANCE_ID, "--server-version", SERVER_VERSION,
       "--export-interval-seconds", "1", "--log-format", "json", ...args,
     ],
-    { env, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  const log = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`relay did not start within ${timeoutMs} ms:\n${log.join("\n")}`));
-    }, timeoutMs);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`relay exited (${code ?? signal}) before listening:\n${log.join("\n")}`));
-    });
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      log.push(line);
-      if (log.length > 200) log.shift();
-      let v;
-      try {
-        v = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (v.fields && v.fields.message === "relay listening") {
-        clearTimeout(timer);
-        child.removeAllListeners("exit");
-        const exited = new Promise((ok) => child.on("exit", ok));
-        resolve({
-          child,
-          log,
-          address: v.fields.listen,
-          stop: async () => {
-            if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-            const bounded = setTimeout(() => child.kill("SIGKILL"), 15_000);
-            await exited;
-            clearTimeout(bounded);
-          },
-        });
-      }
-    });
-  });
+    env,
+    timeoutMs,
+    stopTimeoutMs: 15_000,
+    listening: (fields) => (fields.message === "relay listening" ? fields.listen : undefined),
+  }).then(({ child, log, address, stopWith }) => ({ child, log, address, stop: () => stopWith("SIGTERM") }));
 }
 
 /**
