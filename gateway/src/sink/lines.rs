@@ -20,62 +20,15 @@ use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use telemetry_core::Message;
+// Attribute keys and values: the core's serde_json-identical string escaping (SWAR scan), so lines
+// stay byte-identical to those serde_json wrote.
+use telemetry_core::json::write_json_string;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-/// Bytes a JSON string must escape, as serde_json escapes them: `"`, `\\` and control
-/// characters.
-// Indexing in a const initializer is checked at compile time.
-#[allow(clippy::indexing_slicing)]
-const ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
-/// Appends `s` as a JSON string, escaped exactly as serde_json escapes (so lines are
-/// byte-identical to those it wrote): `\"`, `\\\\`, `\b \f \n \r \t`, other control
-/// characters as `\u00xx`; everything else, non-ASCII included, as is. Written by hand because
-/// this runs over every message body: serde_json would first re-validate the UTF-8 the core just
-/// wrote and go through its generic serializer.
-fn push_json_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    let mut run = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if !ESCAPE[usize::from(b)] {
-            continue;
-        }
-        out.extend_from_slice(s.get(run..i).unwrap_or_default());
-        run = i + 1;
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
-        }
-    }
-    out.extend_from_slice(s.get(run..).unwrap_or_default());
-    out.push(b'"');
-}
-
-/// [`push_json_string`] for a message body: JSON the core (or serde_json, for dead letters)
-/// wrote, so it holds no raw control characters and only `"` and `\\` need escaping — found
-/// with SIMD `memchr2` instead of a byte-by-byte scan.
+/// A JSON string as serde_json escapes it, for a message body: JSON the core (or serde_json, for
+/// dead letters) wrote, so it holds no raw control characters and only `"` and `\\` need
+/// escaping — found with SIMD `memchr2` instead of a byte-by-byte scan.
 fn push_json_body(out: &mut Vec<u8>, body: &[u8]) {
     debug_assert!(
         !body.iter().any(|b| *b < 0x20),
@@ -105,9 +58,9 @@ pub fn render_into(out: &mut Vec<u8>, message: &Message) -> Result<(), SinkError
         if i > 0 {
             out.push(b',');
         }
-        push_json_string(out, k.as_bytes());
+        write_json_string(out, k);
         out.push(b':');
-        push_json_string(out, v.as_bytes());
+        write_json_string(out, v);
     }
     out.extend_from_slice(b"}}\n");
     Ok(())
