@@ -83,7 +83,8 @@ impl Number {
         }
     }
 
-    /// `serde_json::Number::as_u64`.
+    /// `serde_json::Number::as_u64` (the `ffi` op inputs' byte counts).
+    #[cfg(feature = "ffi")]
     pub(crate) fn as_u64(self) -> Option<u64> {
         match self {
             Number::PosInt(u) => Some(u),
