@@ -9,24 +9,12 @@
 
 use std::hint::black_box;
 use telemetry_core::proto::Event;
-use telemetry_core::{Acknowledgement, MAX_MESSAGE_BYTES, Publisher, Rpc, ingest, json};
+use telemetry_core::{MAX_MESSAGE_BYTES, Publisher, Rpc, ingest, json};
 use telemetry_gateway::inspector::{Config, DEFAULT_CAPACITY, Inspector};
 
-const EVENT: &str = include_str!("../../core/benches/event.json");
-const METADATA: &str = include_str!("../../core/benches/metadata.json");
-
-fn process(inspector: &Inspector, publisher: &Publisher, events: Vec<Event>) -> usize {
-    let mut recorder = inspector.payload(publisher, "bench", "RecordEvents", events.len());
-    for (i, e) in events.iter().enumerate() {
-        recorder.note(i, e);
-    }
-    let outcomes = ingest(publisher, events, Rpc::RecordEvents, MAX_MESSAGE_BYTES);
-    for (i, o) in outcomes.iter().enumerate() {
-        recorder.record(i, o, Acknowledgement::assuming_published(&o.outcome), None);
-    }
-    drop(recorder);
-    outcomes.len()
-}
+#[path = "../benches/support/inspector_payload.rs"]
+mod inspector_payload;
+use inspector_payload::{EVENT, METADATA, process};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
