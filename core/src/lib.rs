@@ -62,6 +62,21 @@
 )]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// Without `std` (the WASM client module) the crate needs only `alloc`: that module then links no
+// std panic machinery (its own handler traps; see wasm/src/lib.rs).
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+
+extern crate alloc;
+
+/// What std's prelude gives and a `no_std` crate must import: every module takes it with
+/// `use crate::prelude::*`.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 
 pub mod export;
 #[cfg(feature = "ffi")]

@@ -2,6 +2,8 @@
 //! each sort instantiation), shared by the JSON readers' "sorted keys, last duplicate wins" rule
 //! and the exporter's acknowledgement rule.
 
+use crate::prelude::*;
+
 /// The positions of `keys` sorted by key, equal keys in position order.
 pub(crate) fn by_key(keys: &[&str]) -> Vec<usize> {
     let key = |i: usize| keys.get(i).copied().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Batch bindings for the JS exporter: one boundary crossing per batch of recordings
 //! (`recordBatch`) and per export call (`eventsRequests`), over `telemetry_core::ffi::batch`.
 
+use crate::rust_alloc::{format, string::String, vec::Vec};
 use telemetry_core::ffi::batch::{self, BatchContext};
 use wasm_bindgen::prelude::*;
 
@@ -79,7 +80,7 @@ pub fn record_batch(
 }
 
 fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
-    std::str::from_utf8(bytes)
+    core::str::from_utf8(bytes)
         .map_err(|e| JsError::new(&format!("malformed input: {name}: not UTF-8: {e}")))
 }
 

@@ -11,6 +11,8 @@
 //! `run_op_value`, `record_value`) run the same readers over a parsed value. Answers are written
 //! directly, strings escaped as serde_json escapes them.
 
+use crate::prelude::*;
+
 #[cfg(feature = "ingest")]
 use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
 use crate::json;
@@ -70,7 +72,7 @@ fn answer_text(out: Vec<u8>) -> Answer {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn error_answer(e: impl std::fmt::Display) -> Answer {
+fn error_answer(e: impl core::fmt::Display) -> Answer {
     let mut out = br#"{"error":"#.to_vec();
     write_json_string(&mut out, &e.to_string());
     out.push(b'}');
@@ -113,7 +115,7 @@ fn event_answer(event: &Event) -> Answer {
 fn message_fields(out: &mut Vec<u8>, m: &Message) {
     out.extend_from_slice(br#""payload":"#);
     // The body is UTF-8 JSON written by the core, as a JSON string.
-    match std::str::from_utf8(&m.data) {
+    match core::str::from_utf8(&m.data) {
         Ok(text) => write_json_string(out, text),
         Err(_) => write_json_string(out, &String::from_utf8_lossy(&m.data)),
     }
@@ -477,7 +479,7 @@ fn record_op(
         Ok(r) => r,
         Err(e) => return Ok(error_answer(e)),
     };
-    let id = std::mem::take(&mut ctx.id);
+    let id = core::mem::take(&mut ctx.id);
     Ok(match record_owned(recording, &ctx, id) {
         Ok(event) => event_answer(&event),
         Err(e) => error_answer(e),
