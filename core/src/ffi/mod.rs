@@ -30,7 +30,7 @@ use input::Parsed;
 #[cfg(feature = "translate")]
 use input::TranslateInput;
 use input::{
-    AcknowledgedInput, Fields, InputSource, Loose, PlanChunksInput, PolicyRead,
+    AcknowledgedInput, Fields, InputSource, Loose, OpInput, PlanChunksInput, PolicyRead,
     RecordEventRequestInput, RecordEventsRequestInput, RecordEventsResponseInput, RecordInput,
     RedactInput, SizesRead, Text, ValidateInput,
 };
@@ -180,21 +180,45 @@ fn run<S: InputSource>(
     source: S,
     defaults: Option<ContextDefaults<'_>>,
 ) -> Result<Answer, FfiError> {
-    let not_object = || FfiError::MalformedInput("input must be an object".into());
+    run_on(
+        op,
+        &|input: &mut dyn OpInput| source.read_into(input),
+        defaults,
+    )
+}
+
+/// A source's [`InputSource::read_into`], type-erased: the ops' dispatch and each op's input
+/// type are compiled once, not once per kind of source (the WASM client module has two).
+type ReadInto<'a> = &'a dyn Fn(&mut dyn OpInput) -> Result<bool, FfiError>;
+
+/// [`run`] on a type-erased source.
+fn run_on(
+    op: &str,
+    source: ReadInto<'_>,
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<Answer, FfiError> {
+    fn read<I: OpInput + Default>(source: ReadInto<'_>) -> Result<I, FfiError> {
+        let mut input = I::default();
+        if source(&mut input)? {
+            Ok(input)
+        } else {
+            Err(FfiError::MalformedInput("input must be an object".into()))
+        }
+    }
     match op {
-        "validate" => validate_op(source.read()?.ok_or_else(not_object)?),
-        "redact" => redact_op(source.read()?.ok_or_else(not_object)?),
+        "validate" => validate_op(read(source)?),
+        "redact" => redact_op(read(source)?),
         #[cfg(feature = "translate")]
-        "translate" => translate_op(source.read()?.ok_or_else(not_object)?),
+        "translate" => translate_op(read(source)?),
         #[cfg(feature = "ingest")]
-        "ingest" => ingest_op(source.read()?.ok_or_else(not_object)?),
+        "ingest" => ingest_op(read(source)?),
         #[cfg(not(feature = "translate"))]
         "translate" => Err(FfiError::NotInThisBuild("translate")),
         #[cfg(not(feature = "ingest"))]
         "ingest" => Err(FfiError::NotInThisBuild("ingest")),
-        "record" => record_op(source.read()?.ok_or_else(not_object)?, defaults),
+        "record" => record_op(read(source)?, defaults),
         other => {
-            source.read::<input::Unused>()?.ok_or_else(not_object)?;
+            read::<input::Unused>(source)?;
             Err(FfiError::UnknownOp(other.to_string()))
         }
     }
