@@ -1,5 +1,6 @@
 //! Batch bindings for the JS exporter: one boundary crossing per batch of recordings
-//! (`recordBatch`) and per export call (`eventsRequests`), over `telemetry_core::ffi::batch`.
+//! (`recordBatch`) and per export call (`eventsRequests`), or one for both (`recordRequests`),
+//! over `telemetry_core::ffi::batch`.
 
 use telemetry_core::ffi::batch::{self, BatchContext};
 use wasm_bindgen::prelude::*;
@@ -27,6 +28,48 @@ pub fn record_batch(
     per_event: bool,
     policy: &str,
 ) -> Result<Vec<u8>, JsError> {
+    let recorded = record(inputs, context, per_event, policy)?;
+    answer(&recorded, None, &recorded.events)
+}
+
+/// [`record_batch`] and [`events_requests`] in one call, for the exporter's usual path: records
+/// the batch, then frames the recorded events into `RecordEventsRequest`s under `limit` bytes by
+/// the core's chunk plan (`telemetry_core::ffi::batch::frame_requests`).
+///
+/// Answers one buffer laid out as [`record_batch`]'s, with after the `n` text lengths `n` more
+/// integers, each recorded event's offset in the requests part (0 for a refused recording); and
+/// instead of the events' bytes, the requests part: the requests back to back, each after its
+/// length, as [`events_requests`] answers them. Each event's bytes are a range of its request,
+/// so a queue can keep them as views (for retries and its store) with no copy either way.
+#[wasm_bindgen(js_name = recordRequests)]
+pub fn record_requests(
+    inputs: &[u8],
+    context: &[u8],
+    per_event: bool,
+    policy: &str,
+    limit: f64,
+) -> Result<Vec<u8>, JsError> {
+    let recorded = record(inputs, context, per_event, policy)?;
+    let sizes: Vec<usize> = recorded
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            batch::Recorded::Event { len, .. } => Some(*len),
+            batch::Recorded::Error(_) => None,
+        })
+        .collect();
+    let framed =
+        batch::frame_requests(&recorded.events, &sizes, limit_bytes(limit)).map_err(js_error)?;
+    answer(&recorded, Some(&framed.offsets), &framed.bytes)
+}
+
+/// Runs `telemetry_core::ffi::batch::record_batch` with fresh ids and the current time.
+fn record(
+    inputs: &[u8],
+    context: &[u8],
+    per_event: bool,
+    policy: &str,
+) -> Result<batch::RecordedBatch, JsError> {
     let inputs = utf8("recordings", inputs)?;
     let context = utf8("context", context)?;
     let now = now_rfc3339();
@@ -37,7 +80,16 @@ pub fn record_batch(
         per_event,
         now: &now,
     };
-    let recorded = batch::record_batch(inputs, &ctx, policy, &mut fresh_id).map_err(js_error)?;
+    batch::record_batch(inputs, &ctx, policy, &mut fresh_id).map_err(js_error)
+}
+
+/// The answer buffer of [`record_batch`] (`offsets` absent) and [`record_requests`]: the header,
+/// the text part, then `tail`.
+fn answer(
+    recorded: &batch::RecordedBatch,
+    offsets: Option<&[usize]>,
+    tail: &[u8],
+) -> Result<Vec<u8>, JsError> {
     let too_big = || JsError::new("batch answer over 4 GiB");
     let n = recorded.entries.len();
     let texts: Vec<&str> = recorded
@@ -49,7 +101,8 @@ pub fn record_batch(
         })
         .collect();
     let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let mut out = Vec::with_capacity(8 + 8 * n + text_bytes + recorded.events.len());
+    let columns = if offsets.is_some() { 12 } else { 8 };
+    let mut out = Vec::with_capacity(8 + columns * n + text_bytes + tail.len());
     let put = |out: &mut Vec<u8>, v: usize| -> Result<(), JsError> {
         out.extend_from_slice(&u32::try_from(v).map_err(|_| too_big())?.to_le_bytes());
         Ok(())
@@ -71,11 +124,32 @@ pub fn record_batch(
         };
         put(&mut out, units)?;
     }
+    if let Some(offsets) = offsets {
+        let mut offsets = offsets.iter();
+        for entry in &recorded.entries {
+            match entry {
+                batch::Recorded::Event { .. } => {
+                    put(&mut out, offsets.next().copied().unwrap_or(0))?
+                }
+                batch::Recorded::Error(_) => put(&mut out, 0)?,
+            }
+        }
+    }
     for text in &texts {
         out.extend_from_slice(text.as_bytes());
     }
-    out.extend_from_slice(&recorded.events);
+    out.extend_from_slice(tail);
     Ok(out)
+}
+
+/// A JS number of bytes as a chunk limit: clamped well inside usize; anything below 1 is 0,
+/// which the core refuses.
+fn limit_bytes(limit: f64) -> usize {
+    if limit.is_finite() && limit >= 1.0 {
+        limit.min(f64::from(u32::MAX)) as usize
+    } else {
+        0
+    }
 }
 
 fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
@@ -89,13 +163,7 @@ fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
 /// back, each after its length (4 bytes, little-endian).
 #[wasm_bindgen(js_name = eventsRequests)]
 pub fn events_requests(events: &[u8], lens: &[u32], limit: f64) -> Result<Vec<u8>, JsError> {
-    let limit = if limit.is_finite() && limit >= 1.0 {
-        // A JS number of bytes, clamped well inside usize.
-        limit.min(f64::from(u32::MAX)) as usize
-    } else {
-        0
-    };
-    batch::events_requests(events, lens, limit).map_err(js_error)
+    batch::events_requests(events, lens, limit_bytes(limit)).map_err(js_error)
 }
 
 /// Checks that queued wire bytes decode as events (see
