@@ -245,7 +245,7 @@ export function createApi(host) {
    * wire bytes) or `{ error }` (the core's message).
    */
   function recordBatch(inputs, { context = {}, policy = {} } = {}) {
-    return recordInputs("recordBatch", inputs, context, policy, undefined).results;
+    return recordInputs("recordBatch", inputs, context, policy, 1024 * 1024).results;
   }
 
   /**
@@ -258,7 +258,7 @@ export function createApi(host) {
     return recordInputs("recordRequests", inputs, context, policy, limit);
   }
 
-  /** recordBatch (`limit` undefined) or recordRequests. */
+  /** recordBatch or recordRequests (the same call into the module). */
   function recordInputs(name, inputs, context, policy, limit) {
     if (!Array.isArray(inputs)) throw new TypeError(`${name}: expected an array of TelemetryEventInput`);
     const perEvent = Array.isArray(context);
@@ -289,27 +289,22 @@ export function createApi(host) {
   }
 
   /**
-   * recordBatch (`limit` undefined) or recordRequests on JSON texts: answers `{ results:
-   * [{ id, bytes } | { error }], requests }`. The module answers one buffer (layout in
-   * wasm/src/batch.rs): lengths, the ids and messages as one UTF-8 text (decoded once, then
-   * sliced), then the events' bytes back to back (recordBatch) or the framed requests holding
-   * them (recordRequests, with each event's offset); each answer's `bytes` is a view of them.
+   * recordRequests on JSON texts: answers `{ results: [{ id, bytes } | { error }], requests }`.
+   * The module answers one buffer (layout in wasm/src/batch.rs): lengths and offsets, the ids and
+   * messages as one UTF-8 text (decoded once, then sliced), then the framed requests holding the
+   * events' bytes; each answer's `bytes` and each request is a view of that buffer.
    */
   function recordBatchText(inputsText, contextText, perEvent, policyText, limit) {
     const inputsBytes = utf8(inputsText, 0);
     const contextBytes = utf8(contextText, 1);
-    const framed = limit !== undefined;
-    const buffer = call((g) =>
-      framed ? g.recordRequests(inputsBytes, contextBytes, perEvent, policyText, limit) : g.recordBatch(inputsBytes, contextBytes, perEvent, policyText),
-    );
+    const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText, limit));
     const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const n = view.getUint32(0, true);
     const textBytes = view.getUint32(4, true);
-    const head = 8 + (framed ? 12 : 8) * n;
+    const head = 8 + 12 * n;
     const text = textDecoder.decode(buffer.subarray(head, head + textBytes));
     const results = new Array(n);
     const tail = head + textBytes;
-    let at = tail;
     let t = 0;
     for (let i = 0; i < n; i++) {
       const len = view.getUint32(8 + 4 * i, true);
@@ -319,12 +314,11 @@ export function createApi(host) {
       if (len === 0xffffffff) {
         results[i] = { error: s };
       } else {
-        if (framed) at = tail + view.getUint32(8 + 8 * n + 4 * i, true);
+        const at = tail + view.getUint32(8 + 8 * n + 4 * i, true);
         results[i] = { id: s, bytes: buffer.subarray(at, at + len) };
-        at += len;
       }
     }
-    return { results, requests: framed ? splitRequests(buffer.subarray(tail)) : null };
+    return { results, requests: splitRequests(buffer.subarray(tail)) };
   }
 
   /** Requests back to back, each after its length (4 bytes, little-endian), as views. */

@@ -1,22 +1,29 @@
-//! Batch bindings for the JS exporter: one boundary crossing per batch of recordings
-//! (`recordBatch`) and per export call (`eventsRequests`), or one for both (`recordRequests`),
-//! over `telemetry_core::ffi::batch`.
+//! Batch bindings for the JS exporter: one boundary crossing per batch of recordings, which also
+//! frames their requests (`recordBatch`), and one per export call of other queued events
+//! (`eventsRequests`), over `telemetry_core::ffi::batch`.
 
 use telemetry_core::ffi::batch::{self, BatchContext};
 use wasm_bindgen::prelude::*;
 
 use crate::{js_error, now_rfc3339, random_bytes, unix_millis, uuid_v7};
 
-/// Records a batch (see `telemetry_core::ffi::batch::record_batch`): `inputs` is the JSON text of
-/// an array of `TelemetryEventInput`s; `context` the JSON text of one context, or with
-/// `per_event` an array of one per recording; `policy` the JSON text of the redaction policy.
-/// Contexts without `id` get a fresh UUID v7 each, without `now` the current time.
+/// Records a batch (see `telemetry_core::ffi::batch::record_batch`) and frames the recorded
+/// events into the `RecordEventsRequest`s of one export call, cut under `limit` bytes by the
+/// core's chunk plan (`telemetry_core::ffi::batch::frame_requests`), in one crossing: the
+/// exporter's usual path (`recordRequests` in `npm/src/api.js`; `recordBatch` there reads the
+/// same answer and leaves the requests). `inputs` is the JSON text of an array of
+/// `TelemetryEventInput`s; `context` the JSON text of one context, or with `per_event` an array
+/// of one per recording; `policy` the JSON text of the redaction policy. Contexts without `id`
+/// get a fresh UUID v7 each, without `now` the current time.
 ///
 /// Answers one buffer, read by `recordBatchText` in `npm/src/api.js` (all integers 4 bytes,
 /// little-endian): the number of recordings `n`; the byte length of the text part; `n` event
-/// lengths (`0xFFFFFFFF` for a refused recording); `n` text lengths in UTF-16 code units; the
+/// lengths (`0xFFFFFFFF` for a refused recording); `n` text lengths in UTF-16 code units; `n`
+/// offsets of each recorded event's bytes in the requests part (0 for a refused recording); the
 /// text part (each recording's event id, or the message that refused it, back to back, UTF-8:
-/// decoded in one call and sliced); then the recorded events' wire bytes back to back. No JSON
+/// decoded in one call and sliced); then the requests part, the requests back to back, each after
+/// its length, as [`events_requests`] answers them. Each event's bytes are a range of its request,
+/// so a queue keeps them as views (for retries and its store) with no copy either way. No JSON
 /// on the way out: parsing a JSON summary cost the JS side a tenth of the batch path.
 ///
 /// `inputs` and `context` are UTF-8 bytes (JS `TextEncoder`): wasm-bindgen copies a string into
@@ -27,40 +34,19 @@ pub fn record_batch(
     context: &[u8],
     per_event: bool,
     policy: &str,
-) -> Result<Vec<u8>, JsError> {
-    let recorded = record(inputs, context, per_event, policy)?;
-    answer(&recorded, None, &recorded.events)
-}
-
-/// [`record_batch`] and [`events_requests`] in one call, for the exporter's usual path: records
-/// the batch, then frames the recorded events into `RecordEventsRequest`s under `limit` bytes by
-/// the core's chunk plan (`telemetry_core::ffi::batch::frame_requests`).
-///
-/// Answers one buffer laid out as [`record_batch`]'s, with after the `n` text lengths `n` more
-/// integers, each recorded event's offset in the requests part (0 for a refused recording); and
-/// instead of the events' bytes, the requests part: the requests back to back, each after its
-/// length, as [`events_requests`] answers them. Each event's bytes are a range of its request,
-/// so a queue can keep them as views (for retries and its store) with no copy either way.
-#[wasm_bindgen(js_name = recordRequests)]
-pub fn record_requests(
-    inputs: &[u8],
-    context: &[u8],
-    per_event: bool,
-    policy: &str,
     limit: f64,
 ) -> Result<Vec<u8>, JsError> {
     let recorded = record(inputs, context, per_event, policy)?;
-    let sizes: Vec<usize> = recorded
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            batch::Recorded::Event { len, .. } => Some(*len),
-            batch::Recorded::Error(_) => None,
-        })
-        .collect();
+    // A loop rather than an iterator chain: the client module's size (no new instantiations).
+    let mut sizes = Vec::with_capacity(recorded.entries.len());
+    for entry in &recorded.entries {
+        if let batch::Recorded::Event { len, .. } = entry {
+            sizes.push(*len);
+        }
+    }
     let framed =
         batch::frame_requests(&recorded.events, &sizes, limit_bytes(limit)).map_err(js_error)?;
-    answer(&recorded, Some(&framed.offsets), &framed.bytes)
+    answer(&recorded, &framed)
 }
 
 /// Runs `telemetry_core::ffi::batch::record_batch` with fresh ids and the current time.
@@ -83,12 +69,10 @@ fn record(
     batch::record_batch(inputs, &ctx, policy, &mut fresh_id).map_err(js_error)
 }
 
-/// The answer buffer of [`record_batch`] (`offsets` absent) and [`record_requests`]: the header,
-/// the text part, then `tail`.
+/// The answer buffer of [`record_batch`]: the header, the text part, then the requests.
 fn answer(
     recorded: &batch::RecordedBatch,
-    offsets: Option<&[usize]>,
-    tail: &[u8],
+    framed: &batch::FramedRequests,
 ) -> Result<Vec<u8>, JsError> {
     let too_big = || JsError::new("batch answer over 4 GiB");
     let n = recorded.entries.len();
@@ -101,8 +85,7 @@ fn answer(
         })
         .collect();
     let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let columns = if offsets.is_some() { 12 } else { 8 };
-    let mut out = Vec::with_capacity(8 + columns * n + text_bytes + tail.len());
+    let mut out = Vec::with_capacity(8 + 12 * n + text_bytes + framed.bytes.len());
     let put = |out: &mut Vec<u8>, v: usize| -> Result<(), JsError> {
         out.extend_from_slice(&u32::try_from(v).map_err(|_| too_big())?.to_le_bytes());
         Ok(())
@@ -124,21 +107,18 @@ fn answer(
         };
         put(&mut out, units)?;
     }
-    if let Some(offsets) = offsets {
-        let mut offsets = offsets.iter();
-        for entry in &recorded.entries {
-            match entry {
-                batch::Recorded::Event { .. } => {
-                    put(&mut out, offsets.next().copied().unwrap_or(0))?
-                }
-                batch::Recorded::Error(_) => put(&mut out, 0)?,
-            }
-        }
+    let mut offsets = framed.offsets.iter();
+    for entry in &recorded.entries {
+        let offset = match entry {
+            batch::Recorded::Event { .. } => offsets.next().copied().unwrap_or(0),
+            batch::Recorded::Error(_) => 0,
+        };
+        put(&mut out, offset)?;
     }
     for text in &texts {
         out.extend_from_slice(text.as_bytes());
     }
-    out.extend_from_slice(tail);
+    out.extend_from_slice(&framed.bytes);
     Ok(out)
 }
 

@@ -327,21 +327,20 @@ fn list<T>(
 /// 4-byte little-endian integer.
 pub fn events_requests(events: &[u8], lens: &[u32], limit: usize) -> Result<Vec<u8>, FfiError> {
     let mut sizes = Vec::with_capacity(lens.len());
-    let mut at = 0usize;
+    let mut total = 0usize;
     for &len in lens {
-        let end = at.saturating_add(len as usize);
-        if end > events.len() {
-            return Err(FfiError::MalformedInput(format!(
-                "event lengths add up to more than the {} bytes given",
-                events.len()
-            )));
-        }
+        total = total.saturating_add(len as usize);
         sizes.push(len as usize);
-        at = end;
     }
-    if at != events.len() {
+    if total > events.len() {
         return Err(FfiError::MalformedInput(format!(
-            "event lengths add up to {at} bytes, not the {} given",
+            "event lengths add up to more than the {} bytes given",
+            events.len()
+        )));
+    }
+    if total != events.len() {
+        return Err(FfiError::MalformedInput(format!(
+            "event lengths add up to {total} bytes, not the {} given",
             events.len()
         )));
     }
@@ -391,10 +390,9 @@ pub fn frame_requests(
         for &len in chunk {
             let end = at.saturating_add(len);
             let Some(event) = events.get(at..end) else {
-                return Err(FfiError::MalformedInput(format!(
-                    "event lengths add up to more than the {} bytes given",
-                    events.len()
-                )));
+                return Err(FfiError::MalformedInput(
+                    "event lengths add up to more than the bytes given".into(),
+                ));
             };
             prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
             prost::encoding::encode_varint(len as u64, &mut out);
