@@ -60,7 +60,23 @@ fn record(
     let context = utf8("context", context)?;
     let now = now_rfc3339();
     let millis = unix_millis();
-    let mut fresh_id = || uuid_v7(millis, random_bytes());
+    // The batch's fresh ids increase in recording order (RFC 9562 §6.2, method 1: the 12 bits of
+    // `rand_a` count from a random start below 2048; the other 62 random bits stay random), so
+    // the acknowledgement rule finds them distinct without sorting them
+    // (`telemetry_core::export::acknowledged_indices`). Past 4095 ids the count stays there and
+    // later ids are merely unordered.
+    let mut count: Option<u16> = None;
+    let mut fresh_id = || {
+        let mut random = random_bytes();
+        let [r0, r1, ..] = random;
+        let next = match count {
+            Some(c) => c.saturating_add(1).min(0x0fff),
+            None => u16::from_be_bytes([r0 & 0x07, r1]),
+        };
+        count = Some(next);
+        [random[0], random[1]] = next.to_be_bytes();
+        uuid_v7(millis, random)
+    };
     let ctx = BatchContext {
         context,
         per_event,

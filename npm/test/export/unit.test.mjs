@@ -397,6 +397,10 @@ test("recordRequests: recordBatch and eventsRequests in one call, each event's b
     requests.flatMap((q) => core.decodeRecordEventsRequest(q).events.events.map((e) => e.id)),
     recorded.map((r) => r.id),
   );
+  // Fresh ids increase through a batch (so the acknowledgement rule need not sort them).
+  const fresh = core.recordBatch(Array.from({ length: 300 }, (_, i) => recording(i)), { context: ctx }).map((r) => r.id);
+  for (const id of fresh) assert.match(id, UUID_V7);
+  for (let i = 1; i < fresh.length; i++) assert.ok(fresh[i - 1] < fresh[i], `${fresh[i - 1]} < ${fresh[i]}`);
   // Nothing recorded: no requests.
   const none = core.recordRequests([recording(1, { feature: "Bad" })], { context: ctx });
   assert.deepEqual(none.requests, []);
