@@ -9,6 +9,9 @@
 //! [`events_requests`] turns queued wire bytes into the `RecordEventsRequest` messages of one
 //! export call: the events cut into `EventsPayload` chunks by [`crate::export::plan_chunks`],
 //! each chunk framed as a request — without decoding and re-encoding the events.
+//! [`frame_requests`] does the same for a batch just recorded, and answers where each event's
+//! bytes landed, so an exporter records a batch and gets its requests in one crossing, keeping
+//! each event's bytes as a range of its request.
 //!
 //! ```
 //! use telemetry_core::ffi::batch::{record_batch, BatchContext};
