@@ -245,10 +245,25 @@ export function createApi(host) {
    * wire bytes) or `{ error }` (the core's message).
    */
   function recordBatch(inputs, { context = {}, policy = {} } = {}) {
-    if (!Array.isArray(inputs)) throw new TypeError("recordBatch: expected an array of TelemetryEventInput");
+    return recordInputs("recordBatch", inputs, context, policy, 1024 * 1024).results;
+  }
+
+  /**
+   * recordBatch and eventsRequests in one boundary crossing (the exporter's usual path): answers
+   * `{ results, requests }`, `results` as recordBatch's, `requests` the `RecordEventsRequest`s
+   * carrying the recorded events cut under `limit` bytes (default 1 MiB) by the core's chunk
+   * plan, as eventsRequests would frame them. Each result's `bytes` is a view of its request.
+   */
+  function recordRequests(inputs, { context = {}, policy = {}, limit = 1024 * 1024 } = {}) {
+    return recordInputs("recordRequests", inputs, context, policy, limit);
+  }
+
+  /** recordBatch or recordRequests (the same call into the module). */
+  function recordInputs(name, inputs, context, policy, limit) {
+    if (!Array.isArray(inputs)) throw new TypeError(`${name}: expected an array of TelemetryEventInput`);
     const perEvent = Array.isArray(context);
     if (perEvent && context.length !== inputs.length) {
-      throw new TypeError(`recordBatch: ${context.length} contexts for ${inputs.length} recordings`);
+      throw new TypeError(`${name}: ${context.length} contexts for ${inputs.length} recordings`);
     }
     // JS values JSON cannot carry (Infinity, NaN, undefined metadata values) are refused here,
     // with the JS value named, before JSON.stringify would turn them into null.
@@ -264,30 +279,32 @@ export function createApi(host) {
       sent = inputs.filter((_, i) => !problems.has(i));
       if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
     }
+    const answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit);
+    if (!problems) return answer;
     const out = new Array(inputs.length);
-    const recorded = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy));
     for (let i = 0, j = 0; i < inputs.length; i++) {
-      out[i] = problems && problems.has(i) ? { error: problems.get(i) } : recorded[j++];
+      out[i] = problems.has(i) ? { error: problems.get(i) } : answer.results[j++];
     }
-    return out;
+    return { results: out, requests: answer.requests };
   }
 
   /**
-   * recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. The module answers one
-   * buffer (layout in wasm/src/batch.rs): lengths, the ids and messages as one UTF-8 text
-   * (decoded once, then sliced), the events' bytes (each answer's `bytes` is a view of them).
+   * recordRequests on JSON texts: answers `{ results: [{ id, bytes } | { error }], requests }`.
+   * The module answers one buffer (layout in wasm/src/batch.rs): lengths and offsets, the ids and
+   * messages as one UTF-8 text (decoded once, then sliced), then the framed requests holding the
+   * events' bytes; each answer's `bytes` and each request is a view of that buffer.
    */
-  function recordBatchText(inputsText, contextText, perEvent, policyText) {
+  function recordBatchText(inputsText, contextText, perEvent, policyText, limit) {
     const inputsBytes = utf8(inputsText, 0);
     const contextBytes = utf8(contextText, 1);
-    const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText));
+    const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText, limit));
     const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const n = view.getUint32(0, true);
     const textBytes = view.getUint32(4, true);
-    const head = 8 + 8 * n;
+    const head = 8 + 12 * n;
     const text = textDecoder.decode(buffer.subarray(head, head + textBytes));
-    const out = new Array(n);
-    let at = head + textBytes;
+    const results = new Array(n);
+    const tail = head + textBytes;
     let t = 0;
     for (let i = 0; i < n; i++) {
       const len = view.getUint32(8 + 4 * i, true);
@@ -295,13 +312,25 @@ export function createApi(host) {
       const s = text.slice(t, t + units);
       t += units;
       if (len === 0xffffffff) {
-        out[i] = { error: s };
+        results[i] = { error: s };
       } else {
-        out[i] = { id: s, bytes: buffer.subarray(at, at + len) };
-        at += len;
+        const at = tail + view.getUint32(8 + 8 * n + 4 * i, true);
+        results[i] = { id: s, bytes: buffer.subarray(at, at + len) };
       }
     }
-    return out;
+    return { results, requests: splitRequests(buffer.subarray(tail)) };
+  }
+
+  /** Requests back to back, each after its length (4 bytes, little-endian), as views. */
+  function splitRequests(framed) {
+    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+    const requests = [];
+    for (let p = 0; p < framed.length; ) {
+      const n = view.getUint32(p, true);
+      requests.push(framed.subarray(p + 4, p + 4 + n));
+      p += 4 + n;
+    }
+    return requests;
   }
 
   /**
@@ -319,15 +348,7 @@ export function createApi(host) {
       at += events[i].length;
       lens[i] = events[i].length;
     }
-    const framed = call((g) => g.eventsRequests(joined, lens, limit));
-    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
-    const requests = [];
-    for (let p = 0; p < framed.length; ) {
-      const n = view.getUint32(p, true);
-      requests.push(framed.subarray(p + 4, p + 4 + n));
-      p += 4 + n;
-    }
-    return requests;
+    return splitRequests(call((g) => g.eventsRequests(joined, lens, limit)));
   }
 
   /** For each encoded event, `null` if it decodes as an Event, else the decode error. */
@@ -435,6 +456,7 @@ export function createApi(host) {
     redact,
     record,
     recordBatch,
+    recordRequests,
     eventsRequests,
     checkEvents,
     checkEventInput,
