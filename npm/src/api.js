@@ -188,12 +188,30 @@ export function createApi(host) {
     return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
   }
 
+  /**
+   * The single-event calls on objects: the input's JSON text written directly (its field names
+   * are constants, as runFields would write them), one call into the module. A string argument
+   * (exact JSON text) or a missing field goes through runFields.
+   */
+  function runText(op, text) {
+    const bytes = utf8(text);
+    return call((g) => g.runOp(op, bytes));
+  }
+
+  /** validate's answer for a valid event (answered as a fresh object, as JSON.parse gives it). */
+  const VALID = '{"ok":true}';
+
   function validate(event) {
-    return runFields("validate", { event });
+    if (typeof event === "string" || event === undefined) return runFields("validate", { event });
+    const answer = runText("validate", '{"event":' + stringify(event) + "}");
+    return answer === VALID ? { ok: true } : JSON.parse(answer);
   }
 
   function redact(event, policy = {}) {
-    return runFields("redact", { event, policy });
+    if (typeof event === "string" || typeof policy === "string" || event === undefined) {
+      return runFields("redact", { event, policy });
+    }
+    return JSON.parse(runText("redact", '{"event":' + stringify(event) + ',"policy":' + stringify(policy) + "}"));
   }
 
   function translate(metadata, event, options = {}) {
@@ -235,7 +253,11 @@ export function createApi(host) {
         "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
       );
     }
-    return runFields("record", { event, context }, {}, true);
+    if (typeof event === "string" || typeof context === "string" || event === undefined) {
+      return runFields("record", { event, context }, {}, true);
+    }
+    const bytes = utf8('{"event":' + stringify(event) + ',"context":' + stringify(context) + "}");
+    return JSON.parse(call((g) => g.recordNow(bytes)));
   }
 
   /**
