@@ -34,52 +34,52 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+fn push_digits(out: &mut Vec<u8>, value: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut v = value;
+    let mut i = buf.len();
+    while v > 0 && i > 0 {
+        i -= 1;
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+    }
+    let start = buf.len().saturating_sub(width).min(i);
+    out.extend_from_slice(buf.get(start..).unwrap_or_default());
+}
+
 /// Appends `ts` as protojson writes a `google.protobuf.Timestamp` (without quotes): UTC, `Z`
 /// suffix, and 0, 3, 6 or 9 fractional digits.
 pub fn format_timestamp(out: &mut Vec<u8>, ts: &Timestamp) -> Result<(), MarshalError> {
     check_timestamp(ts)?;
     let days = ts.seconds.div_euclid(86_400);
-    let secs_of_day = ts.seconds.rem_euclid(86_400) as u32;
+    let secs_of_day = ts.seconds.rem_euclid(86_400) as u64;
     let (year, month, day) = civil_from_days(days);
-    // Laid out in a fixed buffer and appended once (a push per byte cost a fifth of writing an
-    // event's timestamp). Every field fits its width: the year is 0001–9999 (checked above).
-    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    // `len`: up to the fraction's last digit; the `Z` goes after it.
-    put_digits(&mut buf, 0, year as u32, 4);
-    put_digits(&mut buf, 5, month, 2);
-    put_digits(&mut buf, 8, day, 2);
-    put_digits(&mut buf, 11, secs_of_day / 3600, 2);
-    put_digits(&mut buf, 14, secs_of_day / 60 % 60, 2);
-    put_digits(&mut buf, 17, secs_of_day % 60, 2);
-    let nanos = ts.nanos as u32;
-    let len = if nanos == 0 {
-        19
-    } else if nanos.is_multiple_of(1_000_000) {
-        put_digits(&mut buf, 20, nanos / 1_000_000, 3);
-        23
-    } else if nanos.is_multiple_of(1_000) {
-        put_digits(&mut buf, 20, nanos / 1_000, 6);
-        26
-    } else {
-        put_digits(&mut buf, 20, nanos, 9);
-        29
-    };
-    if let Some(z) = buf.get_mut(len) {
-        *z = b'Z';
-    }
-    out.extend_from_slice(buf.get(..=len).unwrap_or_default());
-    Ok(())
-}
-
-/// Writes the last `width` decimal digits of `value` into `buf` at `at`, zero-padded.
-#[inline]
-fn put_digits(buf: &mut [u8], at: usize, mut value: u32, width: usize) {
-    if let Some(digits) = buf.get_mut(at..at + width) {
-        for slot in digits.iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
+    push_digits(out, year as u64, 4);
+    out.push(b'-');
+    push_digits(out, u64::from(month), 2);
+    out.push(b'-');
+    push_digits(out, u64::from(day), 2);
+    out.push(b'T');
+    push_digits(out, secs_of_day / 3600, 2);
+    out.push(b':');
+    push_digits(out, secs_of_day / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, secs_of_day % 60, 2);
+    let nanos = ts.nanos as u64;
+    if nanos != 0 {
+        out.push(b'.');
+        if nanos.is_multiple_of(1_000_000) {
+            push_digits(out, nanos / 1_000_000, 3);
+        } else if nanos.is_multiple_of(1_000) {
+            push_digits(out, nanos / 1_000, 6);
+        } else {
+            push_digits(out, nanos, 9);
         }
     }
+    out.push(b'Z');
+    Ok(())
 }
 
 /// Whether protojson can write `ts`: seconds within years 0001–9999, nanos within a second.
