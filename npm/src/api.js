@@ -188,12 +188,40 @@ export function createApi(host) {
     return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
   }
 
+  // The single-event calls on objects: the input's JSON text written directly (its field names
+  // are constants, as runFields would write them), one call into the module's entry point for
+  // the op (wasm/src/lib.rs). A string argument (exact JSON text) or a missing field goes
+  // through runFields.
+
   function validate(event) {
-    return runFields("validate", { event });
+    if (typeof event === "string" || event === undefined) return runFields("validate", { event });
+    const bytes = utf8('{"event":' + stringify(event) + "}");
+    const answer = call(validateEntry(bytes));
+    // `undefined`: the event is valid, the answer `{"ok":true}` (a fresh object, as JSON.parse
+    // would give it).
+    return answer === undefined ? { ok: true } : JSON.parse(answer);
   }
 
   function redact(event, policy = {}) {
-    return runFields("redact", { event, policy });
+    if (typeof event === "string" || typeof policy === "string" || event === undefined) {
+      return runFields("redact", { event, policy });
+    }
+    const bytes = utf8('{"event":' + stringify(event) + ',"policy":' + stringify(policy) + "}");
+    return JSON.parse(call(full ? (g) => g.redactText(bytes) : (g) => g.runOp("redact", bytes)));
+  }
+
+  /**
+   * validate on input bytes: `undefined` for a valid event, else the answer's text. The full
+   * module has an entry point answering so (`validateText`); the client module (whose size
+   * budget leaves it out) answers through `runOp`.
+   */
+  const VALID = '{"ok":true}';
+  function validateEntry(bytes) {
+    if (full) return (g) => g.validateText(bytes);
+    return (g) => {
+      const answer = g.runOp("validate", bytes);
+      return answer === VALID ? undefined : answer;
+    };
   }
 
   function translate(metadata, event, options = {}) {
@@ -235,7 +263,11 @@ export function createApi(host) {
         "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
       );
     }
-    return runFields("record", { event, context }, {}, true);
+    if (typeof event === "string" || typeof context === "string" || event === undefined) {
+      return runFields("record", { event, context }, {}, true);
+    }
+    const bytes = utf8('{"event":' + stringify(event) + ',"context":' + stringify(context) + "}");
+    return JSON.parse(call((g) => g.recordNow(bytes)));
   }
 
   /**
