@@ -61,6 +61,12 @@ pub fn acknowledged_indices<S: AsRef<str>>(sent: &[S], succeeded: &[String]) -> 
     // (for an id sent twice), and no lookup in the answer (one sort instead of two, no binary
     // searches: this rule was a tenth of an export call's time in the JS exporter).
     if succeeded.len() == sent.len() && sent.iter().zip(succeeded).all(|(a, b)| *a == b.as_str()) {
+        // Ids in increasing order hold no id twice: every position, without sorting (the ids of
+        // a batch recorded by the WASM module increase, see `wasm/src/batch.rs`; the sort of 100
+        // ids was about 3% of an export call's time in the JS exporter).
+        if sent.windows(2).all(|w| w.first() < w.get(1)) {
+            return (0..sent.len()).collect();
+        }
         return first_positions(&sent, &|_| true);
     }
     // Sorted lists rather than hash sets: the WASM build then carries no hash map (its code and
@@ -168,6 +174,14 @@ mod tests {
         // Everything sent, in order (the fast path): an id sent twice counts at its first place.
         let sent = strings(&["b", "a", "b", "c"]);
         assert_eq!(acknowledged_indices(&sent, &sent), vec![0, 1, 3]);
+        // Increasing ids (no duplicates possible) all acknowledged: every position.
+        let increasing = strings(&["a", "b", "c", "d"]);
+        assert_eq!(
+            acknowledged_indices(&increasing, &increasing),
+            vec![0, 1, 2, 3]
+        );
+        let repeated = strings(&["a", "b", "b", "d"]);
+        assert_eq!(acknowledged_indices(&repeated, &repeated), vec![0, 1, 3]);
         assert_eq!(acknowledged(&sent, &sent), vec!["b", "a", "c"]);
         assert_eq!(
             acknowledged_indices(&sent[..0], &sent[..0]),

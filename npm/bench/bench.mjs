@@ -15,16 +15,17 @@
 //
 // 2. The exporter path: `exportEvents` of a batch of 100 TelemetryEventInputs -> the
 //    RecordEventsRequest bytes ready to send (record, validate, redact, protobuf encoding, chunk
-//    plan: one call into the core per batch, one per send), against the SDK's usual network path:
-//    the GraphQL `recordEvents` mutation body for the same 100 recordings, built with
-//    JSON.stringify. Also end to end through a GatewayExporter (queue bookkeeping, and a fake
+//    plan: one call into the core per batch, `recordRequests`, which frames the requests too),
+//    against the SDK's usual network path: the GraphQL `recordEvents` mutation body for the same
+//    100 recordings, built with JSON.stringify. Also end to end through a GatewayExporter (queue bookkeeping, and a fake
 //    in-process gateway acknowledging every event), for the full and the slim client build.
 //    Target: >= 0.33x the baseline's events/s (stretch 0.5x).
 //
 // Rates are per second of the process's CPU time (see measure()), so a busy machine slows the
 // run down but does not skew the figures much.
 //
-// Options: --seconds N (CPU seconds per measurement, default 1), --skip-objects.
+// Options: --seconds N (CPU seconds per measurement, default 1), --skip-objects, --exporter-only
+// (table 2 alone).
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -43,7 +44,8 @@ const client = require("../dist/client.cjs");
 const glue = require("../dist/core_node.cjs");
 
 let objects = null;
-if (!args.includes("--skip-objects")) {
+const exporterOnly = args.includes("--exporter-only");
+if (!args.includes("--skip-objects") && !exporterOnly) {
   const build = join(here, "build-objects");
   if (!existsSync(join(build, "core_node.cjs"))) {
     console.error("[bench] building the objects-boundary variant (cargo feature `objects`)...");
@@ -149,7 +151,7 @@ console.log(
 // 1. Single-event API calls.
 
 const rows = [];
-for (const op of Object.keys(inputs)) {
+for (const op of exporterOnly ? [] : Object.keys(inputs)) {
   const text = JSON.stringify(inputs[op]);
   // Sanity: every encoding gives the same answer.
   const viaApi = calls[op]();
@@ -173,8 +175,10 @@ for (const op of Object.keys(inputs)) {
   rows.push(row);
 }
 
-console.log("\n1. single-event API calls: events per second (higher is better); target api/js >= 0.25");
-console.log(["op", "api (JSON text, shipped)", "text (no JS serde)", "objects (serde-wasm-bindgen)", "pure-JS baseline", "api / baseline"].join(" | "));
+if (!exporterOnly) {
+  console.log("\n1. single-event API calls: events per second (higher is better); target api/js >= 0.25");
+  console.log(["op", "api (JSON text, shipped)", "text (no JS serde)", "objects (serde-wasm-bindgen)", "pure-JS baseline", "api / baseline"].join(" | "));
+}
 for (const r of rows) console.log([r.op, fmt(r.api), fmt(r.text), fmt(r.objects), fmt(r.js), ratio(r.api / r.js)].join(" | "));
 
 // ---------------------------------------------------------------------------------------------
@@ -210,8 +214,22 @@ const MUTATION =
   "mutation RecordTelemetryEvents($events: [TelemetryEventInput!]!) {\n  telemetry {\n    recordEvents(events: $events) {\n      alwaysNil\n    }\n  }\n}";
 const graphqlBody = () => JSON.stringify({ query: MUTATION, variables: { events: batch } });
 
-/** What the exporter computes for a batch: events recorded + encoded, then the call's requests. */
+/**
+ * What the exporter computes for a batch: the events recorded + encoded (each one's bytes kept,
+ * for its queue), and the call's requests: the metadata request, and the events' requests framed
+ * in the same call into the core (recordRequests).
+ */
 function requestBytes(core) {
+  return () => {
+    const { results, requests } = core.recordRequests(batch, { context: exportContext, policy: policyText });
+    for (const r of results) if (!r.bytes) throw new Error(r.error);
+    const metadataRequest = core.encodeRecordEventsRequest({ metadata: { ...exportMetadata, requestId: core.uuidV7() } });
+    return [metadataRequest, ...requests];
+  };
+}
+
+/** The same through the two calls the exporter made before (recordBatch, then eventsRequests). */
+function requestBytesTwoCalls(core) {
   return () => {
     const recorded = core.recordBatch(batch, { context: exportContext, policy: policyText });
     const bytes = [];
@@ -288,9 +306,15 @@ function exporterRun(core) {
   };
 }
 
-// Sanity: the exporter path's events are what record + redact make of the recordings.
+// Sanity: the exporter path's events are what record + redact make of the recordings, and
+// both ways of framing them give the same requests (up to the fresh ids and time).
 {
   const [, request] = requestBytes(api)();
+  const [, twoCalls] = requestBytesTwoCalls(api)();
+  const strip = (events) => events.map(({ id, timestamp, ...rest }) => rest);
+  if (!isDeepStrictEqual(strip(api.decodeRecordEventsRequest(twoCalls).events.events), strip(api.decodeRecordEventsRequest(request).events.events))) {
+    throw new Error("recordRequests and recordBatch + eventsRequests frame different events");
+  }
   const decoded = api.decodeRecordEventsRequest(request).events.events;
   if (decoded.length !== BATCH) throw new Error(`the exporter path encoded ${decoded.length} events`);
   const single = api.redact(api.record(batch[1], { ...exportContext, id: decoded[1].id, now: decoded[1].timestamp }).event, policy).event;
@@ -308,7 +332,7 @@ function exporterRun(core) {
 const baseline = measure(graphqlBody, { warmup: 200, chunk: 10 }) * BATCH;
 const paths = [{ what: "reference: the same work one call per event (before the batch path), full build", eps: measure(perEventCalls(api), { warmup: 20, chunk: 2 }) * BATCH }];
 for (const [name, core] of [["full build", api], ["client build", client]]) {
-  paths.push({ what: `request bytes (recordBatch + eventsRequests), ${name}`, eps: measure(requestBytes(core), { warmup: 200, chunk: 10 }) * BATCH });
+  paths.push({ what: `request bytes (recordRequests), ${name}`, eps: measure(requestBytes(core), { warmup: 200, chunk: 10 }) * BATCH });
   paths.push({ what: `GatewayExporter exportEvents + flush (fake gateway), ${name}`, eps: (await measureAsync(exporterRun(core))) * BATCH });
 }
 

@@ -188,12 +188,40 @@ export function createApi(host) {
     return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
   }
 
+  // The single-event calls on objects: the input's JSON text written directly (its field names
+  // are constants, as runFields would write them), one call into the module's entry point for
+  // the op (wasm/src/lib.rs). A string argument (exact JSON text) or a missing field goes
+  // through runFields.
+
   function validate(event) {
-    return runFields("validate", { event });
+    if (typeof event === "string" || event === undefined) return runFields("validate", { event });
+    const bytes = utf8('{"event":' + stringify(event) + "}");
+    const answer = call(validateEntry(bytes));
+    // `undefined`: the event is valid, the answer `{"ok":true}` (a fresh object, as JSON.parse
+    // would give it).
+    return answer === undefined ? { ok: true } : JSON.parse(answer);
   }
 
   function redact(event, policy = {}) {
-    return runFields("redact", { event, policy });
+    if (typeof event === "string" || typeof policy === "string" || event === undefined) {
+      return runFields("redact", { event, policy });
+    }
+    const bytes = utf8('{"event":' + stringify(event) + ',"policy":' + stringify(policy) + "}");
+    return JSON.parse(call(full ? (g) => g.redactText(bytes) : (g) => g.runOp("redact", bytes)));
+  }
+
+  /**
+   * validate on input bytes: `undefined` for a valid event, else the answer's text. The full
+   * module has an entry point answering so (`validateText`); the client module (whose size
+   * budget leaves it out) answers through `runOp`.
+   */
+  const VALID = '{"ok":true}';
+  function validateEntry(bytes) {
+    if (full) return (g) => g.validateText(bytes);
+    return (g) => {
+      const answer = g.runOp("validate", bytes);
+      return answer === VALID ? undefined : answer;
+    };
   }
 
   function translate(metadata, event, options = {}) {
@@ -235,7 +263,11 @@ export function createApi(host) {
         "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
       );
     }
-    return runFields("record", { event, context }, {}, true);
+    if (typeof event === "string" || typeof context === "string" || event === undefined) {
+      return runFields("record", { event, context }, {}, true);
+    }
+    const bytes = utf8('{"event":' + stringify(event) + ',"context":' + stringify(context) + "}");
+    return JSON.parse(call((g) => g.recordNow(bytes)));
   }
 
   /**
@@ -245,10 +277,25 @@ export function createApi(host) {
    * wire bytes) or `{ error }` (the core's message).
    */
   function recordBatch(inputs, { context = {}, policy = {} } = {}) {
-    if (!Array.isArray(inputs)) throw new TypeError("recordBatch: expected an array of TelemetryEventInput");
+    return recordInputs("recordBatch", inputs, context, policy, 1024 * 1024).results;
+  }
+
+  /**
+   * recordBatch and eventsRequests in one boundary crossing (the exporter's usual path): answers
+   * `{ results, requests }`, `results` as recordBatch's, `requests` the `RecordEventsRequest`s
+   * carrying the recorded events cut under `limit` bytes (default 1 MiB) by the core's chunk
+   * plan, as eventsRequests would frame them. Each result's `bytes` is a view of its request.
+   */
+  function recordRequests(inputs, { context = {}, policy = {}, limit = 1024 * 1024 } = {}) {
+    return recordInputs("recordRequests", inputs, context, policy, limit);
+  }
+
+  /** recordBatch or recordRequests (the same call into the module). */
+  function recordInputs(name, inputs, context, policy, limit) {
+    if (!Array.isArray(inputs)) throw new TypeError(`${name}: expected an array of TelemetryEventInput`);
     const perEvent = Array.isArray(context);
     if (perEvent && context.length !== inputs.length) {
-      throw new TypeError(`recordBatch: ${context.length} contexts for ${inputs.length} recordings`);
+      throw new TypeError(`${name}: ${context.length} contexts for ${inputs.length} recordings`);
     }
     // JS values JSON cannot carry (Infinity, NaN, undefined metadata values) are refused here,
     // with the JS value named, before JSON.stringify would turn them into null.
@@ -264,30 +311,32 @@ export function createApi(host) {
       sent = inputs.filter((_, i) => !problems.has(i));
       if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
     }
+    const answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit);
+    if (!problems) return answer;
     const out = new Array(inputs.length);
-    const recorded = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy));
     for (let i = 0, j = 0; i < inputs.length; i++) {
-      out[i] = problems && problems.has(i) ? { error: problems.get(i) } : recorded[j++];
+      out[i] = problems.has(i) ? { error: problems.get(i) } : answer.results[j++];
     }
-    return out;
+    return { results: out, requests: answer.requests };
   }
 
   /**
-   * recordBatch on JSON texts: answers `[{ id, bytes } | { error }]`. The module answers one
-   * buffer (layout in wasm/src/batch.rs): lengths, the ids and messages as one UTF-8 text
-   * (decoded once, then sliced), the events' bytes (each answer's `bytes` is a view of them).
+   * recordRequests on JSON texts: answers `{ results: [{ id, bytes } | { error }], requests }`.
+   * The module answers one buffer (layout in wasm/src/batch.rs): lengths and offsets, the ids and
+   * messages as one UTF-8 text (decoded once, then sliced), then the framed requests holding the
+   * events' bytes; each answer's `bytes` and each request is a view of that buffer.
    */
-  function recordBatchText(inputsText, contextText, perEvent, policyText) {
+  function recordBatchText(inputsText, contextText, perEvent, policyText, limit) {
     const inputsBytes = utf8(inputsText, 0);
     const contextBytes = utf8(contextText, 1);
-    const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText));
+    const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText, limit));
     const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     const n = view.getUint32(0, true);
     const textBytes = view.getUint32(4, true);
-    const head = 8 + 8 * n;
+    const head = 8 + 12 * n;
     const text = textDecoder.decode(buffer.subarray(head, head + textBytes));
-    const out = new Array(n);
-    let at = head + textBytes;
+    const results = new Array(n);
+    const tail = head + textBytes;
     let t = 0;
     for (let i = 0; i < n; i++) {
       const len = view.getUint32(8 + 4 * i, true);
@@ -295,13 +344,25 @@ export function createApi(host) {
       const s = text.slice(t, t + units);
       t += units;
       if (len === 0xffffffff) {
-        out[i] = { error: s };
+        results[i] = { error: s };
       } else {
-        out[i] = { id: s, bytes: buffer.subarray(at, at + len) };
-        at += len;
+        const at = tail + view.getUint32(8 + 8 * n + 4 * i, true);
+        results[i] = { id: s, bytes: buffer.subarray(at, at + len) };
       }
     }
-    return out;
+    return { results, requests: splitRequests(buffer.subarray(tail)) };
+  }
+
+  /** Requests back to back, each after its length (4 bytes, little-endian), as views. */
+  function splitRequests(framed) {
+    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+    const requests = [];
+    for (let p = 0; p < framed.length; ) {
+      const n = view.getUint32(p, true);
+      requests.push(framed.subarray(p + 4, p + 4 + n));
+      p += 4 + n;
+    }
+    return requests;
   }
 
   /**
@@ -319,15 +380,7 @@ export function createApi(host) {
       at += events[i].length;
       lens[i] = events[i].length;
     }
-    const framed = call((g) => g.eventsRequests(joined, lens, limit));
-    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
-    const requests = [];
-    for (let p = 0; p < framed.length; ) {
-      const n = view.getUint32(p, true);
-      requests.push(framed.subarray(p + 4, p + 4 + n));
-      p += 4 + n;
-    }
-    return requests;
+    return splitRequests(call((g) => g.eventsRequests(joined, lens, limit)));
   }
 
   /** For each encoded event, `null` if it decodes as an Event, else the decode error. */
@@ -435,6 +488,7 @@ export function createApi(host) {
     redact,
     record,
     recordBatch,
+    recordRequests,
     eventsRequests,
     checkEvents,
     checkEventInput,

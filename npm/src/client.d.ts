@@ -8,6 +8,7 @@ export {
   redact,
   record,
   recordBatch,
+  recordRequests,
   eventsRequests,
   checkEvents,
   checkEventInput,

@@ -17,6 +17,7 @@ export const {
   redact,
   record,
   recordBatch,
+  recordRequests,
   eventsRequests,
   checkEvents,
   checkEventInput,

@@ -10,6 +10,7 @@ export const {
   redact,
   record,
   recordBatch,
+  recordRequests,
   eventsRequests,
   checkEvents,
   checkEventInput,

@@ -184,7 +184,11 @@ export function createExporter(core) {
           // The SDK's own default error handler does the same.
           console.error("@telemetry-gateway/core exporter:", error);
         });
-      /** @type {Map<string, {id: string, bytes: Uint8Array, attempts: number, regular: boolean, keepalive: boolean}>} oldest first */
+      /**
+       * Oldest first. `framed`: the requests framed with the entry's batch when it was recorded
+       * (`{ entries, requests, limit }`), shared by that batch's entries, or null.
+       * @type {Map<string, {id: string, bytes: Uint8Array, attempts: number, regular: boolean, keepalive: boolean, framed: any}>}
+       */
       this._queue = new Map();
       this._loop = null;
       this._sleep = null;
@@ -390,8 +394,11 @@ export function createExporter(core) {
         });
       }
       let results;
+      let requests = null;
       try {
-        results = core.recordBatch(events, { context, policy: this._policyText });
+        // Recorded and framed as the requests of one export call in the same crossing: when
+        // that call sends exactly these events (the usual case), it sends these requests.
+        ({ results, requests } = core.recordRequests(events, { context, policy: this._policyText, limit: this._maxChunkBytes }));
       } catch (e) {
         // A request the core cannot run at all (e.g. a context function returning a non-object).
         results = events.map(() => ({ error: (e && e.message) || String(e) }));
@@ -399,6 +406,7 @@ export function createExporter(core) {
       const added = [];
       const evicted = [];
       let overflowed = 0;
+      let recorded = 0;
       for (let i = 0; i < results.length; i++) {
         const r = results[i];
         if (r.error !== undefined) {
@@ -406,6 +414,7 @@ export function createExporter(core) {
           this._report(new TelemetryExportError("invalid_event", r.error, { event: events[i] }));
           continue;
         }
+        recorded++;
         // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
         if (this._queue.has(r.id)) continue;
         if (this._queue.size >= this._maxQueue) {
@@ -415,10 +424,17 @@ export function createExporter(core) {
           this._queue.delete(oldest);
           evicted.push(oldest);
         }
-        const entry = { id: r.id, bytes: r.bytes, attempts: 0, regular: false, keepalive: false };
+        const entry = { id: r.id, bytes: r.bytes, attempts: 0, regular: false, keepalive: false, framed: null };
         this._queue.set(r.id, entry);
         added.push(entry);
         this.stats.queued++;
+      }
+      if (requests !== null && added.length > 0) {
+        // Its requests carry every recorded event: they stand for exactly the events queued.
+        if (added.length === recorded) {
+          const framed = { entries: added, requests, limit: this._maxChunkBytes };
+          for (const entry of added) entry.framed = framed;
+        }
       }
       if (evicted.length > 0) this._storeOp("remove", (store) => store.remove(evicted));
       if (overflowed > 0) this._reportOverflow(overflowed);
@@ -446,7 +462,7 @@ export function createExporter(core) {
       for (let i = 0; i < entries.length; i++) {
         const { id, bytes } = entries[i];
         if (checks[i] !== null) corrupt.push(id);
-        else if (!this._queue.has(id)) fresh.push([id, { id, bytes, attempts: 0, regular: false, keepalive: false }]);
+        else if (!this._queue.has(id)) fresh.push([id, { id, bytes, attempts: 0, regular: false, keepalive: false, framed: null }]);
       }
       const room = Math.max(0, this._maxQueue - this._queue.size);
       const dropped = fresh.splice(room).map(([id]) => id);
@@ -545,6 +561,26 @@ export function createExporter(core) {
       return acked.length;
     }
 
+    /**
+     * The RecordEventsRequests carrying `batch` (queue entries, their `bytes`): the requests
+     * framed when they were recorded if `batch` is exactly the events recorded together (the
+     * usual case: a batch exported, then sent), else framed now from the queued bytes.
+     */
+    _eventsRequests(batch, bytes) {
+      const framed = batch[0].framed;
+      if (framed !== null && framed.entries.length === batch.length && framed.limit === this._maxChunkBytes) {
+        let same = true;
+        for (let i = 0; i < batch.length; i++) {
+          if (framed.entries[i] !== batch[i]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return framed.requests;
+      }
+      return core.eventsRequests(bytes, this._maxChunkBytes);
+    }
+
     /** One RecordEvents call over the oldest queued events: "ok" if all were acknowledged. */
     async _exportOnce() {
       // The oldest events not in a keepalive call: their entries, wire bytes and ids, in one pass.
@@ -559,7 +595,7 @@ export function createExporter(core) {
         if (batch.length >= this._maxBatch) break;
       }
       if (batch.length === 0) return "idle";
-      const requests = [this._metadataRequest(), ...core.eventsRequests(bytes, this._maxChunkBytes)];
+      const requests = [this._metadataRequest(), ...this._eventsRequests(batch, bytes)];
       // In a page, a call that fits what is left of the keepalive quota is sent with keepalive:
       // leaving the page does not cancel it, so pagehide need not send its events again.
       const bodyBytes = grpcWebBodyLength(requests);

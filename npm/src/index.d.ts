@@ -199,6 +199,16 @@ export function recordBatch(
   options?: { context?: RecordContextInput | RecordContextInput[]; policy?: RedactionPolicyInput | JsonText },
 ): RecordBatchResult[];
 /**
+ * `recordBatch` and `eventsRequests` in one call into the core (the exporter's usual path):
+ * `results` as `recordBatch` answers them, and `requests` the `RecordEventsRequest`s carrying the
+ * recorded events, cut under `limit` bytes (default 1 MiB) by the core's chunk plan, as
+ * `eventsRequests` frames them. Each result's `bytes` is a view of its request's bytes.
+ */
+export function recordRequests(
+  inputs: TelemetryEventInput[],
+  options?: { context?: RecordContextInput | RecordContextInput[]; policy?: RedactionPolicyInput | JsonText; limit?: number },
+): { results: RecordBatchResult[]; requests: Uint8Array[] };
+/**
  * The `RecordEventsRequest`s (each an `EventsPayload`) carrying encoded events, cut into payloads
  * under `limit` bytes (default 1 MiB) by the core's chunk plan, without re-encoding them.
  */

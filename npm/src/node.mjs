@@ -12,6 +12,7 @@ export const {
   ingest,
   record,
   recordBatch,
+  recordRequests,
   eventsRequests,
   checkEvents,
   checkEventInput,

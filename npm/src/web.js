@@ -18,6 +18,7 @@ export const {
   ingest,
   record,
   recordBatch,
+  recordRequests,
   eventsRequests,
   checkEvents,
   checkEventInput,

@@ -1,5 +1,6 @@
-//! Batch bindings for the JS exporter: one boundary crossing per batch of recordings
-//! (`recordBatch`) and per export call (`eventsRequests`), over `telemetry_core::ffi::batch`.
+//! Batch bindings for the JS exporter: one boundary crossing per batch of recordings, which also
+//! frames their requests (`recordBatch`), and one per export call of other queued events
+//! (`eventsRequests`), over `telemetry_core::ffi::batch`.
 
 use crate::rust_alloc::{format, string::String, vec::Vec};
 use telemetry_core::ffi::batch::{self, BatchContext};
@@ -7,16 +8,23 @@ use wasm_bindgen::prelude::*;
 
 use crate::{js_error, now_rfc3339, random_bytes, unix_millis, uuid_v7};
 
-/// Records a batch (see `telemetry_core::ffi::batch::record_batch`): `inputs` is the JSON text of
-/// an array of `TelemetryEventInput`s; `context` the JSON text of one context, or with
-/// `per_event` an array of one per recording; `policy` the JSON text of the redaction policy.
-/// Contexts without `id` get a fresh UUID v7 each, without `now` the current time.
+/// Records a batch (see `telemetry_core::ffi::batch::record_batch`) and frames the recorded
+/// events into the `RecordEventsRequest`s of one export call, cut under `limit` bytes by the
+/// core's chunk plan (`telemetry_core::ffi::batch::frame_requests`), in one crossing: the
+/// exporter's usual path (`recordRequests` in `npm/src/api.js`; `recordBatch` there reads the
+/// same answer and leaves the requests). `inputs` is the JSON text of an array of
+/// `TelemetryEventInput`s; `context` the JSON text of one context, or with `per_event` an array
+/// of one per recording; `policy` the JSON text of the redaction policy. Contexts without `id`
+/// get a fresh UUID v7 each, without `now` the current time.
 ///
 /// Answers one buffer, read by `recordBatchText` in `npm/src/api.js` (all integers 4 bytes,
 /// little-endian): the number of recordings `n`; the byte length of the text part; `n` event
-/// lengths (`0xFFFFFFFF` for a refused recording); `n` text lengths in UTF-16 code units; the
+/// lengths (`0xFFFFFFFF` for a refused recording); `n` text lengths in UTF-16 code units; `n`
+/// offsets of each recorded event's bytes in the requests part (0 for a refused recording); the
 /// text part (each recording's event id, or the message that refused it, back to back, UTF-8:
-/// decoded in one call and sliced); then the recorded events' wire bytes back to back. No JSON
+/// decoded in one call and sliced); then the requests part, the requests back to back, each after
+/// its length, as [`events_requests`] answers them. Each event's bytes are a range of its request,
+/// so a queue keeps them as views (for retries and its store) with no copy either way. No JSON
 /// on the way out: parsing a JSON summary cost the JS side a tenth of the batch path.
 ///
 /// `inputs` and `context` are UTF-8 bytes (JS `TextEncoder`): wasm-bindgen copies a string into
@@ -27,18 +35,62 @@ pub fn record_batch(
     context: &[u8],
     per_event: bool,
     policy: &str,
+    limit: f64,
 ) -> Result<Vec<u8>, JsError> {
+    let recorded = record(inputs, context, per_event, policy)?;
+    // A loop rather than an iterator chain: the client module's size (no new instantiations).
+    let mut sizes = Vec::with_capacity(recorded.entries.len());
+    for entry in &recorded.entries {
+        if let batch::Recorded::Event { len, .. } = entry {
+            sizes.push(*len);
+        }
+    }
+    let framed =
+        batch::frame_requests(&recorded.events, &sizes, limit_bytes(limit)).map_err(js_error)?;
+    answer(&recorded, &framed)
+}
+
+/// Runs `telemetry_core::ffi::batch::record_batch` with fresh ids and the current time.
+fn record(
+    inputs: &[u8],
+    context: &[u8],
+    per_event: bool,
+    policy: &str,
+) -> Result<batch::RecordedBatch, JsError> {
     let inputs = utf8("recordings", inputs)?;
     let context = utf8("context", context)?;
     let now = now_rfc3339();
     let millis = unix_millis();
-    let mut fresh_id = || uuid_v7(millis, random_bytes());
+    // The batch's fresh ids increase in recording order (RFC 9562 §6.2, method 1: the 12 bits of
+    // `rand_a` count from a random start below 2048; the other 62 random bits stay random), so
+    // the acknowledgement rule finds them distinct without sorting them
+    // (`telemetry_core::export::acknowledged_indices`). Past 4095 ids the count stays there and
+    // later ids are merely unordered.
+    let mut count: Option<u16> = None;
+    let mut fresh_id = || {
+        let mut random = random_bytes();
+        let [r0, r1, ..] = random;
+        let next = match count {
+            Some(c) => c.saturating_add(1).min(0x0fff),
+            None => u16::from_be_bytes([r0 & 0x07, r1]),
+        };
+        count = Some(next);
+        [random[0], random[1]] = next.to_be_bytes();
+        uuid_v7(millis, random)
+    };
     let ctx = BatchContext {
         context,
         per_event,
         now: &now,
     };
-    let recorded = batch::record_batch(inputs, &ctx, policy, &mut fresh_id).map_err(js_error)?;
+    batch::record_batch(inputs, &ctx, policy, &mut fresh_id).map_err(js_error)
+}
+
+/// The answer buffer of [`record_batch`]: the header, the text part, then the requests.
+fn answer(
+    recorded: &batch::RecordedBatch,
+    framed: &batch::FramedRequests,
+) -> Result<Vec<u8>, JsError> {
     let too_big = || JsError::new("batch answer over 4 GiB");
     let n = recorded.entries.len();
     let texts: Vec<&str> = recorded
@@ -50,7 +102,7 @@ pub fn record_batch(
         })
         .collect();
     let text_bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let mut out = Vec::with_capacity(8 + 8 * n + text_bytes + recorded.events.len());
+    let mut out = Vec::with_capacity(8 + 12 * n + text_bytes + framed.bytes.len());
     let put = |out: &mut Vec<u8>, v: usize| -> Result<(), JsError> {
         out.extend_from_slice(&u32::try_from(v).map_err(|_| too_big())?.to_le_bytes());
         Ok(())
@@ -72,11 +124,29 @@ pub fn record_batch(
         };
         put(&mut out, units)?;
     }
+    let mut offsets = framed.offsets.iter();
+    for entry in &recorded.entries {
+        let offset = match entry {
+            batch::Recorded::Event { .. } => offsets.next().copied().unwrap_or(0),
+            batch::Recorded::Error(_) => 0,
+        };
+        put(&mut out, offset)?;
+    }
     for text in &texts {
         out.extend_from_slice(text.as_bytes());
     }
-    out.extend_from_slice(&recorded.events);
+    out.extend_from_slice(&framed.bytes);
     Ok(out)
+}
+
+/// A JS number of bytes as a chunk limit: clamped well inside usize; anything below 1 is 0,
+/// which the core refuses.
+fn limit_bytes(limit: f64) -> usize {
+    if limit.is_finite() && limit >= 1.0 {
+        limit.min(f64::from(u32::MAX)) as usize
+    } else {
+        0
+    }
 }
 
 fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
@@ -90,13 +160,7 @@ fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
 /// back, each after its length (4 bytes, little-endian).
 #[wasm_bindgen(js_name = eventsRequests)]
 pub fn events_requests(events: &[u8], lens: &[u32], limit: f64) -> Result<Vec<u8>, JsError> {
-    let limit = if limit.is_finite() && limit >= 1.0 {
-        // A JS number of bytes, clamped well inside usize.
-        limit.min(f64::from(u32::MAX)) as usize
-    } else {
-        0
-    };
-    batch::events_requests(events, lens, limit).map_err(js_error)
+    batch::events_requests(events, lens, limit_bytes(limit)).map_err(js_error)
 }
 
 /// Checks that queued wire bytes decode as events (see

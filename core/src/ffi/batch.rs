@@ -9,6 +9,9 @@
 //! [`events_requests`] turns queued wire bytes into the `RecordEventsRequest` messages of one
 //! export call: the events cut into `EventsPayload` chunks by [`crate::export::plan_chunks`],
 //! each chunk framed as a request — without decoding and re-encoding the events.
+//! [`frame_requests`] does the same for a batch just recorded, and answers where each event's
+//! bytes landed, so an exporter records a batch and gets its requests in one crossing, keeping
+//! each event's bytes as a range of its request.
 //!
 //! ```
 //! use telemetry_core::ffi::batch::{record_batch, BatchContext};
@@ -328,58 +331,85 @@ fn list<T>(
 /// without re-encoding. Answers the requests back to back, each preceded by its length as a
 /// 4-byte little-endian integer.
 pub fn events_requests(events: &[u8], lens: &[u32], limit: usize) -> Result<Vec<u8>, FfiError> {
+    let mut sizes = Vec::with_capacity(lens.len());
+    let mut total = 0usize;
+    for &len in lens {
+        total = total.saturating_add(len as usize);
+        sizes.push(len as usize);
+    }
+    if total > events.len() {
+        return Err(FfiError::MalformedInput(format!(
+            "event lengths add up to more than the {} bytes given",
+            events.len()
+        )));
+    }
+    if total != events.len() {
+        return Err(FfiError::MalformedInput(format!(
+            "event lengths add up to {total} bytes, not the {} given",
+            events.len()
+        )));
+    }
+    Ok(frame_requests(events, &sizes, limit)?.bytes)
+}
+
+/// Requests framed by [`frame_requests`], and where each event's bytes sit in them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FramedRequests {
+    /// The requests back to back, each preceded by its length (4 bytes, little-endian), as
+    /// [`events_requests`] answers them.
+    pub bytes: Vec<u8>,
+    /// For each event, the offset of its wire bytes in [`FramedRequests::bytes`] (the event
+    /// travels as it was given: an exporter's queue can keep that range as the event's bytes).
+    pub offsets: Vec<usize>,
+}
+
+/// [`events_requests`] for events whose lengths (`sizes`, adding up to `events.len()`) are known
+/// to be right, e.g. a [`RecordedBatch`]'s: also answers where each event landed.
+pub fn frame_requests(
+    events: &[u8],
+    sizes: &[usize],
+    limit: usize,
+) -> Result<FramedRequests, FfiError> {
     if limit == 0 {
         return Err(FfiError::MalformedInput(
             "limit must be a positive integer".into(),
         ));
     }
-    let mut slices = Vec::with_capacity(lens.len());
+    let mut out = Vec::with_capacity(events.len() + sizes.len() * 6 + 64);
+    let mut offsets = Vec::with_capacity(sizes.len());
     let mut at = 0usize;
-    for &len in lens {
-        let end = at.saturating_add(len as usize);
-        let Some(bytes) = events.get(at..end) else {
-            return Err(FfiError::MalformedInput(format!(
-                "event lengths add up to more than the {} bytes given",
-                events.len()
-            )));
-        };
-        slices.push(bytes);
-        at = end;
-    }
-    if at != events.len() {
-        return Err(FfiError::MalformedInput(format!(
-            "event lengths add up to {at} bytes, not the {} given",
-            events.len()
-        )));
-    }
-    let sizes: Vec<usize> = slices.iter().map(|s| s.len()).collect();
-    let mut out = Vec::with_capacity(events.len() + lens.len() * 6 + 64);
-    for range in plan_chunks(&sizes, limit) {
-        let chunk = slices.get(range).unwrap_or_default();
-        let payload_len: usize = chunk.iter().map(|e| framed_len(e.len())).sum();
+    for range in plan_chunks(sizes, limit) {
+        let chunk = sizes.get(range).unwrap_or_default();
+        let payload_len: usize = chunk.iter().map(|&len| framed_len(len)).sum();
         // RecordEventsRequest.events (field 2, length-delimited) holding an EventsPayload whose
         // field 1 (length-delimited) repeats once per event.
-        let mut request = Vec::with_capacity(payload_len + 6);
-        prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut request);
-        prost::encoding::encode_varint(payload_len as u64, &mut request);
-        for event in chunk {
-            prost::encoding::encode_key(
-                1,
-                prost::encoding::WireType::LengthDelimited,
-                &mut request,
-            );
-            prost::encoding::encode_varint(event.len() as u64, &mut request);
-            request.extend_from_slice(event);
-        }
-        let Ok(request_len) = u32::try_from(request.len()) else {
+        let request_len = framed_len(payload_len);
+        let Ok(request_len) = u32::try_from(request_len) else {
             return Err(FfiError::MalformedInput(
                 "a request over 4 GiB cannot be framed".into(),
             ));
         };
         out.extend_from_slice(&request_len.to_le_bytes());
-        out.extend_from_slice(&request);
+        prost::encoding::encode_key(2, prost::encoding::WireType::LengthDelimited, &mut out);
+        prost::encoding::encode_varint(payload_len as u64, &mut out);
+        for &len in chunk {
+            let end = at.saturating_add(len);
+            let Some(event) = events.get(at..end) else {
+                return Err(FfiError::MalformedInput(
+                    "event lengths add up to more than the bytes given".into(),
+                ));
+            };
+            prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut out);
+            prost::encoding::encode_varint(len as u64, &mut out);
+            offsets.push(out.len());
+            out.extend_from_slice(event);
+            at = end;
+        }
     }
-    Ok(out)
+    Ok(FramedRequests {
+        bytes: out,
+        offsets,
+    })
 }
 
 /// The positions in `sent` (the event ids of one export call) that an encoded
@@ -634,6 +664,20 @@ mod tests {
             at += *len as usize;
         }
         assert_eq!(decoded, from_batch);
+
+        // The same requests with each event's place in them.
+        let framed = frame_requests(&batch.events, &sizes, limit).unwrap();
+        assert_eq!(framed.bytes, out);
+        let mut at = 0;
+        for (len, offset) in sizes.iter().zip(&framed.offsets) {
+            assert_eq!(
+                &framed.bytes[*offset..offset + len],
+                &batch.events[at..at + len]
+            );
+            at += len;
+        }
+        assert!(frame_requests(&batch.events, &sizes, 0).is_err());
+        assert!(frame_requests(&batch.events[1..], &sizes, limit).is_err());
 
         assert!(events_requests(&batch.events, &lens[1..], limit).is_err());
         assert!(events_requests(&batch.events[1..], &lens, limit).is_err());

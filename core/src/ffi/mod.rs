@@ -295,6 +295,9 @@ pub fn parse_input(text: &str) -> Result<Json, FfiError> {
     serde_json::from_str(text).map_err(|e| FfiError::MalformedInput(format!("not valid JSON: {e}")))
 }
 
+/// `validate`'s answer for a valid event.
+pub const VALID_ANSWER: &str = r#"{"ok":true}"#;
+
 /// `{"event"}` → `{"ok": true}` or `{"error"}` (JSON text).
 fn validate_op(input: ValidateInput) -> Result<Answer, FfiError> {
     let event = match required(input.event, "event")? {
@@ -302,7 +305,7 @@ fn validate_op(input: ValidateInput) -> Result<Answer, FfiError> {
         Err(e) => return Ok(error_answer(e)),
     };
     Ok(match validate_event(&event) {
-        Ok(()) => r#"{"ok":true}"#.to_string(),
+        Ok(()) => VALID_ANSWER.to_string(),
         Err(e) => error_answer(e),
     })
 }

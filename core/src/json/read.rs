@@ -966,14 +966,19 @@ impl<T> Default for ByKey<T> {
 }
 
 impl<T> ByKey<T> {
-    /// `key` has nothing (any more).
-    #[inline]
+    /// `key` has nothing (any more). Called for every good field, so the common case (nothing
+    /// kept yet: nothing to forget) is inlined at the call and the rest is out of line.
+    #[inline(always)]
     pub(crate) fn clear(&mut self, key: &str) {
-        // Nothing to forget before anything was kept.
         if !self.keys.is_empty() {
-            self.keys.push(key.to_owned());
-            self.values.push(None);
+            self.forget(key);
         }
+    }
+
+    #[inline(never)]
+    fn forget(&mut self, key: &str) {
+        self.keys.push(key.to_owned());
+        self.values.push(None);
     }
 
     /// `key`'s latest is `value`.

@@ -373,6 +373,72 @@ test("the batch path: one core call records, validates, redacts and encodes what
   assert.throws(() => core.recordBatch([recording(1)], { context: [] }), /0 contexts for 1 recordings/);
 });
 
+test("recordRequests: recordBatch and eventsRequests in one call, each event's bytes a view of its request", () => {
+  const ctx = { serverVersion: "5.5.0", now: "2024-07-01T12:00:00Z" };
+  const inputs = [];
+  for (let i = 0; i < 30; i++) inputs.push(i === 7 ? recording(i, { feature: "Bad" }) : i === 9 ? recording(i, { parameters: { version: 0, metadata: [{ key: "k", value: NaN }] } }) : recording(i));
+  const contexts = inputs.map((_, i) => ({ ...ctx, id: `id-${i}` }));
+  const limit = 600;
+  const { results, requests } = core.recordRequests(inputs, { context: contexts, policy: {}, limit });
+  const batch = core.recordBatch(inputs, { context: contexts, policy: {} });
+  // The same results as recordBatch: errors (the core's, and the JS value one) in their places.
+  assert.deepEqual(results, batch);
+  assert.match(results[7].error, /feature/);
+  assert.match(results[9].error, /NaN/);
+  // The same requests as eventsRequests frames from those bytes, under the limit.
+  const recorded = results.filter((r) => r.bytes);
+  assert.equal(recorded.length, 28);
+  const expected = core.eventsRequests(recorded.map((r) => r.bytes), limit);
+  assert.ok(expected.length > 3);
+  assert.deepEqual(requests, expected);
+  // Each event's bytes lie inside one of the requests (views, no copies).
+  for (const r of recorded) assert.ok(requests.some((q) => q.buffer === r.bytes.buffer && r.bytes.byteOffset >= q.byteOffset && r.bytes.byteOffset + r.bytes.length <= q.byteOffset + q.length));
+  assert.deepEqual(
+    requests.flatMap((q) => core.decodeRecordEventsRequest(q).events.events.map((e) => e.id)),
+    recorded.map((r) => r.id),
+  );
+  // Fresh ids increase through a batch (so the acknowledgement rule need not sort them).
+  const fresh = core.recordBatch(Array.from({ length: 300 }, (_, i) => recording(i)), { context: ctx }).map((r) => r.id);
+  for (const id of fresh) assert.match(id, UUID_V7);
+  for (let i = 1; i < fresh.length; i++) assert.ok(fresh[i - 1] < fresh[i], `${fresh[i - 1]} < ${fresh[i]}`);
+  // Nothing recorded: no requests.
+  const none = core.recordRequests([recording(1, { feature: "Bad" })], { context: ctx });
+  assert.deepEqual(none.requests, []);
+  assert.throws(() => core.recordRequests([recording(1)], { context: ctx, limit: 0 }), /limit must be a positive integer/);
+  assert.throws(() => core.recordRequests({}, {}), /recordRequests: expected an array/);
+});
+
+test("a send carrying exactly an exported batch sends the requests framed when it was recorded; any other send frames its own", async () => {
+  // The CommonJS entry's API object, which its exporter calls (the ESM namespace is read-only).
+  const api = require("../../dist/node.cjs");
+  const framedBy = [];
+  const original = api.eventsRequests;
+  api.eventsRequests = (events, limit) => {
+    framedBy.push(events.length);
+    return original(events, limit);
+  };
+  try {
+    const gw = fakeGateway({ fail: (call) => call === gw.calls[0] });
+    const ex = new api.GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 1, maxMs: 2 }, maxChunkBytes: 500, onError: () => {} });
+    await ex.exportEvents([recording(1), recording(2), recording(3), recording(4)]);
+    await ex.flush({ timeoutMs: 2000 });
+    // The first call failed, its retry carried the same events: both sent the recorded requests.
+    assert.deepEqual(framedBy, []);
+    assert.equal(gw.calls.length, 2);
+    assert.deepEqual(gw.calls[1].payloads, gw.calls[0].payloads);
+    assert.ok(gw.calls[0].payloads.length > 1);
+    // Two batches queued before the loop runs: one call frames them together.
+    ex.exportEvents([recording(5), recording(6)]);
+    await ex.exportEvents([recording(7)]);
+    await ex.flush({ timeoutMs: 2000 });
+    assert.deepEqual(framedBy, [3]);
+    assert.deepEqual(gw.calls.at(-1).payloads.flat().map((e) => e.parameters.metadata.n), [5, 6, 7]);
+    await ex.close();
+  } finally {
+    api.eventsRequests = original;
+  }
+});
+
 test("metadata values JSON cannot carry are refused with the JS value named", async () => {
   const withValue = (value) => recording(0, { parameters: { version: 0, metadata: [{ key: "latency", value }] } });
   assert.equal(

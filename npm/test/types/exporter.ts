@@ -11,9 +11,11 @@ import {
   acknowledgedIn,
   encodeRecordEventsResponse,
   recordBatch,
+  recordRequests,
   eventsRequests,
   checkEvents,
   type GatewayExporterOptions,
+  type RecordBatchResult,
   type RecordEventsTransport,
   type TelemetryEventInput,
 } from "@telemetry-gateway/core";
@@ -83,4 +85,9 @@ for (const r of batch) {
 }
 export const requests: Uint8Array[] = eventsRequests(batch.flatMap((r) => ("bytes" in r ? [r.bytes] : [])), 1024);
 export const checks: (string | null)[] = checkEvents(requests);
+// Recorded and framed in one call: the results as recordBatch's, and the requests.
+export const framed: { results: RecordBatchResult[]; requests: Uint8Array[] } = recordRequests(
+  [{ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 0 } }],
+  { context: [{ serverVersion: "1" }], policy: { dotcom: true }, limit: 4096 },
+);
 export const ackedIn: Uint32Array = acknowledgedIn(["a"], encodeRecordEventsResponse({ succeededEvents: ["a"] }));
