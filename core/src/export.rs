@@ -2,7 +2,9 @@
 //! queued events are cut into `EventsPayload` chunks, which ids an export run may mark as
 //! exported, and the retry back-off schedule. Pure: callers pass sizes, ids and random samples.
 
-use std::ops::Range;
+use crate::prelude::*;
+
+use core::ops::Range;
 
 /// Payloads are kept under this many bytes of encoded events (upstream: 1 MiB).
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;

@@ -5,6 +5,8 @@
 //! IO), build a [`Publisher`], run [`ingest`] on every payload, publish the `Publish` outcomes,
 //! and answer with [`succeeded_events`] over the final [`Acknowledgement`]s.
 
+use crate::prelude::*;
+
 use crate::proto::{Event, RecordEventsRequestMetadata, identifier};
 use crate::translate::{Message, Publisher, TranslateError, Translation, translate_with_capacity};
 use crate::validate::{EventError, check_required_fields};
@@ -100,7 +102,7 @@ pub fn migrate_legacy_metadata(event: &mut Event) {
         if p.legacy_metadata.is_empty() {
             return;
         }
-        for (key, value) in std::mem::take(&mut p.legacy_metadata) {
+        for (key, value) in core::mem::take(&mut p.legacy_metadata) {
             p.metadata.insert(key, value as f64);
         }
     }

@@ -45,8 +45,11 @@
 //! ingest pipeline; `json-value` (default) the entry points over a parsed `serde_json::Value`
 //! (everything else reads JSON text with the crate's own reader, `json::read`); `ffi` the
 //! JSON-string entry points (with `ingest`, the conformance comparison) and `ffi::batch`, the
-//! exporters' batch path. The npm package's modules are built without the defaults (the full one
-//! with `translate` and `ingest`): neither carries serde_json.
+//! exporters' batch path; `std` (default; `translate`, `ingest` and `json-value` need it) the
+//! standard library: without it the crate is `#![no_std]` with `alloc`, as in the WASM client
+//! module, which then links none of std's panic machinery. The npm package's modules are built
+//! without the defaults (the full one with `std`, `translate` and `ingest`): neither carries
+//! serde_json.
 
 #![cfg_attr(
     not(test),
@@ -62,6 +65,21 @@
 )]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// Without `std` (the WASM client module) the crate needs only `alloc`: that module then links no
+// std panic machinery (its own handler traps; see wasm/src/lib.rs).
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+
+extern crate alloc;
+
+/// What std's prelude gives and a `no_std` crate must import: every module takes it with
+/// `use crate::prelude::*`.
+mod prelude {
+    pub(crate) use alloc::borrow::ToOwned;
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
 
 pub mod export;
 #[cfg(feature = "ffi")]

@@ -11,9 +11,11 @@
 //!
 //! Nothing else is touched: user ids, flags, interaction, billing and numeric metadata are kept.
 
+use crate::prelude::*;
+
 use crate::proto::Event;
+use alloc::sync::Arc;
 use prost_types::{Value, value::Kind};
-use std::sync::{Arc, OnceLock};
 
 /// The environment variable whose value [`Allowlist::with_additional`] parses.
 pub const ADDITIONAL_ALLOWED_EVENT_TYPES_ENV: &str =
@@ -176,10 +178,13 @@ impl Default for Allowlist {
 impl Allowlist {
     /// The built-in allowlist only.
     pub fn builtin() -> Self {
-        static BUILTIN: OnceLock<Arc<[AllowedEventType]>> = OnceLock::new();
+        // `once_cell`'s `OnceBox` rather than std's `OnceLock`: it needs only `alloc` (the
+        // `no_std` client module).
+        static BUILTIN: once_cell::race::OnceBox<Arc<[AllowedEventType]>> =
+            once_cell::race::OnceBox::new();
         Allowlist {
             types: BUILTIN
-                .get_or_init(|| builtin_allowed_event_types().into())
+                .get_or_init(|| Box::new(builtin_allowed_event_types().into()))
                 .clone(),
         }
     }
@@ -299,7 +304,7 @@ pub fn redact_event(event: &mut Event, mode: RedactionMode, allowed_keys: &[Stri
             };
             // Rebuilt rather than `retain`ed: `retain` brings the map's removal code into the
             // WASM build for this one use.
-            let fields = std::mem::take(&mut private.fields);
+            let fields = core::mem::take(&mut private.fields);
             for (key, value) in fields {
                 if allowed_keys.contains(&key) {
                     private.fields.insert(key, value);

@@ -4,16 +4,18 @@
 //! Everything the client must not choose (id, time of recording, server version, user, flags,
 //! trace and geolocation) comes from the caller's [`RecordContext`].
 
+use crate::prelude::*;
+
 use crate::json::{self, parse_timestamp_str};
 use crate::proto::{
     Event, EventBillingMetadata, EventFeatureFlags, EventInteraction, EventMarketingTracking,
     EventParameters, EventSource, EventUser, event_interaction, event_source,
 };
 use crate::validate::{FeatureActionError, validate_feature_action};
+use alloc::collections::BTreeMap;
 use prost_types::{Struct, Timestamp, value::Kind};
 #[cfg(feature = "json-value")]
 use serde_json::Value as Json;
-use std::collections::BTreeMap;
 
 pub(crate) mod read;
 

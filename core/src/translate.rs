@@ -1,8 +1,10 @@
 //! Event → Pub/Sub message: the JSON body, its attributes, and the oversize rule.
 
+use crate::prelude::*;
+
 use crate::json::{MarshalError, append_event_json, metadata_to_json};
 use crate::proto::{Event, RecordEventsRequestMetadata, identifier};
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
 
 /// Messages whose body is this many bytes or more are dropped (and acknowledged) instead of
 /// published: Pub/Sub's `MaxPublishRequestBytes`.

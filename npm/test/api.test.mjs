@@ -194,6 +194,17 @@ test("a trap re-instantiates the module, which stays usable", () => {
   assert.notEqual(api.uuidV7(), before);
 });
 
+test("the client module traps on a panic too (its own no_std panic handler) and stays usable", () => {
+  const client = require("@telemetry-gateway/core/client");
+  assert.throws(() => client.__trapForTests(), (e) => {
+    assert.ok(e instanceof client.TelemetryCoreTrap);
+    assert.ok(e.cause instanceof WebAssembly.RuntimeError);
+    return true;
+  });
+  assert.deepEqual(client.validate(event), { ok: true });
+  assert.deepEqual(client.record(sdkEvent(), { serverVersion: "5.5.0" }).event.feature, sdkEvent().feature);
+});
+
 test("every entry point exposes the same names (Node ESM, Node CJS, browser)", async () => {
   const esm = Object.keys(api).filter((k) => k !== "default").sort();
   const cjs = Object.keys(require("@telemetry-gateway/core")).sort();

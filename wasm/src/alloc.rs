@@ -11,9 +11,9 @@
 //!
 //! WASM without threads only (the `cfg` on its use): the lists are not synchronised.
 
-use std::alloc::{GlobalAlloc, Layout};
-use std::cell::UnsafeCell;
-use std::ptr;
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ptr;
 
 /// Blocks of at most this many bytes (and alignment at most [`GRANULE`]) are cached: besides
 /// strings, this covers what a single call allocates beyond 256 bytes (its input's copy, the

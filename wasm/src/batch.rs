@@ -2,6 +2,7 @@
 //! frames their requests (`recordBatch`), and one per export call of other queued events
 //! (`eventsRequests`), over `telemetry_core::ffi::batch`.
 
+use crate::rust_alloc::{format, string::String, vec::Vec};
 use telemetry_core::ffi::batch::{self, BatchContext};
 use wasm_bindgen::prelude::*;
 
@@ -149,7 +150,7 @@ fn limit_bytes(limit: f64) -> usize {
 }
 
 fn utf8<'a>(name: &str, bytes: &'a [u8]) -> Result<&'a str, JsError> {
-    std::str::from_utf8(bytes)
+    core::str::from_utf8(bytes)
         .map_err(|e| JsError::new(&format!("malformed input: {name}: not UTF-8: {e}")))
 }
 

@@ -9,8 +9,25 @@
 //! (`Date.now()`) and randomness (`crypto.getRandomValues`), used to fill `context.id` (a UUID v7)
 //! and `context.now` of a `record` request that leaves them out.
 
+// The client module (no `std` feature) is `no_std`: a panic (none is expected: the core is
+// panic-free by lint) traps at once through the handler below, as `panic = "abort"` does, without
+// linking std's panic hook and the formatting of its message. The JS layer recovers from the trap
+// either way (`TelemetryCoreTrap`).
+#![cfg_attr(all(target_family = "wasm", not(feature = "std")), no_std)]
+
+extern crate alloc as rust_alloc;
+
+use rust_alloc::format;
+use rust_alloc::string::{String, ToString};
+use rust_alloc::vec::Vec;
 use telemetry_core::ffi::{self, FfiError};
 use wasm_bindgen::prelude::*;
+
+#[cfg(all(target_family = "wasm", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 mod batch;
 
@@ -45,7 +62,7 @@ fn js_error(e: FfiError) -> JsError {
 /// one native copy (a `&str` argument is copied one UTF-16 unit at a time in JS, which costs more
 /// than many whole operations).
 fn utf8(bytes: &[u8]) -> Result<&str, JsError> {
-    std::str::from_utf8(bytes)
+    core::str::from_utf8(bytes)
         .map_err(|e| js_error(FfiError::MalformedInput(format!("not UTF-8: {e}"))))
 }
 
@@ -155,8 +172,32 @@ pub fn run_op_fields(
 /// asked for at once.
 const RANDOM_POOL_BYTES: usize = 16 * 1024;
 
-thread_local! {
-    static RANDOM_POOL: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+#[cfg(not(all(target_family = "wasm", not(feature = "std"))))]
+std::thread_local! {
+    static RANDOM_POOL: core::cell::RefCell<Vec<u8>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// The pool of the `no_std` client module: a plain static (no `thread_local!` without std).
+#[cfg(all(target_family = "wasm", not(feature = "std")))]
+static RANDOM_POOL: SingleThreaded<core::cell::RefCell<Vec<u8>>> =
+    SingleThreaded(core::cell::RefCell::new(Vec::new()));
+
+#[cfg(all(target_family = "wasm", not(feature = "std")))]
+struct SingleThreaded<T>(T);
+
+// SAFETY: the client module is built without atomics (threads): nothing runs concurrently.
+#[cfg(all(
+    target_family = "wasm",
+    not(feature = "std"),
+    not(target_feature = "atomics")
+))]
+unsafe impl<T> Sync for SingleThreaded<T> {}
+
+#[cfg(all(target_family = "wasm", not(feature = "std")))]
+impl<T> SingleThreaded<T> {
+    fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.0)
+    }
 }
 
 /// Ten random bytes for one UUID v7, from the pool.
@@ -348,12 +389,16 @@ pub fn acknowledged(input: &[u8]) -> Result<String, JsError> {
 // ---------------------------------------------------------------------------------------------
 // Test and benchmark hooks.
 
-/// Traps the module on purpose (an `unreachable` instruction, what a panic becomes under
-/// `panic = "abort"`), so the JS layer's recovery can be tested. Not part of the API.
+/// Panics on purpose, so the JS layer's recovery can be tested: the module traps (an
+/// `unreachable` instruction: std's abort under `panic = "abort"` in the full module, the panic
+/// handler above in the client one). Not part of the API.
 #[wasm_bindgen(js_name = __trapForTests)]
 pub fn trap_for_tests() {
-    #[cfg(target_arch = "wasm32")]
-    core::arch::wasm32::unreachable();
+    // `Option::unwrap`'s panic: its message is in the module already.
+    #[allow(clippy::unwrap_used)]
+    if cfg!(target_arch = "wasm32") {
+        core::hint::black_box(None::<()>).unwrap();
+    }
 }
 
 /// The benchmark's second boundary encoding: JS objects in and out through

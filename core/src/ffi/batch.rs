@@ -30,6 +30,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::prelude::*;
+
 use super::input::{Fields, InputSource, OpInput, PolicyRead, policy};
 use super::{FfiError, policy_options};
 use crate::export::{framed_len, plan_chunks};
@@ -40,8 +42,8 @@ use crate::proto::Event;
 use crate::record::read::{ContextRead, recording_value};
 use crate::record::{RecordContext, RecordError, TelemetryEventInput, record_owned};
 use crate::validate::validate_event;
+use core::cell::{Cell, RefCell};
 use prost::Message as _;
-use std::cell::{Cell, RefCell};
 
 /// What a batch is recorded with.
 #[derive(Debug, Clone, Copy)]
@@ -199,7 +201,7 @@ pub fn record_batch(
                     let start = events.len();
                     event.encode_raw(&mut events);
                     Recorded::Event {
-                        id: std::mem::take(&mut event.id),
+                        id: core::mem::take(&mut event.id),
                         len: events.len() - start,
                     }
                 }
@@ -230,7 +232,7 @@ enum Contexts {
         ctx: Box<RecordContext>,
         fresh_ids: bool,
     },
-    PerEvent(std::vec::IntoIter<ContextRead>),
+    PerEvent(alloc::vec::IntoIter<ContextRead>),
 }
 
 impl Contexts {
@@ -258,7 +260,7 @@ impl Contexts {
                     .finish(Some(fresh_id), Some(now))
                 {
                     Ok(mut ctx) => {
-                        let id = std::mem::take(&mut ctx.id);
+                        let id = core::mem::take(&mut ctx.id);
                         f(Ok((&ctx, id)))
                     }
                     Err(e) => f(Err(e)),

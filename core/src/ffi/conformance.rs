@@ -9,11 +9,13 @@
 //! full WASM build, which runs the corpus in Node and in browsers, carries no second JSON
 //! library.
 
+use crate::prelude::*;
+
 use super::{OPS, run_op};
 use crate::json::read::{Got, Number, Reader, Scalar, Stop, SyntaxError, document, last_per_key};
 use crate::json::write_json_string;
+use core::fmt;
 use std::collections::HashSet;
-use std::fmt;
 
 /// A parsed JSON value of a corpus file or an answer.
 #[derive(Debug, Clone, PartialEq)]

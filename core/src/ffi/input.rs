@@ -7,6 +7,8 @@
 //! not use; the op then looks at the fields in its own fixed order, so which error an input
 //! gets does not depend on the order of its fields.
 
+use crate::prelude::*;
+
 use super::FfiError;
 #[cfg(feature = "ingest")]
 use crate::ingest::Rpc;
@@ -271,7 +273,7 @@ mod compact {
     }
 
     fn string(out: &mut String, s: &str) {
-        let mut bytes = std::mem::take(out).into_bytes();
+        let mut bytes = core::mem::take(out).into_bytes();
         write_json_string(&mut bytes, s);
         *out = String::from_utf8(bytes).unwrap_or_default();
     }

@@ -11,6 +11,8 @@
 //! `run_op_value`, `record_value`) run the same readers over a parsed value. Answers are written
 //! directly, strings escaped as serde_json escapes them.
 
+use crate::prelude::*;
+
 #[cfg(feature = "ingest")]
 use crate::ingest::{Acknowledgement, Outcome, Rpc, ingest, succeeded_events};
 use crate::json;
@@ -28,7 +30,7 @@ use input::Parsed;
 #[cfg(feature = "translate")]
 use input::TranslateInput;
 use input::{
-    AcknowledgedInput, Fields, InputSource, Loose, PlanChunksInput, PolicyRead,
+    AcknowledgedInput, Fields, InputSource, Loose, OpInput, PlanChunksInput, PolicyRead,
     RecordEventRequestInput, RecordEventsRequestInput, RecordEventsResponseInput, RecordInput,
     RedactInput, SizesRead, Text, ValidateInput,
 };
@@ -70,7 +72,7 @@ fn answer_text(out: Vec<u8>) -> Answer {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn error_answer(e: impl std::fmt::Display) -> Answer {
+fn error_answer(e: impl core::fmt::Display) -> Answer {
     let mut out = br#"{"error":"#.to_vec();
     write_json_string(&mut out, &e.to_string());
     out.push(b'}');
@@ -113,7 +115,7 @@ fn event_answer(event: &Event) -> Answer {
 fn message_fields(out: &mut Vec<u8>, m: &Message) {
     out.extend_from_slice(br#""payload":"#);
     // The body is UTF-8 JSON written by the core, as a JSON string.
-    match std::str::from_utf8(&m.data) {
+    match core::str::from_utf8(&m.data) {
         Ok(text) => write_json_string(out, text),
         Err(_) => write_json_string(out, &String::from_utf8_lossy(&m.data)),
     }
@@ -178,21 +180,45 @@ fn run<S: InputSource>(
     source: S,
     defaults: Option<ContextDefaults<'_>>,
 ) -> Result<Answer, FfiError> {
-    let not_object = || FfiError::MalformedInput("input must be an object".into());
+    run_on(
+        op,
+        &|input: &mut dyn OpInput| source.read_into(input),
+        defaults,
+    )
+}
+
+/// A source's [`InputSource::read_into`], type-erased: the ops' dispatch and each op's input
+/// type are compiled once, not once per kind of source (the WASM client module has two).
+type ReadInto<'a> = &'a dyn Fn(&mut dyn OpInput) -> Result<bool, FfiError>;
+
+/// [`run`] on a type-erased source.
+fn run_on(
+    op: &str,
+    source: ReadInto<'_>,
+    defaults: Option<ContextDefaults<'_>>,
+) -> Result<Answer, FfiError> {
+    fn read<I: OpInput + Default>(source: ReadInto<'_>) -> Result<I, FfiError> {
+        let mut input = I::default();
+        if source(&mut input)? {
+            Ok(input)
+        } else {
+            Err(FfiError::MalformedInput("input must be an object".into()))
+        }
+    }
     match op {
-        "validate" => validate_op(source.read()?.ok_or_else(not_object)?),
-        "redact" => redact_op(source.read()?.ok_or_else(not_object)?),
+        "validate" => validate_op(read(source)?),
+        "redact" => redact_op(read(source)?),
         #[cfg(feature = "translate")]
-        "translate" => translate_op(source.read()?.ok_or_else(not_object)?),
+        "translate" => translate_op(read(source)?),
         #[cfg(feature = "ingest")]
-        "ingest" => ingest_op(source.read()?.ok_or_else(not_object)?),
+        "ingest" => ingest_op(read(source)?),
         #[cfg(not(feature = "translate"))]
         "translate" => Err(FfiError::NotInThisBuild("translate")),
         #[cfg(not(feature = "ingest"))]
         "ingest" => Err(FfiError::NotInThisBuild("ingest")),
-        "record" => record_op(source.read()?.ok_or_else(not_object)?, defaults),
+        "record" => record_op(read(source)?, defaults),
         other => {
-            source.read::<input::Unused>()?.ok_or_else(not_object)?;
+            read::<input::Unused>(source)?;
             Err(FfiError::UnknownOp(other.to_string()))
         }
     }
@@ -480,7 +506,7 @@ fn record_op(
         Ok(r) => r,
         Err(e) => return Ok(error_answer(e)),
     };
-    let id = std::mem::take(&mut ctx.id);
+    let id = core::mem::take(&mut ctx.id);
     Ok(match record_owned(recording, &ctx, id) {
         Ok(event) => event_answer(&event),
         Err(e) => error_answer(e),

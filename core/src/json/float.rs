@@ -14,6 +14,30 @@
 //! The grammar is `str::parse`'s, less infinity and NaN (which every caller refuses):
 //! `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`.
 
+/// Whether `f` has no fractional part: `f.fract() == 0.0` (false for NaN and the infinities).
+/// `fract` needs libm's `trunc`, which only std has; without std (the WASM client module) the
+/// same answer comes from a round trip through `i64`, exact below 2^52 (above, every double is
+/// integral). A test below compares the two.
+#[inline]
+pub(crate) fn is_integral(f: f64) -> bool {
+    #[cfg(feature = "std")]
+    {
+        f.fract() == 0.0
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        integral_without_std(f)
+    }
+}
+
+#[cfg(any(test, not(feature = "std")))]
+fn integral_without_std(f: f64) -> bool {
+    // Casts saturate (never wrap) and only values below 2^52 in magnitude take this branch.
+    #[allow(clippy::cast_possible_truncation)]
+    let integral = f.is_finite() && (f.abs() >= 4_503_599_627_370_496.0 || (f as i64) as f64 == f);
+    integral
+}
+
 /// The double nearest to `text` (ties to even), or `None` when `text` is not a decimal number in
 /// the grammar above. Out-of-range magnitudes give an infinity or zero, as `str::parse` does.
 #[cfg(feature = "fast-floats")]
@@ -89,6 +113,45 @@ pub(crate) fn compact_parse_f64(text: &str) -> Option<f64> {
 mod tests {
     use super::compact_parse_f64;
     use proptest::prelude::*;
+
+    /// The `no_std` integral check agrees with `fract`, on the edges and on random doubles.
+    #[test]
+    fn integral_without_std_is_fract() {
+        let edges = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            -4_503_599_627_370_495.5,
+            9_007_199_254_740_993.0,
+            9.223_372_036_854_775e18,
+            -9.223_372_036_854_776e18,
+            1e300,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for f in edges {
+            assert_eq!(super::integral_without_std(f), f.fract() == 0.0, "{f:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn integral_without_std_is_fract_on_any_double(bits in any::<u64>(), int in any::<i64>()) {
+            let f = f64::from_bits(bits);
+            prop_assert_eq!(super::integral_without_std(f), f.fract() == 0.0);
+            let g = int as f64 / 4.0;
+            prop_assert_eq!(super::integral_without_std(g), g.fract() == 0.0);
+        }
+    }
 
     /// Both parsers agree on `text`, bit for bit (or both refuse it).
     fn same(text: &str) {

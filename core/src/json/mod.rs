@@ -25,6 +25,8 @@
 //! (field order, float formatting, timestamp precision, HTML escaping); the byte rules are proven
 //! against real Go output in `tests/conformance/` (see `tests/go-oracle/`).
 
+use crate::prelude::*;
+
 mod float;
 pub(crate) mod parse;
 pub(crate) mod read;

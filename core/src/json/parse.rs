@@ -8,6 +8,8 @@
 //! integral number, doubles as numbers or `"NaN"`/`"Infinity"`/`"-Infinity"`/numeric strings,
 //! RFC 3339 timestamps, and `Struct`/`Value` as plain JSON.
 
+use crate::prelude::*;
+
 use super::read::{ByKey, Got, JsonKind, Reader, Scalar, Spellings, Stop, document};
 use super::time::timestamp_from_rfc3339;
 use super::{JsonError, MAX_JSON_INPUT_BYTES};
@@ -16,10 +18,10 @@ use crate::proto::{
     EventParameters, EventSource, EventUser, Identifier, RecordEventsRequestMetadata,
     event_interaction, event_source, identifier,
 };
+use alloc::collections::BTreeMap;
 use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind as ValueKind};
 #[cfg(feature = "json-value")]
 use serde_json::Value as Json;
-use std::collections::BTreeMap;
 
 /// A field-level error on its way up: the path is collected in reverse as it unwinds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +212,7 @@ fn int64(got: Got<'_>) -> R<i64> {
                 err(format!("{n} is out of range for int64"))
             } else {
                 let f = n.as_f64();
-                if f.fract() == 0.0
+                if super::float::is_integral(f)
                     && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f)
                 {
                     Ok(f as i64)
@@ -233,7 +235,7 @@ fn int32(got: Got<'_>) -> R<i32> {
             Some(i) => i,
             None => {
                 let f = n.as_f64();
-                if f.fract() == 0.0 && f.abs() < 4.0e9 {
+                if super::float::is_integral(f) && f.abs() < 4.0e9 {
                     f as i64
                 } else {
                     return err(format!("{n} is not an int32"));

@@ -36,8 +36,10 @@
 //!   counted) is an error, never a stack overflow. Callers bound the text's size
 //!   ([`super::MAX_JSON_INPUT_BYTES`]).
 
-use std::borrow::Cow;
-use std::fmt;
+use crate::prelude::*;
+
+use alloc::borrow::Cow;
+use core::fmt;
 
 /// The kind of a JSON value, for "expected …, got …" messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! RFC 3339 timestamps as protojson writes and reads them.
 
+use crate::prelude::*;
+
 use super::MarshalError;
 use prost_types::Timestamp;
 

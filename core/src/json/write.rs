@@ -5,14 +5,16 @@
 //! set, even if empty), map keys sorted by bytes, int64 as strings, doubles in Go's shortest
 //! form, and strings escaped by protojson's rules plus `json.Marshal`'s HTML escaping.
 
+use crate::prelude::*;
+
 use super::time::{check_timestamp, format_timestamp};
 use super::{MAX_STRUCT_DEPTH, MarshalError};
 use crate::proto::{
     Event, EventInteraction, EventMarketingTracking, EventParameters, EventSource, EventUser,
     Identifier, RecordEventsRequestMetadata, identifier,
 };
+use alloc::collections::BTreeMap;
 use prost_types::{Struct, Value, value::Kind};
-use std::collections::BTreeMap;
 
 /// Writes `event` as the Go gateway's `protojson.Marshal` + `json.Marshal` would.
 pub fn event_to_json(event: &Event) -> Result<Vec<u8>, MarshalError> {
@@ -25,7 +27,7 @@ pub fn event_to_json(event: &Event) -> Result<Vec<u8>, MarshalError> {
 /// document).
 pub fn append_event_json(out: &mut Vec<u8>, event: &Event) -> Result<(), MarshalError> {
     let mut w = Writer {
-        out: std::mem::take(out),
+        out: core::mem::take(out),
     };
     let result = w.event(event);
     *out = w.out;
@@ -244,7 +246,7 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
         return;
     }
     // Integral values below 2^53 print as their integer digits in Go's 'f' format.
-    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+    if super::float::is_integral(v) && v.abs() < 9_007_199_254_740_992.0 {
         if v == 0.0 && v.is_sign_negative() {
             out.extend_from_slice(b"-0");
         } else {
@@ -329,13 +331,13 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
         );
     } else if exponent < 0 {
         out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-exponent - 1) as usize));
+        out.extend(core::iter::repeat_n(b'0', (-exponent - 1) as usize));
         out.extend_from_slice(digits);
     } else {
         let point = exponent as usize + 1;
         if n <= point {
             out.extend_from_slice(digits);
-            out.extend(std::iter::repeat_n(b'0', point - n));
+            out.extend(core::iter::repeat_n(b'0', point - n));
         } else {
             out.extend_from_slice(digits.get(..point).unwrap_or_default());
             out.push(b'.');

@@ -5,14 +5,16 @@
 //! Unlike proto3 JSON, `null` here is a value of the field (an optional string set to `null`
 //! is unset, a required one is `""`), and an unknown field is refused even when `null`.
 
+use crate::prelude::*;
+
 use super::{MetadataValue, RecordContext, RecordError, TelemetryEventInput};
 use crate::json::parse::{USER, any_value, finish};
 use crate::json::parse_timestamp_str;
 use crate::json::read::{ByKey, Got, Reader, Scalar, Spellings, Stop};
 use crate::proto::EventMarketingTracking;
+use alloc::collections::BTreeMap;
+use core::fmt;
 use prost_types::{Value, value::Kind};
-use std::collections::BTreeMap;
-use std::fmt;
 
 fn shape<T>(msg: impl Into<String>) -> Result<T, RecordError> {
     Err(RecordError::Shape(msg.into()))
