@@ -54,18 +54,20 @@ function sleep(ms) {
   };
 }
 
-/** An AbortSignal that aborts with `parent` or after `ms` (AbortSignal.any is not everywhere). */
-function deadlineSignal(parent, ms) {
+/**
+ * An AbortSignal that aborts after `ms`, or when the exporter aborts the calls in `calls` (a Set
+ * the call's controller belongs to until `dispose()`). Cheaper than linking each call's signal to
+ * a parent signal: no event listeners are added or removed per call.
+ */
+function deadlineSignal(calls, ms) {
   const controller = new AbortController();
   const timer = unref(setTimeout(() => controller.abort(new Error(`deadline of ${ms} ms exceeded`)), ms));
-  const onAbort = () => controller.abort(parent.reason);
-  if (parent.aborted) onAbort();
-  else parent.addEventListener("abort", onAbort, { once: true });
+  if (calls) calls.add(controller);
   return {
     signal: controller.signal,
     dispose() {
       clearTimeout(timer);
-      parent.removeEventListener("abort", onAbort);
+      if (calls) calls.delete(controller);
     },
   };
 }
@@ -194,7 +196,8 @@ export function createExporter(core) {
       this._sleep = null;
       this._failures = 0;
       this._stopped = false;
-      this._abort = new AbortController();
+      /** The AbortControllers of the regular calls in flight (`close()` aborts them). */
+      this._calls = new Set();
       this._waiters = new Set();
       this._keepaliveCall = null;
       /** Body bytes of keepalive calls in flight (the quota is shared). */
@@ -486,7 +489,6 @@ export function createExporter(core) {
         { count },
       );
       this._stopped = false;
-      this._abort = new AbortController();
       this._startLifecycle();
       if (this._store && !this._storeOpen) {
         this._openStore();
@@ -548,17 +550,24 @@ export function createExporter(core) {
 
     /** Applies a RecordEventsResponse to the events `sent` in a call. */
     _onResponse(sent, bytes) {
-      const acked = [];
-      for (const i of core.acknowledgedIn(sent, bytes)) {
-        const id = sent[i];
-        if (this._queue.delete(id)) {
-          acked.push(id);
-          this.stats.acknowledged++;
+      const positions = core.acknowledgedIn(sent, bytes);
+      const queue = this._queue;
+      let count = 0;
+      if (this._store) {
+        const acked = [];
+        for (let k = 0; k < positions.length; k++) {
+          const id = sent[positions[k]];
+          if (queue.delete(id)) acked.push(id);
         }
+        count = acked.length;
+        if (count > 0) this._storeOp("remove", (store) => store.remove(acked));
+      } else {
+        // Without a store the ids need not be collected.
+        for (let k = 0; k < positions.length; k++) if (queue.delete(sent[positions[k]])) count++;
       }
-      if (acked.length > 0) this._storeOp("remove", (store) => store.remove(acked));
+      this.stats.acknowledged += count;
       this._settleWaiters();
-      return acked.length;
+      return count;
     }
 
     /**
@@ -566,7 +575,7 @@ export function createExporter(core) {
      * framed when they were recorded if `batch` is exactly the events recorded together (the
      * usual case: a batch exported, then sent), else framed now from the queued bytes.
      */
-    _eventsRequests(batch, bytes) {
+    _eventsRequests(batch) {
       const framed = batch[0].framed;
       if (framed !== null && framed.entries.length === batch.length && framed.limit === this._maxChunkBytes) {
         let same = true;
@@ -578,24 +587,26 @@ export function createExporter(core) {
         }
         if (same) return framed.requests;
       }
-      return core.eventsRequests(bytes, this._maxChunkBytes);
+      return core.eventsRequests(
+        batch.map((e) => e.bytes),
+        this._maxChunkBytes,
+      );
     }
 
     /** One RecordEvents call over the oldest queued events: "ok" if all were acknowledged. */
     async _exportOnce() {
-      // The oldest events not in a keepalive call: their entries, wire bytes and ids, in one pass.
+      // The oldest events not in a keepalive call: their entries and ids, in one pass.
       const batch = [];
-      const bytes = [];
       const sent = [];
+      const maxBatch = this._maxBatch;
       for (const entry of this._queue.values()) {
         if (entry.keepalive) continue;
         batch.push(entry);
-        bytes.push(entry.bytes);
         sent.push(entry.id);
-        if (batch.length >= this._maxBatch) break;
+        if (batch.length >= maxBatch) break;
       }
       if (batch.length === 0) return "idle";
-      const requests = [this._metadataRequest(), ...this._eventsRequests(batch, bytes)];
+      const requests = [this._metadataRequest(), ...this._eventsRequests(batch)];
       // In a page, a call that fits what is left of the keepalive quota is sent with keepalive:
       // leaving the page does not cancel it, so pagehide need not send its events again.
       const bodyBytes = grpcWebBodyLength(requests);
@@ -607,7 +618,7 @@ export function createExporter(core) {
       }
       let acked = 0;
       let failure;
-      const deadline = deadlineSignal(this._abort.signal, this._timeoutMs);
+      const deadline = deadlineSignal(this._calls, this._timeoutMs);
       this.stats.requests++;
       this.stats.sentEvents += batch.length;
       try {
@@ -629,8 +640,10 @@ export function createExporter(core) {
           if (keepalive) e.keepalive = false;
         }
       }
+      // Everything sent was acknowledged (each acknowledgement removed a distinct event of this
+      // call): a stream error after the last answer loses nothing.
+      if (acked === batch.length) return "ok";
       const unacked = batch.filter((e) => this._queue.has(e.id));
-      // Everything sent was acknowledged: a stream error after the last answer loses nothing.
       if (unacked.length === 0) return "ok";
 
       this.stats.failedRequests++;
@@ -699,7 +712,7 @@ export function createExporter(core) {
       const sent = picked.map((e) => e.id);
       this.stats.keepaliveRequests++;
       this.stats.keepaliveEvents += picked.length;
-      const deadline = deadlineSignal(new AbortController().signal, this._timeoutMs);
+      const deadline = deadlineSignal(null, this._timeoutMs);
       this._keepaliveCall = Promise.resolve()
         .then(() =>
           this._transport.recordEvents(requests, {
@@ -794,7 +807,10 @@ export function createExporter(core) {
       this._stopped = true;
       // After a successful flush the last call only has its status left to read; otherwise the
       // call in flight is abandoned.
-      if (error) this._abort.abort(new Error("exporter closed"));
+      if (error) {
+        const reason = new Error("exporter closed");
+        for (const call of [...this._calls]) call.abort(reason);
+      }
       if (this._sleep) this._sleep.wake();
       if (this._loop) await this._loop;
       this._stopLifecycle();
