@@ -95,10 +95,43 @@ function watchExit(exporter) {
 }
 
 /**
- * Builds the exporter classes over the core API (`createApi`'s answer).
- * @param {any} core
+ * A queued event: its id, wire bytes (a view of the buffer its batch was recorded in, made when
+ * first asked for: most events are sent with the requests framed when they were recorded and
+ * never need their own view), delivery attempts, whether a regular / keepalive call carries it,
+ * and `framed`: the requests framed with its batch (`{ entries, requests, limit, ids }`, shared
+ * by that batch's entries) or null.
  */
-export function createExporter(core) {
+class QueueEntry {
+  constructor(id, bytes, buffer = null, at = 0, len = 0) {
+    this.id = id;
+    this._bytes = bytes;
+    this._buffer = buffer;
+    this._at = at;
+    this._len = len;
+    this.attempts = 0;
+    this.regular = false;
+    this.keepalive = false;
+    this.framed = null;
+  }
+
+  /** @returns {Uint8Array} */
+  get bytes() {
+    if (this._bytes === null) this._bytes = this._buffer.subarray(this._at, this._at + this._len);
+    return this._bytes;
+  }
+}
+
+function newEntry(id, buffer, at, len) {
+  return new QueueEntry(id, null, buffer, at, len);
+}
+
+/**
+ * Builds the exporter classes over the core API (`createApi`'s answer); `internal` its
+ * exporter-only calls (`recordQueued`, `acknowledgedInUtf8`).
+ * @param {any} core
+ * @param {any} internal
+ */
+export function createExporter(core, internal) {
   class GatewayExporter {
     constructor(options = {}) {
       const {
@@ -187,9 +220,8 @@ export function createExporter(core) {
           console.error("@telemetry-gateway/core exporter:", error);
         });
       /**
-       * Oldest first. `framed`: the requests framed with the entry's batch when it was recorded
-       * (`{ entries, requests, limit }`), shared by that batch's entries, or null.
-       * @type {Map<string, {id: string, bytes: Uint8Array, attempts: number, regular: boolean, keepalive: boolean, framed: any}>}
+       * The queued events by id, oldest first.
+       * @type {Map<string, QueueEntry>}
        */
       this._queue = new Map();
       this._loop = null;
@@ -398,44 +430,46 @@ export function createExporter(core) {
       }
       let results;
       let requests = null;
+      let ids = null;
       try {
         // Recorded and framed as the requests of one export call in the same crossing: when
-        // that call sends exactly these events (the usual case), it sends these requests.
-        ({ results, requests } = core.recordRequests(events, { context, policy: this._policyText, limit: this._maxChunkBytes }));
+        // that call sends exactly these events (the usual case), it sends these requests, and
+        // the ids' UTF-8 answered with them serves the call's acknowledgement.
+        ({ results, requests, ids } = internal.recordQueued(events, context, this._policyText, this._maxChunkBytes, newEntry));
       } catch (e) {
         // A request the core cannot run at all (e.g. a context function returning a non-object).
         results = events.map(() => ({ error: (e && e.message) || String(e) }));
       }
       const added = [];
       const evicted = [];
+      const queue = this._queue;
       let overflowed = 0;
       let recorded = 0;
       for (let i = 0; i < results.length; i++) {
         const r = results[i];
-        if (r.error !== undefined) {
+        if (!(r instanceof QueueEntry)) {
           this.stats.invalid++;
           this._report(new TelemetryExportError("invalid_event", r.error, { event: events[i] }));
           continue;
         }
         recorded++;
         // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
-        if (this._queue.has(r.id)) continue;
-        if (this._queue.size >= this._maxQueue) {
+        if (queue.has(r.id)) continue;
+        if (queue.size >= this._maxQueue) {
           overflowed++;
           if (this._overflow === "reject-new") continue;
-          const oldest = this._queue.keys().next().value;
-          this._queue.delete(oldest);
+          const oldest = queue.keys().next().value;
+          queue.delete(oldest);
           evicted.push(oldest);
         }
-        const entry = { id: r.id, bytes: r.bytes, attempts: 0, regular: false, keepalive: false, framed: null };
-        this._queue.set(r.id, entry);
-        added.push(entry);
-        this.stats.queued++;
+        queue.set(r.id, r);
+        added.push(r);
       }
+      this.stats.queued += added.length;
       if (requests !== null && added.length > 0) {
         // Its requests carry every recorded event: they stand for exactly the events queued.
         if (added.length === recorded) {
-          const framed = { entries: added, requests, limit: this._maxChunkBytes };
+          const framed = { entries: added, requests, limit: this._maxChunkBytes, ids: added.length === results.length ? ids : null };
           for (const entry of added) entry.framed = framed;
         }
       }
@@ -465,7 +499,7 @@ export function createExporter(core) {
       for (let i = 0; i < entries.length; i++) {
         const { id, bytes } = entries[i];
         if (checks[i] !== null) corrupt.push(id);
-        else if (!this._queue.has(id)) fresh.push([id, { id, bytes, attempts: 0, regular: false, keepalive: false, framed: null }]);
+        else if (!this._queue.has(id)) fresh.push([id, new QueueEntry(id, bytes)]);
       }
       const room = Math.max(0, this._maxQueue - this._queue.size);
       const dropped = fresh.splice(room).map(([id]) => id);
@@ -549,8 +583,8 @@ export function createExporter(core) {
     }
 
     /** Applies a RecordEventsResponse to the events `sent` in a call. */
-    _onResponse(sent, bytes) {
-      const positions = core.acknowledgedIn(sent, bytes);
+    _onResponse(sent, bytes, ids = null) {
+      const positions = ids === null ? core.acknowledgedIn(sent, bytes) : internal.acknowledgedInUtf8(ids.bytes, ids.lens, bytes);
       const queue = this._queue;
       let count = 0;
       if (this._store) {
@@ -571,22 +605,21 @@ export function createExporter(core) {
     }
 
     /**
-     * The RecordEventsRequests carrying `batch` (queue entries, their `bytes`): the requests
-     * framed when they were recorded if `batch` is exactly the events recorded together (the
-     * usual case: a batch exported, then sent), else framed now from the queued bytes.
+     * The requests framed when `batch` (queue entries) was recorded (`{ requests, ids, ... }`) if
+     * it is exactly the events recorded together (the usual case: a batch exported, then sent),
+     * else null: the call's requests are then framed from the queued bytes (`_eventsRequests`).
      */
-    _eventsRequests(batch) {
+    _framedFor(batch) {
       const framed = batch[0].framed;
       if (framed !== null && framed.entries.length === batch.length && framed.limit === this._maxChunkBytes) {
-        let same = true;
-        for (let i = 0; i < batch.length; i++) {
-          if (framed.entries[i] !== batch[i]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return framed.requests;
+        for (let i = 0; i < batch.length; i++) if (framed.entries[i] !== batch[i]) return null;
+        return framed;
       }
+      return null;
+    }
+
+    /** The RecordEventsRequests carrying `batch` (queue entries), framed now from their bytes. */
+    _eventsRequests(batch) {
       return core.eventsRequests(
         batch.map((e) => e.bytes),
         this._maxChunkBytes,
@@ -606,7 +639,10 @@ export function createExporter(core) {
         if (batch.length >= maxBatch) break;
       }
       if (batch.length === 0) return "idle";
-      const requests = [this._metadataRequest(), ...this._eventsRequests(batch)];
+      const framed = this._framedFor(batch);
+      // The ids' UTF-8 for the acknowledgement: the one answered with the framed requests.
+      const ids = framed === null ? null : framed.ids;
+      const requests = [this._metadataRequest(), ...(framed === null ? this._eventsRequests(batch) : framed.requests)];
       // In a page, a call that fits what is left of the keepalive quota is sent with keepalive:
       // leaving the page does not cancel it, so pagehide need not send its events again.
       const bodyBytes = grpcWebBodyLength(requests);
@@ -624,7 +660,7 @@ export function createExporter(core) {
       try {
         await this._transport.recordEvents(requests, {
           onResponse: (bytes) => {
-            acked += this._onResponse(sent, bytes);
+            acked += this._onResponse(sent, bytes, ids);
           },
           signal: deadline.signal,
           timeoutMs: this._timeoutMs,
