@@ -582,22 +582,26 @@ export function createExporter(core, internal) {
       return core.encodeRecordEventsRequest({ metadata });
     }
 
-    /** Applies a RecordEventsResponse to the events `sent` in a call. */
+    /**
+     * Applies a RecordEventsResponse to the events `sent` (queue entries) in a call; `ids` their
+     * ids as UTF-8 (see `recordQueued`) or null.
+     */
     _onResponse(sent, bytes, ids = null) {
-      const positions = ids === null ? core.acknowledgedIn(sent, bytes) : internal.acknowledgedInUtf8(ids.bytes, ids.lens, bytes);
+      const positions =
+        ids === null ? core.acknowledgedIn(sent.map((e) => e.id), bytes) : internal.acknowledgedInUtf8(ids.bytes, ids.lens, bytes);
       const queue = this._queue;
       let count = 0;
       if (this._store) {
         const acked = [];
         for (let k = 0; k < positions.length; k++) {
-          const id = sent[positions[k]];
+          const id = sent[positions[k]].id;
           if (queue.delete(id)) acked.push(id);
         }
         count = acked.length;
         if (count > 0) this._storeOp("remove", (store) => store.remove(acked));
       } else {
         // Without a store the ids need not be collected.
-        for (let k = 0; k < positions.length; k++) if (queue.delete(sent[positions[k]])) count++;
+        for (let k = 0; k < positions.length; k++) if (queue.delete(sent[positions[k]].id)) count++;
       }
       this.stats.acknowledged += count;
       this._settleWaiters();
@@ -620,22 +624,17 @@ export function createExporter(core, internal) {
 
     /** The RecordEventsRequests carrying `batch` (queue entries), framed now from their bytes. */
     _eventsRequests(batch) {
-      return core.eventsRequests(
-        batch.map((e) => e.bytes),
-        this._maxChunkBytes,
-      );
+      return core.eventsRequests(batch.map((e) => e.bytes), this._maxChunkBytes);
     }
 
     /** One RecordEvents call over the oldest queued events: "ok" if all were acknowledged. */
     async _exportOnce() {
-      // The oldest events not in a keepalive call: their entries and ids, in one pass.
+      // The oldest events not in a keepalive call.
       const batch = [];
-      const sent = [];
       const maxBatch = this._maxBatch;
       for (const entry of this._queue.values()) {
         if (entry.keepalive) continue;
         batch.push(entry);
-        sent.push(entry.id);
         if (batch.length >= maxBatch) break;
       }
       if (batch.length === 0) return "idle";
@@ -660,7 +659,7 @@ export function createExporter(core, internal) {
       try {
         await this._transport.recordEvents(requests, {
           onResponse: (bytes) => {
-            acked += this._onResponse(sent, bytes, ids);
+            acked += this._onResponse(batch, bytes, ids);
           },
           signal: deadline.signal,
           timeoutMs: this._timeoutMs,
@@ -745,14 +744,13 @@ export function createExporter(core, internal) {
       for (const e of picked) e.keepalive = true;
       const bodyBytes = grpcWebBodyLength(requests);
       this._keepaliveBytes += bodyBytes;
-      const sent = picked.map((e) => e.id);
       this.stats.keepaliveRequests++;
       this.stats.keepaliveEvents += picked.length;
       const deadline = deadlineSignal(null, this._timeoutMs);
       this._keepaliveCall = Promise.resolve()
         .then(() =>
           this._transport.recordEvents(requests, {
-            onResponse: (bytes) => this._onResponse(sent, bytes),
+            onResponse: (bytes) => this._onResponse(picked, bytes),
             signal: deadline.signal,
             timeoutMs: this._timeoutMs,
             keepalive: true,
