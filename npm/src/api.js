@@ -18,6 +18,8 @@ const CHECK_CONTEXT = Object.freeze({
 });
 
 const textEncoder = new TextEncoder();
+/** Typed arrays use the platform's byte order; the module's tables are little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const textDecoder = new TextDecoder();
 
 /** Console warnings given once per process (a missing serverVersion, …). */
@@ -290,8 +292,8 @@ export function createApi(host) {
     return recordInputs("recordRequests", inputs, context, policy, limit);
   }
 
-  /** recordBatch or recordRequests (the same call into the module). */
-  function recordInputs(name, inputs, context, policy, limit) {
+  /** recordBatch or recordRequests (the same call into the module); `entry` as recordBatchText's. */
+  function recordInputs(name, inputs, context, policy, limit, entry = null) {
     if (!Array.isArray(inputs)) throw new TypeError(`${name}: expected an array of TelemetryEventInput`);
     const perEvent = Array.isArray(context);
     if (perEvent && context.length !== inputs.length) {
@@ -311,13 +313,14 @@ export function createApi(host) {
       sent = inputs.filter((_, i) => !problems.has(i));
       if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
     }
-    const answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit);
+    const answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
     if (!problems) return answer;
     const out = new Array(inputs.length);
     for (let i = 0, j = 0; i < inputs.length; i++) {
       out[i] = problems.has(i) ? { error: problems.get(i) } : answer.results[j++];
     }
-    return { results: out, requests: answer.requests };
+    // The ids' UTF-8 (see recordBatchText) no longer line up with the recordings.
+    return { results: out, requests: answer.requests, ids: null };
   }
 
   /**
@@ -326,7 +329,7 @@ export function createApi(host) {
    * messages as one UTF-8 text (decoded once, then sliced), then the framed requests holding the
    * events' bytes; each answer's `bytes` and each request is a view of that buffer.
    */
-  function recordBatchText(inputsText, contextText, perEvent, policyText, limit) {
+  function recordBatchText(inputsText, contextText, perEvent, policyText, limit, entry = null) {
     const inputsBytes = utf8(inputsText, 0);
     const contextBytes = utf8(contextText, 1);
     const buffer = call((g) => g.recordBatch(inputsBytes, contextBytes, perEvent, policyText, limit));
@@ -338,6 +341,7 @@ export function createApi(host) {
     const results = new Array(n);
     const tail = head + textBytes;
     let t = 0;
+    let errors = 0;
     for (let i = 0; i < n; i++) {
       const len = view.getUint32(8 + 4 * i, true);
       const units = view.getUint32(8 + 4 * n + 4 * i, true);
@@ -345,12 +349,46 @@ export function createApi(host) {
       t += units;
       if (len === 0xffffffff) {
         results[i] = { error: s };
+        errors++;
       } else {
         const at = tail + view.getUint32(8 + 8 * n + 4 * i, true);
-        results[i] = { id: s, bytes: buffer.subarray(at, at + len) };
+        // The exporter's queue entries (`entry`) make their bytes view when first asked for it.
+        results[i] = entry === null ? { id: s, bytes: buffer.subarray(at, at + len) } : entry(s, buffer, at, len);
       }
     }
-    return { results, requests: splitRequests(buffer.subarray(tail)) };
+    const requests = splitRequests(buffer.subarray(tail));
+    if (entry === null) return { results, requests };
+    // For the exporter: every recording's id as UTF-8 back to back, and each one's length, as
+    // acknowledgedInUtf8 takes them — the text's own bytes when it holds only ids, all ASCII
+    // (each id's length in bytes is then its length in UTF-16 units, the module's second table).
+    let ids = null;
+    if (errors === 0 && textBytes === text.length) {
+      const lensAt = buffer.byteOffset + 8 + 4 * n;
+      const lens = LITTLE_ENDIAN && lensAt % 4 === 0 ? new Uint32Array(buffer.buffer, lensAt, n) : unitsTable(view, n);
+      ids = { bytes: buffer.subarray(head, tail), lens };
+    }
+    return { results, requests, ids };
+  }
+
+  /** The module's table of UTF-16 lengths (little-endian u32s after the `n` byte lengths), copied. */
+  function unitsTable(view, n) {
+    const lens = new Uint32Array(n);
+    for (let i = 0; i < n; i++) lens[i] = view.getUint32(8 + 4 * n + 4 * i, true);
+    return lens;
+  }
+
+  /**
+   * The exporter's recordRequests: results are `{ error }` or what `entry(id, buffer, at, len)`
+   * makes of a recorded event (its bytes are `buffer[at, at + len)`), and `ids` the recorded ids
+   * as UTF-8 for acknowledgedInUtf8, or null.
+   */
+  function recordQueued(inputs, context, policy, limit, entry) {
+    return recordInputs("recordRequests", inputs, context, policy, limit, entry);
+  }
+
+  /** acknowledgedIn with the ids already UTF-8 (`bytes`, back to back; `lens`, each one's length). */
+  function acknowledgedInUtf8(bytes, lens, response) {
+    return call((g) => g.acknowledgedIn(bytes, lens, response));
   }
 
   /** Requests back to back, each after its length (4 bytes, little-endian), as views. */
@@ -524,6 +562,6 @@ export function createApi(host) {
       },
     });
   }
-  Object.assign(core, createExporter(core));
+  Object.assign(core, createExporter(core, { recordQueued, acknowledgedInUtf8 }));
   return core;
 }

@@ -54,18 +54,20 @@ function sleep(ms) {
   };
 }
 
-/** An AbortSignal that aborts with `parent` or after `ms` (AbortSignal.any is not everywhere). */
-function deadlineSignal(parent, ms) {
+/**
+ * An AbortSignal that aborts after `ms`, or when the exporter aborts the calls in `calls` (a Set
+ * the call's controller belongs to until `dispose()`). Cheaper than linking each call's signal to
+ * a parent signal: no event listeners are added or removed per call.
+ */
+function deadlineSignal(calls, ms) {
   const controller = new AbortController();
   const timer = unref(setTimeout(() => controller.abort(new Error(`deadline of ${ms} ms exceeded`)), ms));
-  const onAbort = () => controller.abort(parent.reason);
-  if (parent.aborted) onAbort();
-  else parent.addEventListener("abort", onAbort, { once: true });
+  if (calls) calls.add(controller);
   return {
     signal: controller.signal,
     dispose() {
       clearTimeout(timer);
-      parent.removeEventListener("abort", onAbort);
+      if (calls) calls.delete(controller);
     },
   };
 }
@@ -93,10 +95,43 @@ function watchExit(exporter) {
 }
 
 /**
- * Builds the exporter classes over the core API (`createApi`'s answer).
- * @param {any} core
+ * A queued event: its id, wire bytes (a view of the buffer its batch was recorded in, made when
+ * first asked for: most events are sent with the requests framed when they were recorded and
+ * never need their own view), delivery attempts, whether a regular / keepalive call carries it,
+ * and `framed`: the requests framed with its batch (`{ entries, requests, limit, ids }`, shared
+ * by that batch's entries) or null.
  */
-export function createExporter(core) {
+class QueueEntry {
+  constructor(id, bytes, buffer = null, at = 0, len = 0) {
+    this.id = id;
+    this._bytes = bytes;
+    this._buffer = buffer;
+    this._at = at;
+    this._len = len;
+    this.attempts = 0;
+    this.regular = false;
+    this.keepalive = false;
+    this.framed = null;
+  }
+
+  /** @returns {Uint8Array} */
+  get bytes() {
+    if (this._bytes === null) this._bytes = this._buffer.subarray(this._at, this._at + this._len);
+    return this._bytes;
+  }
+}
+
+function newEntry(id, buffer, at, len) {
+  return new QueueEntry(id, null, buffer, at, len);
+}
+
+/**
+ * Builds the exporter classes over the core API (`createApi`'s answer); `internal` its
+ * exporter-only calls (`recordQueued`, `acknowledgedInUtf8`).
+ * @param {any} core
+ * @param {any} internal
+ */
+export function createExporter(core, internal) {
   class GatewayExporter {
     constructor(options = {}) {
       const {
@@ -185,16 +220,16 @@ export function createExporter(core) {
           console.error("@telemetry-gateway/core exporter:", error);
         });
       /**
-       * Oldest first. `framed`: the requests framed with the entry's batch when it was recorded
-       * (`{ entries, requests, limit }`), shared by that batch's entries, or null.
-       * @type {Map<string, {id: string, bytes: Uint8Array, attempts: number, regular: boolean, keepalive: boolean, framed: any}>}
+       * The queued events by id, oldest first.
+       * @type {Map<string, QueueEntry>}
        */
       this._queue = new Map();
       this._loop = null;
       this._sleep = null;
       this._failures = 0;
       this._stopped = false;
-      this._abort = new AbortController();
+      /** The AbortControllers of the regular calls in flight (`close()` aborts them). */
+      this._calls = new Set();
       this._waiters = new Set();
       this._keepaliveCall = null;
       /** Body bytes of keepalive calls in flight (the quota is shared). */
@@ -395,44 +430,46 @@ export function createExporter(core) {
       }
       let results;
       let requests = null;
+      let ids = null;
       try {
         // Recorded and framed as the requests of one export call in the same crossing: when
-        // that call sends exactly these events (the usual case), it sends these requests.
-        ({ results, requests } = core.recordRequests(events, { context, policy: this._policyText, limit: this._maxChunkBytes }));
+        // that call sends exactly these events (the usual case), it sends these requests, and
+        // the ids' UTF-8 answered with them serves the call's acknowledgement.
+        ({ results, requests, ids } = internal.recordQueued(events, context, this._policyText, this._maxChunkBytes, newEntry));
       } catch (e) {
         // A request the core cannot run at all (e.g. a context function returning a non-object).
         results = events.map(() => ({ error: (e && e.message) || String(e) }));
       }
       const added = [];
       const evicted = [];
+      const queue = this._queue;
       let overflowed = 0;
       let recorded = 0;
       for (let i = 0; i < results.length; i++) {
         const r = results[i];
-        if (r.error !== undefined) {
+        if (!(r instanceof QueueEntry)) {
           this.stats.invalid++;
           this._report(new TelemetryExportError("invalid_event", r.error, { event: events[i] }));
           continue;
         }
         recorded++;
         // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
-        if (this._queue.has(r.id)) continue;
-        if (this._queue.size >= this._maxQueue) {
+        if (queue.has(r.id)) continue;
+        if (queue.size >= this._maxQueue) {
           overflowed++;
           if (this._overflow === "reject-new") continue;
-          const oldest = this._queue.keys().next().value;
-          this._queue.delete(oldest);
+          const oldest = queue.keys().next().value;
+          queue.delete(oldest);
           evicted.push(oldest);
         }
-        const entry = { id: r.id, bytes: r.bytes, attempts: 0, regular: false, keepalive: false, framed: null };
-        this._queue.set(r.id, entry);
-        added.push(entry);
-        this.stats.queued++;
+        queue.set(r.id, r);
+        added.push(r);
       }
+      this.stats.queued += added.length;
       if (requests !== null && added.length > 0) {
         // Its requests carry every recorded event: they stand for exactly the events queued.
         if (added.length === recorded) {
-          const framed = { entries: added, requests, limit: this._maxChunkBytes };
+          const framed = { entries: added, requests, limit: this._maxChunkBytes, ids: added.length === results.length ? ids : null };
           for (const entry of added) entry.framed = framed;
         }
       }
@@ -462,7 +499,7 @@ export function createExporter(core) {
       for (let i = 0; i < entries.length; i++) {
         const { id, bytes } = entries[i];
         if (checks[i] !== null) corrupt.push(id);
-        else if (!this._queue.has(id)) fresh.push([id, { id, bytes, attempts: 0, regular: false, keepalive: false, framed: null }]);
+        else if (!this._queue.has(id)) fresh.push([id, new QueueEntry(id, bytes)]);
       }
       const room = Math.max(0, this._maxQueue - this._queue.size);
       const dropped = fresh.splice(room).map(([id]) => id);
@@ -486,7 +523,6 @@ export function createExporter(core) {
         { count },
       );
       this._stopped = false;
-      this._abort = new AbortController();
       this._startLifecycle();
       if (this._store && !this._storeOpen) {
         this._openStore();
@@ -546,56 +582,66 @@ export function createExporter(core) {
       return core.encodeRecordEventsRequest({ metadata });
     }
 
-    /** Applies a RecordEventsResponse to the events `sent` in a call. */
-    _onResponse(sent, bytes) {
-      const acked = [];
-      for (const i of core.acknowledgedIn(sent, bytes)) {
-        const id = sent[i];
-        if (this._queue.delete(id)) {
-          acked.push(id);
-          this.stats.acknowledged++;
+    /**
+     * Applies a RecordEventsResponse to the events `sent` (queue entries) in a call; `ids` their
+     * ids as UTF-8 (see `recordQueued`) or null.
+     */
+    _onResponse(sent, bytes, ids = null) {
+      const positions =
+        ids === null ? core.acknowledgedIn(sent.map((e) => e.id), bytes) : internal.acknowledgedInUtf8(ids.bytes, ids.lens, bytes);
+      const queue = this._queue;
+      let count = 0;
+      if (this._store) {
+        const acked = [];
+        for (let k = 0; k < positions.length; k++) {
+          const id = sent[positions[k]].id;
+          if (queue.delete(id)) acked.push(id);
         }
+        count = acked.length;
+        if (count > 0) this._storeOp("remove", (store) => store.remove(acked));
+      } else {
+        // Without a store the ids need not be collected.
+        for (let k = 0; k < positions.length; k++) if (queue.delete(sent[positions[k]].id)) count++;
       }
-      if (acked.length > 0) this._storeOp("remove", (store) => store.remove(acked));
+      this.stats.acknowledged += count;
       this._settleWaiters();
-      return acked.length;
+      return count;
     }
 
     /**
-     * The RecordEventsRequests carrying `batch` (queue entries, their `bytes`): the requests
-     * framed when they were recorded if `batch` is exactly the events recorded together (the
-     * usual case: a batch exported, then sent), else framed now from the queued bytes.
+     * The requests framed when `batch` (queue entries) was recorded (`{ requests, ids, ... }`) if
+     * it is exactly the events recorded together (the usual case: a batch exported, then sent),
+     * else null: the call's requests are then framed from the queued bytes (`_eventsRequests`).
      */
-    _eventsRequests(batch, bytes) {
+    _framedFor(batch) {
       const framed = batch[0].framed;
       if (framed !== null && framed.entries.length === batch.length && framed.limit === this._maxChunkBytes) {
-        let same = true;
-        for (let i = 0; i < batch.length; i++) {
-          if (framed.entries[i] !== batch[i]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return framed.requests;
+        for (let i = 0; i < batch.length; i++) if (framed.entries[i] !== batch[i]) return null;
+        return framed;
       }
-      return core.eventsRequests(bytes, this._maxChunkBytes);
+      return null;
+    }
+
+    /** The RecordEventsRequests carrying `batch` (queue entries), framed now from their bytes. */
+    _eventsRequests(batch) {
+      return core.eventsRequests(batch.map((e) => e.bytes), this._maxChunkBytes);
     }
 
     /** One RecordEvents call over the oldest queued events: "ok" if all were acknowledged. */
     async _exportOnce() {
-      // The oldest events not in a keepalive call: their entries, wire bytes and ids, in one pass.
+      // The oldest events not in a keepalive call.
       const batch = [];
-      const bytes = [];
-      const sent = [];
+      const maxBatch = this._maxBatch;
       for (const entry of this._queue.values()) {
         if (entry.keepalive) continue;
         batch.push(entry);
-        bytes.push(entry.bytes);
-        sent.push(entry.id);
-        if (batch.length >= this._maxBatch) break;
+        if (batch.length >= maxBatch) break;
       }
       if (batch.length === 0) return "idle";
-      const requests = [this._metadataRequest(), ...this._eventsRequests(batch, bytes)];
+      const framed = this._framedFor(batch);
+      // The ids' UTF-8 for the acknowledgement: the one answered with the framed requests.
+      const ids = framed === null ? null : framed.ids;
+      const requests = [this._metadataRequest(), ...(framed === null ? this._eventsRequests(batch) : framed.requests)];
       // In a page, a call that fits what is left of the keepalive quota is sent with keepalive:
       // leaving the page does not cancel it, so pagehide need not send its events again.
       const bodyBytes = grpcWebBodyLength(requests);
@@ -607,13 +653,13 @@ export function createExporter(core) {
       }
       let acked = 0;
       let failure;
-      const deadline = deadlineSignal(this._abort.signal, this._timeoutMs);
+      const deadline = deadlineSignal(this._calls, this._timeoutMs);
       this.stats.requests++;
       this.stats.sentEvents += batch.length;
       try {
         await this._transport.recordEvents(requests, {
           onResponse: (bytes) => {
-            acked += this._onResponse(sent, bytes);
+            acked += this._onResponse(batch, bytes, ids);
           },
           signal: deadline.signal,
           timeoutMs: this._timeoutMs,
@@ -629,8 +675,10 @@ export function createExporter(core) {
           if (keepalive) e.keepalive = false;
         }
       }
+      // Everything sent was acknowledged (each acknowledgement removed a distinct event of this
+      // call): a stream error after the last answer loses nothing.
+      if (acked === batch.length) return "ok";
       const unacked = batch.filter((e) => this._queue.has(e.id));
-      // Everything sent was acknowledged: a stream error after the last answer loses nothing.
       if (unacked.length === 0) return "ok";
 
       this.stats.failedRequests++;
@@ -696,14 +744,13 @@ export function createExporter(core) {
       for (const e of picked) e.keepalive = true;
       const bodyBytes = grpcWebBodyLength(requests);
       this._keepaliveBytes += bodyBytes;
-      const sent = picked.map((e) => e.id);
       this.stats.keepaliveRequests++;
       this.stats.keepaliveEvents += picked.length;
-      const deadline = deadlineSignal(new AbortController().signal, this._timeoutMs);
+      const deadline = deadlineSignal(null, this._timeoutMs);
       this._keepaliveCall = Promise.resolve()
         .then(() =>
           this._transport.recordEvents(requests, {
-            onResponse: (bytes) => this._onResponse(sent, bytes),
+            onResponse: (bytes) => this._onResponse(picked, bytes),
             signal: deadline.signal,
             timeoutMs: this._timeoutMs,
             keepalive: true,
@@ -794,7 +841,10 @@ export function createExporter(core) {
       this._stopped = true;
       // After a successful flush the last call only has its status left to read; otherwise the
       // call in flight is abandoned.
-      if (error) this._abort.abort(new Error("exporter closed"));
+      if (error) {
+        const reason = new Error("exporter closed");
+        for (const call of [...this._calls]) call.abort(reason);
+      }
       if (this._sleep) this._sleep.wake();
       if (this._loop) await this._loop;
       this._stopLifecycle();

@@ -439,6 +439,53 @@ test("a send carrying exactly an exported batch sends the requests framed when i
   }
 });
 
+test("acknowledgements of a batch's own call (the ids' UTF-8 from the record call): ids not ASCII, answers partial, invalid recordings", async () => {
+  // The CommonJS entry's API object, which its exporter calls (the ESM namespace is read-only):
+  // its public acknowledgedIn is what a call not sending its batch's own requests uses.
+  const api = require("../../dist/node.cjs");
+  const original = api.acknowledgedIn;
+  let publicCalls = 0;
+  api.acknowledgedIn = (sent, response) => {
+    publicCalls++;
+    return original(sent, response);
+  };
+  try {
+    for (const id of [(n) => `ïd-${n}-ü-🙂`, (n) => `plain-${n}`, null]) {
+      for (const invalid of [false, true]) {
+        publicCalls = 0;
+        // The first call's answer acknowledges every other event; its retry acknowledges the rest.
+        let round = 0;
+        const gw = fakeGateway({ ack: (events) => (round++ === 0 ? events.filter((_, i) => i % 2 === 0) : events).map((e) => e.id) });
+        const { errors, onError } = collect();
+        const context = id ? (input) => ({ ...CONTEXT, id: id(input.parameters.metadata[0].value) }) : CONTEXT;
+        const ex = new api.GatewayExporter({ transport: gw, metadata: METADATA, context, retry: { baseMs: 1, maxMs: 2 }, onError });
+        const batch = [recording(1), recording(2), recording(3), recording(4), recording(5)];
+        if (invalid) batch[3] = { ...recording(4), feature: "Bad" };
+        await ex.exportEvents(batch);
+        await ex.flush({ timeoutMs: 2000 });
+        const sent = invalid ? [1, 2, 3, 5] : [1, 2, 3, 4, 5];
+        assert.equal(gw.calls.length, 2);
+        assert.deepEqual(gw.calls[0].payloads.flat().map((e) => e.parameters.metadata.n), sent);
+        assert.deepEqual(gw.calls[1].payloads.flat().map((e) => e.parameters.metadata.n), invalid ? [2, 5] : [2, 4]);
+        if (id) assert.deepEqual(gw.calls[0].payloads.flat().map((e) => e.id), sent.map(id));
+        // The first call of a batch without refused recordings, its ids all ASCII, acknowledges
+        // through the ids' UTF-8 the record call answered; the others through acknowledgedIn.
+        const ascii = !id || /^[\x00-\x7f]*$/.test(id(1));
+        assert.equal(publicCalls, invalid || !ascii ? 2 : 1);
+        assert.equal(ex.stats.acknowledged, sent.length);
+        assert.equal(ex.pending, 0);
+        assert.deepEqual(
+          errors.map((e) => e.code),
+          invalid ? ["invalid_event", "export_failed"] : ["export_failed"],
+        );
+        await ex.close();
+      }
+    }
+  } finally {
+    api.acknowledgedIn = original;
+  }
+});
+
 test("metadata values JSON cannot carry are refused with the JS value named", async () => {
   const withValue = (value) => recording(0, { parameters: { version: 0, metadata: [{ key: "latency", value }] } });
   assert.equal(
