@@ -391,6 +391,24 @@ impl<'a> Reader<'a> {
         Ok(got)
     }
 
+    /// The next value when it is a string (owned: one copy at its final size) or `null`
+    /// (`None`), the common case of text fields, without going through [`Got`]; any other value
+    /// is read through as [`Reader::value`] reads it and answered as `Err`.
+    pub(crate) fn text_or_null(&mut self) -> Result<Result<Option<String>, Got<'a>>, Stop> {
+        match self.skip_whitespace() {
+            Some(b'"') => {
+                self.pos += 1;
+                Ok(Ok(Some(self.string()?.into_owned())))
+            }
+            Some(b'n') => {
+                self.pos += 1;
+                self.ident(b"ull")?;
+                Ok(Ok(None))
+            }
+            _ => self.value().map(Err),
+        }
+    }
+
     /// Reads the next value through, checking it as [`Reader::value`] does (the same errors at
     /// the same places) but keeping nothing: strings are not copied, numbers are not converted
     /// unless they could be out of range.

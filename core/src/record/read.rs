@@ -82,18 +82,20 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// An optional string: `null` is `None`.
-fn opt_text(got: Got<'_>, path: Path<'_>) -> Result<Option<String>, RecordError> {
-    match got {
-        Got::Scalar(Scalar::Null) => Ok(None),
-        Got::Scalar(Scalar::Str(s)) => Ok(Some(s.into_owned())),
-        _ => shape(format!("{path}: expected a string")),
-    }
+/// An optional string (the next value): `null` is `None`.
+fn opt_text(
+    r: &mut Reader<'_>,
+    path: Path<'_>,
+) -> Result<Result<Option<String>, RecordError>, Stop> {
+    Ok(match r.text_or_null()? {
+        Ok(text) => Ok(text),
+        Err(_) => shape(format!("{path}: expected a string")),
+    })
 }
 
-/// A string that `null` leaves empty.
-fn req_text(got: Got<'_>, path: &'static str) -> Result<String, RecordError> {
-    opt_text(got, Path::Fixed(path)).map(Option::unwrap_or_default)
+/// A string (the next value) that `null` leaves empty.
+fn req_text(r: &mut Reader<'_>, path: &'static str) -> Result<Result<String, RecordError>, Stop> {
+    Ok(opt_text(r, Path::Fixed(path))?.map(Option::unwrap_or_default))
 }
 
 /// A field the GraphQL schema requires (`source`, `parameters`): whether it was an object with
@@ -143,15 +145,15 @@ pub(crate) fn recording(
         let key = key.as_ref();
         match key {
             "timestamp" => {
-                let read = opt_text(r.value()?, Path::Fixed("timestamp"));
+                let read = opt_text(r, Path::Fixed("timestamp"))?;
                 errors.keep(key, read, &mut input.timestamp);
             }
             "feature" => {
-                let read = req_text(r.value()?, "feature");
+                let read = req_text(r, "feature")?;
                 errors.keep(key, read, &mut input.feature);
             }
             "action" => {
-                let read = req_text(r.value()?, "action");
+                let read = req_text(r, "action")?;
                 errors.keep(key, read, &mut input.action);
             }
             "source" => match required(r, source_fields, &mut source)? {
@@ -215,12 +217,12 @@ fn source_fields(r: &mut Reader<'_>) -> Result<Required<(String, Option<String>)
         let key = key.as_ref();
         match key {
             "client" => {
-                let read = opt_text(r.value()?, Path::Fixed("source.client"));
+                let read = opt_text(r, Path::Fixed("source.client"))?;
                 complete = matches!(read, Ok(Some(_)));
                 errors.keep(key, read, &mut client);
             }
             "clientVersion" => {
-                let read = opt_text(r.value()?, Path::Fixed("source.clientVersion"));
+                let read = opt_text(r, Path::Fixed("source.clientVersion"))?;
                 errors.keep(key, read, &mut version);
             }
             _ => errors.unknown(
@@ -284,7 +286,7 @@ fn parameters_fields(r: &mut Reader<'_>) -> Result<Required<Parameters>, Stop> {
                 errors.keep(key, read, &mut p.billing_metadata);
             }
             "interactionID" | "interactionId" => {
-                let read = opt_text(r.value()?, Path::Fixed("parameters.interactionID"));
+                let read = opt_text(r, Path::Fixed("parameters.interactionID"))?;
                 let slot = if key == "interactionID" {
                     &mut interaction.first
                 } else {
@@ -351,7 +353,7 @@ fn metadata_entry(
         let key = key.as_ref();
         match key {
             "key" => {
-                let read = opt_text(r.value()?, Path::MetadataKey(i));
+                let read = opt_text(r, Path::MetadataKey(i))?;
                 errors.keep(key, read, &mut key_field);
             }
             "value" => value = metadata_value(r.value()?),
@@ -399,11 +401,11 @@ fn billing_fields(r: &mut Reader<'_>) -> Result<Result<(String, String), RecordE
         let key = key.as_ref();
         match key {
             "product" => {
-                let read = req_text(r.value()?, "parameters.billingMetadata.product");
+                let read = req_text(r, "parameters.billingMetadata.product")?;
                 errors.keep(key, read, &mut product);
             }
             "category" => {
-                let read = req_text(r.value()?, "parameters.billingMetadata.category");
+                let read = req_text(r, "parameters.billingMetadata.category")?;
                 errors.keep(key, read, &mut category);
             }
             _ => errors.unknown(
@@ -464,7 +466,7 @@ fn marketing_fields(
                 continue;
             }
         };
-        let read = opt_text(r.value()?, Path::Marketing(key));
+        let read = opt_text(r, Path::Marketing(key))?;
         errors.keep(key, read.map(Some), slot);
     }
     Ok(errors.first(EventMarketingTracking {
