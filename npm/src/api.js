@@ -198,9 +198,10 @@ export function createApi(host) {
   function validate(event) {
     if (typeof event === "string" || event === undefined) return runFields("validate", { event });
     const bytes = utf8('{"event":' + stringify(event) + "}");
-    const answer = call(validateEntry(bytes));
-    // `undefined`: the event is valid, the answer `{"ok":true}` (a fresh object, as JSON.parse
-    // would give it).
+    // The full module's validateText answers `undefined` for a valid event (the answer
+    // `{"ok":true}`, built here as a fresh object, as JSON.parse would give it); the client
+    // module, whose size budget leaves that entry point out, answers through runOp.
+    const answer = call(full ? (g) => g.validateText(bytes) : (g) => g.runOp("validate", bytes));
     return answer === undefined ? { ok: true } : JSON.parse(answer);
   }
 
@@ -210,20 +211,6 @@ export function createApi(host) {
     }
     const bytes = utf8('{"event":' + stringify(event) + ',"policy":' + stringify(policy) + "}");
     return JSON.parse(call(full ? (g) => g.redactText(bytes) : (g) => g.runOp("redact", bytes)));
-  }
-
-  /**
-   * validate on input bytes: `undefined` for a valid event, else the answer's text. The full
-   * module has an entry point answering so (`validateText`); the client module (whose size
-   * budget leaves it out) answers through `runOp`.
-   */
-  const VALID = '{"ok":true}';
-  function validateEntry(bytes) {
-    if (full) return (g) => g.validateText(bytes);
-    return (g) => {
-      const answer = g.runOp("validate", bytes);
-      return answer === VALID ? undefined : answer;
-    };
   }
 
   function translate(metadata, event, options = {}) {

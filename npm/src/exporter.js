@@ -98,7 +98,7 @@ function watchExit(exporter) {
  * A queued event: its id, wire bytes (a view of the buffer its batch was recorded in, made when
  * first asked for: most events are sent with the requests framed when they were recorded and
  * never need their own view), delivery attempts, whether a regular / keepalive call carries it,
- * and `framed`: the requests framed with its batch (`{ entries, requests, limit, ids }`, shared
+ * and `framed`: the requests framed with its batch (`{ entries, requests, ids }`, shared
  * by that batch's entries) or null.
  */
 class QueueEntry {
@@ -469,7 +469,7 @@ export function createExporter(core, internal) {
       if (requests !== null && added.length > 0) {
         // Its requests carry every recorded event: they stand for exactly the events queued.
         if (added.length === recorded) {
-          const framed = { entries: added, requests, limit: this._maxChunkBytes, ids: added.length === results.length ? ids : null };
+          const framed = { entries: added, requests, ids: added.length === results.length ? ids : null };
           for (const entry of added) entry.framed = framed;
         }
       }
@@ -615,7 +615,7 @@ export function createExporter(core, internal) {
      */
     _framedFor(batch) {
       const framed = batch[0].framed;
-      if (framed !== null && framed.entries.length === batch.length && framed.limit === this._maxChunkBytes) {
+      if (framed !== null && framed.entries.length === batch.length) {
         for (let i = 0; i < batch.length; i++) if (framed.entries[i] !== batch[i]) return null;
         return framed;
       }
