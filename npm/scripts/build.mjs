@@ -48,20 +48,22 @@ if (bindgenVersion !== `wasm-bindgen ${WASM_BINDGEN_VERSION}`) {
 // the gateway's translate/ingest and the conformance comparison) and the slim client build
 // (--no-default-features: record, validate, redact, protobuf codecs, exporter rules). Each gets
 // its own .wasm shared by a web and a Node glue.
-// The full module is built for speed where it matters (cargo profile `wasm-release-fast`: the
-// core at opt-level 3), the client one for size (`wasm-release`: opt-level "z" throughout); the
-// root Cargo.toml says why.
+// The full module is built for speed (cargo profile `wasm-release-fast`: opt-level 3, then
+// `wasm-opt -O3`), the client one for size (`wasm-release`: opt-level "z", then `wasm-opt -Oz`);
+// the root Cargo.toml says why.
+const FULL_WASM_OPT = ["-O3"];
+const CLIENT_WASM_OPT = ["-Oz", "--converge"];
 const variants = features
-  ? [{ name: "core", profile: "wasm-release-fast", cargo: ["--features", features] }]
+  ? [{ name: "core", profile: "wasm-release-fast", cargo: ["--features", features], wasmOpt: FULL_WASM_OPT }]
   : [
-      { name: "core", profile: "wasm-release-fast", cargo: [] },
+      { name: "core", profile: "wasm-release-fast", cargo: [], wasmOpt: FULL_WASM_OPT },
       // wasm-opt inlines a function into its only caller up to this size (in its units), not
       // without limit: the module is larger but gzips 3.2 KB smaller (BENCHMARKS.md).
       {
         name: "client",
         profile: "wasm-release",
         cargo: ["--no-default-features"],
-        wasmOpt: ["--one-caller-inline-max-function-size=20"],
+        wasmOpt: [...CLIENT_WASM_OPT, "--one-caller-inline-max-function-size=20"],
       },
     ];
 // --js-only (development): keep the modules and glue already in dist/, redo step 4.
@@ -70,9 +72,9 @@ if (!jsOnly) rmSync(outDir, { recursive: true, force: true });
 const sizes = [];
 if (!jsOnly) for (const variant of variants) buildModule(variant);
 
-function buildModule({ name, profile, cargo, wasmOpt: wasmOptFlags = [] }) {
+function buildModule({ name, profile, cargo, wasmOpt: wasmOptFlags }) {
   // 1. cargo, with one of the root Cargo.toml's WASM profiles (LTO, one codegen unit, panic
-  // abort; opt-level "z", or 3 for the core in `wasm-release-fast`; BENCHMARKS.md records the
+  // abort; opt-level "z", or 3 throughout in `wasm-release-fast`; BENCHMARKS.md records the
   // size measurements).
   run(
     "cargo",
@@ -108,8 +110,6 @@ function buildModule({ name, profile, cargo, wasmOpt: wasmOptFlags = [] }) {
   const wasmOpt = join(pkgDir, "node_modules", ".bin", "wasm-opt");
   if (!existsSync(wasmOpt)) throw new Error(`missing ${wasmOpt}: run npm ci in npm/`);
   run(wasmOpt, [
-    "-Oz",
-    "--converge",
     ...wasmOptFlags,
     "--enable-bulk-memory",
     "--enable-mutable-globals",

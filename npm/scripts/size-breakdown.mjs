@@ -74,7 +74,7 @@ function variant(name, profile, cargo) {
 }
 
 const builds = [variant("core", "wasm-release-fast", []), variant("client", "wasm-release", ["--no-default-features"])];
-console.log(`shipped (wasm-opt -Oz): ${builds.map((b) => `${b.name}_bg.wasm ${b.shipped} bytes, ${b.gz} gzipped`).join("; ")}`);
+console.log(`shipped (after wasm-opt): ${builds.map((b) => `${b.name}_bg.wasm ${b.shipped} bytes, ${b.gz} gzipped`).join("; ")}`);
 const groups = [...new Set(builds.flatMap((b) => [...b.totals.keys()]))].sort((a, b) => (builds[0].totals.get(b) || 0) - (builds[0].totals.get(a) || 0));
 console.log("\ncode and data before wasm-opt, bytes (share):");
 console.log(`| part | ${builds.map((b) => `${b.name} build`).join(" | ")} |`);
