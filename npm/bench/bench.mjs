@@ -7,6 +7,8 @@
 //                JSON.parse (int64 exact as strings; every double exact)
 //      text      JSON text (as UTF-8 bytes) in and out, no JS (de)serialisation: the module's own
 //                cost plus the boundary
+//      serde     JSON.stringify of the input and JSON.parse of the answer alone, no module: the
+//                JSON boundary's floor; api / js can never pass serde / js (the last column)
 //      objects   JS objects in and out through serde-wasm-bindgen (a build with the crate's
 //                `objects` feature, made here into bench/build-objects/; not shipped)
 //      js        the pure-JS baseline: the JS SDK's own per-event work (its feature/action
@@ -160,10 +162,15 @@ for (const op of exporterOnly ? [] : Object.keys(inputs)) {
   const viaText = JSON.parse(glue.runOp(op, bytes));
   if (!api.conformance.answerMatches(viaApi, viaText)) throw new Error(`${op}: api and text answers differ`);
   if ("error" in viaApi) throw new Error(`${op}: ${viaApi.error}`);
+  // The JSON boundary's own floor: the input's JSON.stringify and the answer's JSON.parse that
+  // every API call does, with no module work at all. api / baseline can never pass
+  // serde / baseline, whatever the module's speed.
+  const answerText = JSON.stringify(viaApi);
   const row = {
     op,
     api: measure(calls[op]),
     text: measure(() => glue.runOp(op, bytes)),
+    serde: measure(() => JSON.parse(answerText) && JSON.stringify(inputs[op])),
     objects: null,
     js: measure(() => jsBaseline(op === "record" ? input : event)),
   };
@@ -177,9 +184,13 @@ for (const op of exporterOnly ? [] : Object.keys(inputs)) {
 
 if (!exporterOnly) {
   console.log("\n1. single-event API calls: events per second (higher is better); target api/js >= 0.25");
-  console.log(["op", "api (JSON text, shipped)", "text (no JS serde)", "objects (serde-wasm-bindgen)", "pure-JS baseline", "api / baseline"].join(" | "));
+  console.log(
+    ["op", "api (JSON text, shipped)", "text (no JS serde)", "JS serde alone (no module)", "objects (serde-wasm-bindgen)", "pure-JS baseline", "api / baseline", "serde alone / baseline (the ceiling of api / baseline)"].join(" | "),
+  );
 }
-for (const r of rows) console.log([r.op, fmt(r.api), fmt(r.text), fmt(r.objects), fmt(r.js), ratio(r.api / r.js)].join(" | "));
+for (const r of rows) {
+  console.log([r.op, fmt(r.api), fmt(r.text), fmt(r.serde), fmt(r.objects), fmt(r.js), ratio(r.api / r.js), ratio(r.serde / r.js)].join(" | "));
+}
 
 // ---------------------------------------------------------------------------------------------
 // 2. The exporter path, batches of 100.
