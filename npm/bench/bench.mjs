@@ -24,7 +24,9 @@
 //    Target: >= 0.33x the baseline's events/s (stretch 0.5x).
 //
 // Rates are per second of the process's CPU time (see measure()), so a busy machine slows the
-// run down but does not skew the figures much.
+// run down but does not skew the figures much. Each ratio a target is judged by (api / js, and
+// each exporter path's) comes from slices of the path alternating with slices of its baseline
+// (see versusBaseline()): the median of 5 rounds' ratios.
 //
 // Options: --seconds N (CPU seconds per measurement, default 1), --skip-objects, --exporter-only
 // (table 2 alone).
@@ -113,11 +115,11 @@ function cpuNs() {
 }
 
 /** Calls per CPU second of `fn` (after a warm-up), over `seconds` of CPU time. */
-function measure(fn, { warmup = 2000, chunk = 200 } = {}) {
+function measure(fn, { warmup = 2000, chunk = 200, duration = seconds } = {}) {
   for (let i = 0; i < warmup; i++) fn();
   let n = 0;
   const start = cpuNs();
-  const end = start + seconds * 1e9;
+  const end = start + duration * 1e9;
   let now = start;
   while (now < end) {
     for (let i = 0; i < chunk; i++) fn();
@@ -128,11 +130,11 @@ function measure(fn, { warmup = 2000, chunk = 200 } = {}) {
 }
 
 /** Calls per CPU second of an async `fn`, awaited one after another. */
-async function measureAsync(fn, { warmup = 50 } = {}) {
+async function measureAsync(fn, { warmup = 50, duration = seconds } = {}) {
   for (let i = 0; i < warmup; i++) await fn();
   let n = 0;
   const start = cpuNs();
-  const end = start + seconds * 1e9;
+  const end = start + duration * 1e9;
   let now = start;
   while (now < end) {
     await fn();
@@ -140,6 +142,38 @@ async function measureAsync(fn, { warmup = 50 } = {}) {
     now = cpuNs();
   }
   return n / ((now - start) / 1e9);
+}
+
+/**
+ * A path's rate beside its baseline's, measured in alternating slices (baseline, path, baseline,
+ * path, …: ROUNDS of each, `seconds` in all for each): a machine whose speed drifts during the
+ * run (other jobs, CPU frequency) slows both sides of a round alike, where one measurement of the
+ * baseline at the start of the run and one of the path later do not. Answers the medians of the
+ * two rates and of the rounds' ratios (`ratio`, the figure the targets are judged by).
+ * `path.async` marks an async path; `opts` are measure()'s warm-up and chunk for each side.
+ */
+const ROUNDS = 5;
+async function versusBaseline(path, base, { pathOpts = {}, baseOpts = {}, perCall = 1 } = {}) {
+  const duration = seconds / ROUNDS;
+  const rates = [];
+  const baseRates = [];
+  const ratios = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const warm = round === 0 ? {} : { warmup: 0 };
+    const b = measure(base.fn, { ...baseOpts, ...warm, duration }) * perCall;
+    const r = path.async
+      ? (await measureAsync(path.fn, { ...pathOpts, ...warm, duration })) * perCall
+      : measure(path.fn, { ...pathOpts, ...warm, duration }) * perCall;
+    baseRates.push(b);
+    rates.push(r);
+    ratios.push(r / b);
+  }
+  return { rate: median(rates), base: median(baseRates), ratio: median(ratios) };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
 }
 
 const fmt = (x) => (x === null ? "-" : Math.round(x).toLocaleString("en-US"));
@@ -166,13 +200,16 @@ for (const op of exporterOnly ? [] : Object.keys(inputs)) {
   // every API call does, with no module work at all. api / baseline can never pass
   // serde / baseline, whatever the module's speed.
   const answerText = JSON.stringify(viaApi);
+  const baseline = { fn: () => jsBaseline(op === "record" ? input : event) };
+  const shipped = await versusBaseline({ fn: calls[op] }, baseline);
   const row = {
     op,
-    api: measure(calls[op]),
+    api: shipped.rate,
     text: measure(() => glue.runOp(op, bytes)),
     serde: measure(() => JSON.parse(answerText) && JSON.stringify(inputs[op])),
     objects: null,
-    js: measure(() => jsBaseline(op === "record" ? input : event)),
+    js: shipped.base,
+    ratio: shipped.ratio,
   };
   if (objects) {
     const viaObjects = objects.runOpObject(op, inputs[op]);
@@ -189,7 +226,7 @@ if (!exporterOnly) {
   );
 }
 for (const r of rows) {
-  console.log([r.op, fmt(r.api), fmt(r.text), fmt(r.serde), fmt(r.objects), fmt(r.js), ratio(r.api / r.js), ratio(r.serde / r.js)].join(" | "));
+  console.log([r.op, fmt(r.api), fmt(r.text), fmt(r.serde), fmt(r.objects), fmt(r.js), ratio(r.ratio), ratio(r.serde / r.js)].join(" | "));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -340,14 +377,26 @@ function exporterRun(core) {
   }
 }
 
-const baseline = measure(graphqlBody, { warmup: 200, chunk: 10 }) * BATCH;
-const paths = [{ what: "reference: the same work one call per event (before the batch path), full build", eps: measure(perEventCalls(api), { warmup: 20, chunk: 2 }) * BATCH }];
+const graphqlBaseline = { fn: graphqlBody };
+const batchOpts = { baseOpts: { warmup: 200, chunk: 10 }, perCall: BATCH };
+const paths = [
+  {
+    what: "reference: the same work one call per event (before the batch path), full build",
+    ...(await versusBaseline({ fn: perEventCalls(api) }, graphqlBaseline, { ...batchOpts, pathOpts: { warmup: 20, chunk: 2 } })),
+  },
+];
 for (const [name, core] of [["full build", api], ["client build", client]]) {
-  paths.push({ what: `request bytes (recordRequests), ${name}`, eps: measure(requestBytes(core), { warmup: 200, chunk: 10 }) * BATCH });
-  paths.push({ what: `GatewayExporter exportEvents + flush (fake gateway), ${name}`, eps: (await measureAsync(exporterRun(core))) * BATCH });
+  paths.push({
+    what: `request bytes (recordRequests), ${name}`,
+    ...(await versusBaseline({ fn: requestBytes(core) }, graphqlBaseline, { ...batchOpts, pathOpts: { warmup: 200, chunk: 10 } })),
+  });
+  paths.push({
+    what: `GatewayExporter exportEvents + flush (fake gateway), ${name}`,
+    ...(await versusBaseline({ fn: exporterRun(core), async: true }, graphqlBaseline, batchOpts)),
+  });
 }
 
 console.log(`\n2. the exporter path: batches of ${BATCH} TelemetryEventInputs, events per second; target >= 0.33x the baseline (stretch 0.5x)`);
-console.log(["path", "events/s", "vs baseline"].join(" | "));
-console.log([`baseline: GraphQL recordEvents mutation body (JSON.stringify)`, fmt(baseline), "1.000"].join(" | "));
-for (const p of paths) console.log([p.what, fmt(p.eps), ratio(p.eps / baseline)].join(" | "));
+console.log(`baseline: the GraphQL recordEvents mutation body (JSON.stringify), measured in ${ROUNDS} slices alternating with each path's`);
+console.log(["path", "events/s", "baseline events/s (same rounds)", "vs baseline (median of the rounds' ratios)"].join(" | "));
+for (const p of paths) console.log([p.what, fmt(p.rate), fmt(p.base), ratio(p.ratio)].join(" | "));
