@@ -14,7 +14,7 @@ import { gzipSync } from "node:zlib";
 
 const KiB = 1024;
 const CLIENT_TARGET = 64 * KiB;
-const CLIENT_CEILING = 88_250; // bytes gzipped: the client module on 2026-11-27 (88,210)
+const CLIENT_CEILING = 88_150; // bytes gzipped: the client module on 2026-11-28 (88,122)
 const MODULES = [
   { name: "core_bg.wasm", what: "full build: @telemetry-gateway/core", budget: 150 * KiB },
   {
