@@ -151,22 +151,13 @@ export function createApi(host) {
    */
   function runFields(op, fields, options = {}, fill = false) {
     // Objects only (the common case): the input object's JSON text is written field by field,
-    // without building a wrapper object or arrays.
+    // without building a wrapper object or arrays. Field names are this file's constants (plain
+    // identifiers): written as they are, without JSON.stringify.
     let allObjects = true;
     for (const name in fields) if (typeof fields[name] === "string") allObjects = false;
     if (allObjects) {
-      let text = "{";
-      for (const group of [fields, options]) {
-        for (const name in group) {
-          const value = group[name];
-          if (value === undefined) continue;
-          if (text.length > 1) text += ",";
-          text += JSON.stringify(name) + ":" + stringify(value);
-        }
-      }
-      text += "}";
-      const bytes = utf8(text);
-      return JSON.parse(call((g) => (fill ? g.recordNow(bytes) : g.runOp(op, bytes))));
+      const text = fieldsText(options, fieldsText(fields, "{"));
+      return runText(op, utf8(text + "}"), fill);
     }
     const names = [];
     const values = [];
@@ -186,31 +177,43 @@ export function createApi(host) {
     return JSON.parse(call((g) => g.runOpFields(op, names, bytes, lens, fill)));
   }
 
+  /** `text` (an object's JSON text so far, from its `{`) with `group`'s defined fields added. */
+  function fieldsText(group, text) {
+    for (const name in group) {
+      const value = group[name];
+      if (value === undefined) continue;
+      text += (text.length > 1 ? ',"' : '"') + name + '":' + stringify(value);
+    }
+    return text;
+  }
+
+  /**
+   * Runs `op` on its input's JSON text (UTF-8) through the module's entry point for it
+   * (wasm/src/lib.rs): `recordNow` when `fill`; in the full module `validateText`, which answers
+   * `undefined` for a valid event (the answer `{"ok":true}`, built here as a fresh object, as
+   * JSON.parse would give it), and `redactText`; else `runOp` (the client module, whose size
+   * budget leaves those two out).
+   */
+  function runText(op, bytes, fill) {
+    if (fill) return JSON.parse(call((g) => g.recordNow(bytes)));
+    if (full && op === "validate") {
+      const answer = call((g) => g.validateText(bytes));
+      return answer === undefined ? { ok: true } : JSON.parse(answer);
+    }
+    if (full && op === "redact") return JSON.parse(call((g) => g.redactText(bytes)));
+    return JSON.parse(call((g) => g.runOp(op, bytes)));
+  }
+
   function runOp(op, input) {
     return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
   }
 
-  // The single-event calls on objects: the input's JSON text written directly (its field names
-  // are constants, as runFields would write them), one call into the module's entry point for
-  // the op (wasm/src/lib.rs). A string argument (exact JSON text) or a missing field goes
-  // through runFields.
-
   function validate(event) {
-    if (typeof event === "string" || event === undefined) return runFields("validate", { event });
-    const bytes = utf8('{"event":' + stringify(event) + "}");
-    // The full module's validateText answers `undefined` for a valid event (the answer
-    // `{"ok":true}`, built here as a fresh object, as JSON.parse would give it); the client
-    // module, whose size budget leaves that entry point out, answers through runOp.
-    const answer = call(full ? (g) => g.validateText(bytes) : (g) => g.runOp("validate", bytes));
-    return answer === undefined ? { ok: true } : JSON.parse(answer);
+    return runFields("validate", { event });
   }
 
   function redact(event, policy = {}) {
-    if (typeof event === "string" || typeof policy === "string" || event === undefined) {
-      return runFields("redact", { event, policy });
-    }
-    const bytes = utf8('{"event":' + stringify(event) + ',"policy":' + stringify(policy) + "}");
-    return JSON.parse(call(full ? (g) => g.redactText(bytes) : (g) => g.runOp("redact", bytes)));
+    return runFields("redact", { event, policy });
   }
 
   function translate(metadata, event, options = {}) {
@@ -223,12 +226,7 @@ export function createApi(host) {
     }
     // Objects: one input text, and the answer's body as bytes (wasm/src/lib.rs translateParts):
     // `data` is those bytes, `payload` their text, without a JSON string's escaping.
-    let text = "{";
-    if (metadata !== undefined) text += '"metadata":' + stringify(metadata);
-    if (event !== undefined) text += (text.length > 1 ? ',"event":' : '"event":') + stringify(event);
-    if (maxMessageBytes !== undefined) {
-      text += (text.length > 1 ? ',"maxMessageBytes":' : '"maxMessageBytes":') + stringify(maxMessageBytes);
-    }
+    const text = fieldsText({ maxMessageBytes }, fieldsText({ metadata, event }, "{"));
     const parts = call((g) => g.translateParts(utf8(text + "}")));
     const view = new DataView(parts.buffer, parts.byteOffset, parts.byteLength);
     const len = view.getUint32(0, true);
@@ -252,11 +250,7 @@ export function createApi(host) {
         "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
       );
     }
-    if (typeof event === "string" || typeof context === "string" || event === undefined) {
-      return runFields("record", { event, context }, {}, true);
-    }
-    const bytes = utf8('{"event":' + stringify(event) + ',"context":' + stringify(context) + "}");
-    return JSON.parse(call((g) => g.recordNow(bytes)));
+    return runFields("record", { event, context }, {}, true);
   }
 
   /**
