@@ -14,24 +14,12 @@
 //! The grammar is `str::parse`'s, less infinity and NaN (which every caller refuses):
 //! `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`.
 
-/// Whether `f` has no fractional part: `f.fract() == 0.0` (false for NaN and the infinities).
-/// `fract` needs libm's `trunc`, which only std has; without std (the WASM client module) the
-/// same answer comes from a round trip through `i64`, exact below 2^52 (above, every double is
-/// integral). A test below compares the two.
+/// Whether `f` has no fractional part: `f.fract() == 0.0` (false for NaN and the infinities),
+/// without `fract`, which needs libm's `trunc` (std only; the WASM client module is `no_std`): a
+/// round trip through `i64`, exact below 2^52 (above, every double is integral). One way for
+/// every build; the tests below compare it with `fract` on edges and on any double.
 #[inline]
 pub(crate) fn is_integral(f: f64) -> bool {
-    #[cfg(feature = "std")]
-    {
-        f.fract() == 0.0
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        integral_without_std(f)
-    }
-}
-
-#[cfg(any(test, not(feature = "std")))]
-fn integral_without_std(f: f64) -> bool {
     // Casts saturate (never wrap) and only values below 2^52 in magnitude take this branch.
     #[allow(clippy::cast_possible_truncation)]
     let integral = f.is_finite() && (f.abs() >= 4_503_599_627_370_496.0 || (f as i64) as f64 == f);
@@ -114,9 +102,9 @@ mod tests {
     use super::compact_parse_f64;
     use proptest::prelude::*;
 
-    /// The `no_std` integral check agrees with `fract`, on the edges and on random doubles.
+    /// The integral check agrees with `fract`, on the edges and on random doubles.
     #[test]
-    fn integral_without_std_is_fract() {
+    fn is_integral_is_fract() {
         let edges = [
             0.0,
             -0.0,
@@ -139,17 +127,17 @@ mod tests {
             f64::NAN,
         ];
         for f in edges {
-            assert_eq!(super::integral_without_std(f), f.fract() == 0.0, "{f:?}");
+            assert_eq!(super::is_integral(f), f.fract() == 0.0, "{f:?}");
         }
     }
 
     proptest! {
         #[test]
-        fn integral_without_std_is_fract_on_any_double(bits in any::<u64>(), int in any::<i64>()) {
+        fn is_integral_is_fract_on_any_double(bits in any::<u64>(), int in any::<i64>()) {
             let f = f64::from_bits(bits);
-            prop_assert_eq!(super::integral_without_std(f), f.fract() == 0.0);
+            prop_assert_eq!(super::is_integral(f), f.fract() == 0.0);
             let g = int as f64 / 4.0;
-            prop_assert_eq!(super::integral_without_std(g), g.fract() == 0.0);
+            prop_assert_eq!(super::is_integral(g), g.fract() == 0.0);
         }
     }
 
