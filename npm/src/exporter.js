@@ -531,9 +531,9 @@ export function createExporter(core, internal) {
       if (!this._lateClose) {
         this._lateClose = new Promise((resolve) => setTimeout(resolve, 0))
           .then(() => this.close())
-          .catch(() => {
-            // reported by close() through onError as flush_timeout
-          })
+          // Nobody awaits this close: its error (flush_timeout: the late events were not
+          // delivered, and the closed exporter no longer retries them) goes to onError.
+          .catch((e) => this._report(e))
           .finally(() => {
             this._lateClose = null;
           });

@@ -276,6 +276,32 @@ test("close() flushes, stops and closes the transport; events exported after it 
   assert.deepEqual(gw.calls.slice(1).flatMap((c) => c.payloads.flat()).map((e) => e.parameters.metadata.n).sort(), [2, 3]);
 });
 
+test("events exported after close() that the late close cannot deliver: its flush_timeout is reported, not swallowed", async (t) => {
+  // An unreachable gateway: every call hangs until the exporter aborts it.
+  const hanging = {
+    recordEvents: (requests, { signal }) => new Promise((_, fail) => signal.addEventListener("abort", () => fail(signal.reason), { once: true })),
+  };
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: hanging, metadata: METADATA, context: CONTEXT, requestTimeoutMs: 600_000, onError });
+  await ex.close();
+  // The late close flushes for its default 30 s: the clock is the test's.
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const turns = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  await ex.exportEvents([recording(1)]);
+  await turns();
+  t.mock.timers.tick(0);
+  await turns();
+  t.mock.timers.tick(30_000);
+  await turns();
+  t.mock.timers.reset();
+  assert.equal(ex.pending, 1, "the event was not delivered");
+  const timeout = errors.find((e) => e.code === "flush_timeout");
+  assert.ok(timeout, `the late close's failure reaches onError (got ${errors.map((e) => e.code).join(", ")})`);
+  assert.equal(timeout.pending, 1);
+});
+
 test("close() with an unreachable gateway: bounded, aborts the call in flight, no timers left", async () => {
   const gw = fakeGateway({ delayMs: 60_000 });
   const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError: () => {} });
