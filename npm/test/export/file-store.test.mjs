@@ -3,10 +3,11 @@
 // owner lives), compaction, and the exporter resuming through it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { FileQueueStore, GatewayExporter } from "../../dist/exporter-node.mjs";
 import * as core from "../../dist/node.mjs";
 
@@ -108,4 +109,76 @@ test("the exporter resumes from a queue file left by an earlier process, and emp
   assert.deepEqual(sent.slice(0, 3), recorded.map((r) => r.id));
   assert.equal(sent.length, 4);
   assert.equal(readFileSync(path, "utf8"), "");
+});
+
+/**
+ * A child process exporting to a queue file, one event per step, with a gateway that is down:
+ * it prints its step number after each, waits for a line on stdin, and at the end prints
+ * `{ storeFailed, ids }` and exits without close() (as if killed).
+ */
+const FULL_DISK_CHILD = `
+import { createInterface } from "node:readline";
+const { FileQueueStore, GatewayExporter } = await import(process.env.EXPORTER_NODE);
+const next = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const storeFailed = [];
+const exporter = new GatewayExporter({
+  transport: { recordEvents: async () => { throw new Error("gateway down (fake)"); } },
+  metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
+  context: { serverVersion: "1" },
+  retry: { baseMs: 60000, maxMs: 60000 },
+  persist: new FileQueueStore(process.env.QUEUE),
+  onError: (e) => { if (e.code === "store_failed") storeFailed.push(e.message); },
+});
+await exporter.ready;
+const event = (n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } });
+for (const step of [[1], [2, 3], [4]]) {
+  for (const n of step) await exporter.exportEvents([event(n)]);
+  console.log(step.at(-1));
+  if (step[0] !== 4) await next.next();
+}
+console.log(JSON.stringify({ storeFailed, ids: exporter.pendingIds() }));
+process.exit(0);
+`;
+
+test("a full disk (RLIMIT_FSIZE): a short or failed write is reported, and once there is room the log is whole again", { timeout: 20_000 }, async () => {
+  const path = join(dir(), "queue.log");
+  const child = spawn(process.execPath, ["--input-type=module", "-e", FULL_DISK_CHILD], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path },
+  });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const prlimit = (fsize) => {
+    const r = spawnSync("prlimit", ["--pid", String(child.pid), `--fsize=${fsize}:unlimited`], { encoding: "utf8" });
+    assert.equal(r.status, 0, `prlimit: ${r.stderr}`);
+  };
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  let result;
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line === "1") {
+      // The file may grow by 40 bytes more: event 2's line is written in part (a short write),
+      // event 3's not at all.
+      prlimit(statSync(path).size + 40);
+      child.stdin.write("go\n");
+    } else if (line === "3") {
+      prlimit("unlimited");
+      child.stdin.write("go\n");
+    } else if (line.startsWith("{")) {
+      result = JSON.parse(line);
+    }
+  }
+  await exited;
+  assert.ok(result, `the child finished: ${stderr}`);
+  assert.equal(result.ids.length, 4);
+  // Both writes that did not reach the file were reported; exportEvents did not claim them persisted silently.
+  assert.equal(result.storeFailed.length, 2, result.storeFailed.join("\n"));
+  for (const message of result.storeFailed) assert.match(message, /queue store \(file\): add failed: .*EFBIG.*; events stay in memory/);
+  // The next process resumes every event, each whole: the torn line was not left in the log.
+  const { store, adopted } = await opened(path);
+  assert.deepEqual(
+    adopted.map((e) => e.id),
+    result.ids,
+  );
+  assert.deepEqual(core.checkEvents(adopted.map((e) => e.bytes)), [null, null, null, null]);
+  await store.close();
 });
