@@ -216,12 +216,17 @@ class FileQueueStore {
     this._opening = null;
     await (this._writes || Promise.resolve()).catch(() => {});
     this._writes = null;
-    // Leaves the log holding only the live events (none, once everything was acknowledged).
-    if (this._damaged || this._fileLines !== this._live.size) await this._compact();
-    if (this._handle) await this._handle.close();
-    this._handle = null;
-    process.removeListener("exit", this._onExit);
-    this._unlockSync();
+    try {
+      // Leaves the log holding only the live events (none, once everything was acknowledged).
+      if (this._damaged || this._fileLines !== this._live.size) await this._compact();
+    } finally {
+      // Even when that failed (reported to the caller; the log as it was stays for the next
+      // process): the lock is released.
+      if (this._handle) await this._handle.close();
+      this._handle = null;
+      process.removeListener("exit", this._onExit);
+      this._unlockSync();
+    }
   }
 }
 

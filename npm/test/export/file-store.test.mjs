@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -66,6 +66,22 @@ test("the lock: refused while its process lives, taken over when it is gone", as
   const { store: next } = await opened(path);
   assert.equal(readFileSync(`${path}.lock`, "utf8"), String(process.pid));
   await next.close();
+});
+
+test("close() whose last compaction fails still releases the lock; the log keeps the events", async () => {
+  const path = join(dir(), "queue.log");
+  const { store } = await opened(path);
+  await store.add([{ id: "a", bytes: new Uint8Array([1]) }, { id: "b", bytes: new Uint8Array([2]) }]);
+  await store.remove(["a"]);
+  // The compacted log cannot be written (its temporary name is taken by a folder).
+  mkdirSync(`${path}.tmp`);
+  await assert.rejects(store.close(), /EISDIR|EEXIST|ENOTDIR|EPERM/);
+  assert.equal(existsSync(`${path}.lock`), false, "the lock is released");
+  rmdirSync(`${path}.tmp`);
+  // The same process opens the queue again (it is not "in use by" itself), and gets what was left.
+  const { store: again, adopted } = await opened(path);
+  assert.deepEqual(adopted.map((e) => e.id), ["b"]);
+  await again.close();
 });
 
 test("many removals are compacted away while running; fsync mode writes the same log", async () => {
