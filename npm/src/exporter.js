@@ -148,6 +148,7 @@ export function createExporter(core, internal) {
         onError,
         persist,
         queueName = "default",
+        storeOpenTimeoutMs = 10_000,
         flushOnHide = true,
         maxKeepaliveBytes = KEEPALIVE_BODY_LIMIT,
       } = options;
@@ -165,6 +166,7 @@ export function createExporter(core, internal) {
         ["maxBatchEvents", maxBatchEvents],
         ["maxChunkBytes", maxChunkBytes],
         ["maxKeepaliveBytes", maxKeepaliveBytes],
+        ["storeOpenTimeoutMs", storeOpenTimeoutMs],
       ]) {
         if (!Number.isInteger(value) || value < 1) throw new TypeError(`GatewayExporter: \`${name}\` must be a positive integer`);
       }
@@ -251,6 +253,7 @@ export function createExporter(core, internal) {
       };
 
       this._store = resolveStore(persist, queueName);
+      this._storeOpenTimeoutMs = storeOpenTimeoutMs;
       /** Store operations started and not settled; those waiting for the store to open. */
       this._storeOps = new Set();
       this._storeWaiting = [];
@@ -309,14 +312,24 @@ export function createExporter(core, internal) {
         this._storeReady = Promise.resolve();
         return;
       }
-      this._storeReady = Promise.resolve()
-        .then(() => this._store.open((entries) => this._adopt(entries)))
+      const store = this._store;
+      const opened = Promise.resolve().then(() => store.open((entries) => this._store === store && this._adopt(entries)));
+      // A store that does not open in time (IndexedDB blocked, or never answering) is not
+      // waited for: exportEvents, flush and close would wait for it forever.
+      let timer;
+      const timeout = new Promise((_, fail) => {
+        timer = unref(setTimeout(() => fail(new Error(`not open after ${this._storeOpenTimeoutMs} ms`)), this._storeOpenTimeoutMs));
+      });
+      this._storeReady = Promise.race([opened, timeout])
         .catch((e) => {
           // A store that cannot open is left out: the queue lives in memory from here on.
           this._storeFailed("open", e);
           this._store = null;
+          // If it opens after all, it is closed again (what it holds stays for the next run).
+          opened.then(() => store.close()).catch(() => {});
         })
         .then(() => {
+          clearTimeout(timer);
           this._storeIsReady = true;
           const waiting = this._storeWaiting;
           this._storeWaiting = [];

@@ -365,6 +365,11 @@ export interface GatewayExporterOptions {
   persist?: boolean | QueueStore;
   /** The IndexedDB queue's name, to keep several exporters of one origin apart. Default `"default"`. */
   queueName?: string;
+  /**
+   * How long to wait for the store to open (IndexedDB can be blocked, or never answer). After it
+   * the queue lives in memory (reported as `store_failed`). Default 10000.
+   */
+  storeOpenTimeoutMs?: number;
   /** Send what fits in one `keepalive` fetch on `pagehide` / `visibilitychange: hidden` (browsers). Default true. */
   flushOnHide?: boolean;
   /** Body limit of that keepalive call. Default and maximum 65536 (fetch's keepalive quota). */
