@@ -112,6 +112,8 @@ class QueueEntry {
     this.regular = false;
     this.keepalive = false;
     this.framed = null;
+    /** Whether writing it to the store failed (reported as store_failed). */
+    this.unstored = false;
   }
 
   /** @returns {Uint8Array} */
@@ -397,13 +399,20 @@ export function createExporter(core, internal) {
     _reportUnsentAtExit() {
       if (this._queue.size === 0) return;
       const n = this._queue.size;
+      let unpersisted = n;
+      if (this._store) {
+        unpersisted = 0;
+        for (const entry of this._queue.values()) if (entry.unstored) unpersisted++;
+      }
       this._report(
         new TelemetryExportError(
           "unsent_at_exit",
-          this._store
-            ? `${n} events not yet acknowledged when the process exited; they stay in the queue store and the next run sends them`
-            : `${n} events not exported when the process exited (the gateway did not acknowledge them in time); pass a persistent store (FileQueueStore) to keep them for the next run`,
-          { pending: n, persisted: Boolean(this._store) },
+          !this._store
+            ? `${n} events not exported when the process exited (the gateway did not acknowledge them in time); pass a persistent store (FileQueueStore) to keep them for the next run`
+            : unpersisted === 0
+              ? `${n} events not yet acknowledged when the process exited; they stay in the queue store and the next run sends them`
+              : `${n} events not yet acknowledged when the process exited; ${unpersisted} of them could not be written to the queue store (store_failed) and may be lost, the rest stay in it and the next run sends them`,
+          { pending: n, persisted: unpersisted === 0, unpersisted },
         ),
       );
     }
@@ -422,7 +431,14 @@ export function createExporter(core, internal) {
       const added = this._record(events);
       this._kick();
       if (this._store && added.length > 0) {
-        await this._storeOp("add", (store) => store.add(added.map(({ id, bytes }) => ({ id, bytes }))));
+        await this._storeOp("add", async (store) => {
+          try {
+            await store.add(added.map(({ id, bytes }) => ({ id, bytes })));
+          } catch (e) {
+            for (const entry of added) entry.unstored = true;
+            throw e;
+          }
+        });
       }
     }
 

@@ -198,3 +198,38 @@ test("a full disk (RLIMIT_FSIZE): a short or failed write is reported, and once 
   assert.deepEqual(core.checkEvents(adopted.map((e) => e.bytes)), [null, null, null, null]);
   await store.close();
 });
+
+test("a disk full until the process exits: unsent_at_exit does not claim the queue file kept what it could not write", { timeout: 20_000 }, async () => {
+  const path = join(dir(), "queue.log");
+  const script = `
+    const { FileQueueStore, GatewayExporter } = await import(process.env.EXPORTER_NODE);
+    const exporter = new GatewayExporter({
+      transport: { recordEvents: async () => { throw new Error("gateway down (fake)"); } },
+      metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
+      context: { serverVersion: "1" },
+      retry: { baseMs: 60000, maxMs: 60000 },
+      persist: new FileQueueStore(process.env.QUEUE),
+      onError: (e) => { if (e.code !== "export_failed") console.log(JSON.stringify({ code: e.code, message: e.message, persisted: e.persisted, unpersisted: e.unpersisted })); },
+    });
+    await exporter.ready;
+    const event = (n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } });
+    await exporter.exportEvents([event(1), event(2)]);
+    await exporter.exportEvents([event(3)]);
+  `;
+  // Files may hold 16 bytes: the lock file's pid, not an event's line.
+  const child = spawnSync("prlimit", ["--fsize=16:unlimited", process.execPath, "--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 15_000,
+    env: { ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path },
+  });
+  assert.equal(child.status, 0, child.stderr);
+  const reports = child.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(reports.map((r) => r.code), ["store_failed", "store_failed", "unsent_at_exit"], child.stdout);
+  const atExit = reports[2];
+  const { store, adopted } = await opened(path);
+  assert.deepEqual(adopted, [], "no event reached the queue file");
+  await store.close();
+  assert.equal(atExit.persisted, false, JSON.stringify(atExit));
+  assert.equal(atExit.unpersisted, 3);
+  assert.match(atExit.message, /^3 events not yet acknowledged when the process exited; 3 of them could not be written to the queue store \(store_failed\) and may be lost/);
+});
