@@ -112,7 +112,7 @@ class QueueEntry {
     this.regular = false;
     this.keepalive = false;
     this.framed = null;
-    /** Whether writing it to the store failed (reported as store_failed). */
+    /** Whether it is not (yet) in the store: its write failed (store_failed) or has not ended. */
     this.unstored = false;
   }
 
@@ -411,7 +411,7 @@ export function createExporter(core, internal) {
             ? `${n} events not exported when the process exited (the gateway did not acknowledge them in time); pass a persistent store (FileQueueStore) to keep them for the next run`
             : unpersisted === 0
               ? `${n} events not yet acknowledged when the process exited; they stay in the queue store and the next run sends them`
-              : `${n} events not yet acknowledged when the process exited; ${unpersisted} of them could not be written to the queue store (store_failed) and may be lost, the rest stay in it and the next run sends them`,
+              : `${n} events not yet acknowledged when the process exited; ${unpersisted} of them were not written to the queue store (the write failed, reported as store_failed, or had not ended) and may be lost; the rest stay in it and the next run sends them`,
           { pending: n, persisted: unpersisted === 0, unpersisted },
         ),
       );
@@ -431,13 +431,10 @@ export function createExporter(core, internal) {
       const added = this._record(events);
       this._kick();
       if (this._store && added.length > 0) {
+        for (const entry of added) entry.unstored = true;
         await this._storeOp("add", async (store) => {
-          try {
-            await store.add(added.map(({ id, bytes }) => ({ id, bytes })));
-          } catch (e) {
-            for (const entry of added) entry.unstored = true;
-            throw e;
-          }
+          await store.add(added.map(({ id, bytes }) => ({ id, bytes })));
+          for (const entry of added) entry.unstored = false;
         });
       }
     }

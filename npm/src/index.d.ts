@@ -454,7 +454,7 @@ export declare class TelemetryExportError extends Error {
   readonly pending?: number;
   /** Whether those events are in a persistent store (`unsent_at_exit`). */
   readonly persisted?: boolean;
-  /** How many of them are not: no store, or writing them to it failed (`unsent_at_exit`). */
+  /** How many of them are not: no store, or their write failed or had not ended (`unsent_at_exit`). */
   readonly unpersisted?: number;
   /** For `export_failed`. */
   readonly sent?: number;

@@ -231,5 +231,38 @@ test("a disk full until the process exits: unsent_at_exit does not claim the que
   await store.close();
   assert.equal(atExit.persisted, false, JSON.stringify(atExit));
   assert.equal(atExit.unpersisted, 3);
-  assert.match(atExit.message, /^3 events not yet acknowledged when the process exited; 3 of them could not be written to the queue store \(store_failed\) and may be lost/);
+  assert.match(atExit.message, /^3 events not yet acknowledged when the process exited; 3 of them were not written to the queue store \(the write failed, reported as store_failed, or had not ended\) and may be lost/);
+});
+
+test("process.exit() before a batch's write ended: unsent_at_exit does not count it as kept by the queue file", { timeout: 20_000 }, async () => {
+  const path = join(dir(), "queue.log");
+  const script = `
+    const { FileQueueStore, GatewayExporter } = await import(process.env.EXPORTER_NODE);
+    const exporter = new GatewayExporter({
+      transport: { recordEvents: async () => { throw new Error("gateway down (fake)"); } },
+      metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
+      context: { serverVersion: "1" },
+      persist: new FileQueueStore(process.env.QUEUE),
+      onError: (e) => { if (e.code === "unsent_at_exit") console.log(JSON.stringify({ message: e.message, persisted: e.persisted, unpersisted: e.unpersisted })); },
+    });
+    await exporter.ready;
+    const event = (n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } });
+    await exporter.exportEvents([event(1)]);
+    // As the SDK's batch submitter does: not awaited; then the process ends at once.
+    exporter.exportEvents([event(2), event(3)]);
+    process.exit(0);
+  `;
+  const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 15_000,
+    env: { ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path },
+  });
+  assert.equal(child.status, 0, child.stderr);
+  const atExit = JSON.parse(child.stdout);
+  const { store, adopted } = await opened(path);
+  await store.close();
+  assert.equal(adopted.length, 1, "only the first batch reached the queue file");
+  assert.equal(atExit.persisted, false, JSON.stringify(atExit));
+  assert.equal(atExit.unpersisted, 2);
+  assert.match(atExit.message, /^3 events not yet acknowledged when the process exited; 2 of them were not written/);
 });
