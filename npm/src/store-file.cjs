@@ -159,6 +159,8 @@ class FileQueueStore {
         // an earlier failure was reported to its caller
       })
       .then(async () => {
+        // Never opened, or closed (a write after close() must not reopen the log without the lock).
+        if (!this._opening && !this._handle) throw new Error(`queue file ${this.path} is not open`);
         if (!this._handle && !this._damaged) await this._opening;
         try {
           if (this._damaged) {

@@ -84,6 +84,19 @@ test("close() whose last compaction fails still releases the lock; the log keeps
   await again.close();
 });
 
+test("a write to a store that is not open (never opened, or closed) is refused with a clear error, and does not reopen the file", async () => {
+  const path = join(dir(), "queue.log");
+  const never = new FileQueueStore(path);
+  await assert.rejects(never.add([{ id: "a", bytes: new Uint8Array([1]) }]), new RegExp(`queue file ${path} is not open`));
+  const { store } = await opened(path);
+  await store.add([{ id: "b", bytes: new Uint8Array([2]) }]);
+  await store.close();
+  await assert.rejects(store.add([{ id: "c", bytes: new Uint8Array([3]) }]), /is not open/);
+  await assert.rejects(store.add([{ id: "d", bytes: new Uint8Array([4]) }]), /is not open/);
+  assert.equal(readFileSync(path, "utf8"), `+"b"\t${b64([2])}\n`);
+  assert.equal(existsSync(`${path}.lock`), false);
+});
+
 test("many removals are compacted away while running; fsync mode writes the same log", async () => {
   const path = join(dir(), "queue.log");
   const { store } = await opened(path, { fsync: true });
