@@ -112,6 +112,8 @@ class QueueEntry {
     this.regular = false;
     this.keepalive = false;
     this.framed = null;
+    /** Whether it is not (yet) in the store: its write failed (store_failed) or has not ended. */
+    this.unstored = false;
   }
 
   /** @returns {Uint8Array} */
@@ -148,6 +150,7 @@ export function createExporter(core, internal) {
         onError,
         persist,
         queueName = "default",
+        storeOpenTimeoutMs = 10_000,
         flushOnHide = true,
         maxKeepaliveBytes = KEEPALIVE_BODY_LIMIT,
       } = options;
@@ -165,6 +168,7 @@ export function createExporter(core, internal) {
         ["maxBatchEvents", maxBatchEvents],
         ["maxChunkBytes", maxChunkBytes],
         ["maxKeepaliveBytes", maxKeepaliveBytes],
+        ["storeOpenTimeoutMs", storeOpenTimeoutMs],
       ]) {
         if (!Number.isInteger(value) || value < 1) throw new TypeError(`GatewayExporter: \`${name}\` must be a positive integer`);
       }
@@ -251,6 +255,7 @@ export function createExporter(core, internal) {
       };
 
       this._store = resolveStore(persist, queueName);
+      this._storeOpenTimeoutMs = storeOpenTimeoutMs;
       /** Store operations started and not settled; those waiting for the store to open. */
       this._storeOps = new Set();
       this._storeWaiting = [];
@@ -309,14 +314,24 @@ export function createExporter(core, internal) {
         this._storeReady = Promise.resolve();
         return;
       }
-      this._storeReady = Promise.resolve()
-        .then(() => this._store.open((entries) => this._adopt(entries)))
+      const store = this._store;
+      const opened = Promise.resolve().then(() => store.open((entries) => this._store === store && this._adopt(entries)));
+      // A store that does not open in time (IndexedDB blocked, or never answering) is not
+      // waited for: exportEvents, flush and close would wait for it forever.
+      let timer;
+      const timeout = new Promise((_, fail) => {
+        timer = unref(setTimeout(() => fail(new Error(`not open after ${this._storeOpenTimeoutMs} ms`)), this._storeOpenTimeoutMs));
+      });
+      this._storeReady = Promise.race([opened, timeout])
         .catch((e) => {
           // A store that cannot open is left out: the queue lives in memory from here on.
           this._storeFailed("open", e);
           this._store = null;
+          // If it opens after all, it is closed again (what it holds stays for the next run).
+          opened.then(() => store.close()).catch(() => {});
         })
         .then(() => {
+          clearTimeout(timer);
           this._storeIsReady = true;
           const waiting = this._storeWaiting;
           this._storeWaiting = [];
@@ -384,13 +399,20 @@ export function createExporter(core, internal) {
     _reportUnsentAtExit() {
       if (this._queue.size === 0) return;
       const n = this._queue.size;
+      let unpersisted = n;
+      if (this._store) {
+        unpersisted = 0;
+        for (const entry of this._queue.values()) if (entry.unstored) unpersisted++;
+      }
       this._report(
         new TelemetryExportError(
           "unsent_at_exit",
-          this._store
-            ? `${n} events not yet acknowledged when the process exited; they stay in the queue store and the next run sends them`
-            : `${n} events not exported when the process exited (the gateway did not acknowledge them in time); pass a persistent store (FileQueueStore) to keep them for the next run`,
-          { pending: n, persisted: Boolean(this._store) },
+          !this._store
+            ? `${n} events not exported when the process exited (the gateway did not acknowledge them in time); pass a persistent store (FileQueueStore) to keep them for the next run`
+            : unpersisted === 0
+              ? `${n} events not yet acknowledged when the process exited; they stay in the queue store and the next run sends them`
+              : `${n} events not yet acknowledged when the process exited; ${unpersisted} of them were not written to the queue store (the write failed, reported as store_failed, or had not ended) and may be lost; the rest stay in it and the next run sends them`,
+          { pending: n, persisted: unpersisted === 0, unpersisted },
         ),
       );
     }
@@ -409,7 +431,11 @@ export function createExporter(core, internal) {
       const added = this._record(events);
       this._kick();
       if (this._store && added.length > 0) {
-        await this._storeOp("add", (store) => store.add(added.map(({ id, bytes }) => ({ id, bytes }))));
+        for (const entry of added) entry.unstored = true;
+        await this._storeOp("add", async (store) => {
+          await store.add(added.map(({ id, bytes }) => ({ id, bytes })));
+          for (const entry of added) entry.unstored = false;
+        });
       }
     }
 
@@ -531,9 +557,9 @@ export function createExporter(core, internal) {
       if (!this._lateClose) {
         this._lateClose = new Promise((resolve) => setTimeout(resolve, 0))
           .then(() => this.close())
-          .catch(() => {
-            // reported by close() through onError as flush_timeout
-          })
+          // Nobody awaits this close: its error (flush_timeout: the late events were not
+          // delivered, and the closed exporter no longer retries them) goes to onError.
+          .catch((e) => this._report(e))
           .finally(() => {
             this._lateClose = null;
           });

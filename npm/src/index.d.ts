@@ -365,6 +365,11 @@ export interface GatewayExporterOptions {
   persist?: boolean | QueueStore;
   /** The IndexedDB queue's name, to keep several exporters of one origin apart. Default `"default"`. */
   queueName?: string;
+  /**
+   * How long to wait for the store to open (IndexedDB can be blocked, or never answer). After it
+   * the queue lives in memory (reported as `store_failed`). Default 10000.
+   */
+  storeOpenTimeoutMs?: number;
   /** Send what fits in one `keepalive` fetch on `pagehide` / `visibilitychange: hidden` (browsers). Default true. */
   flushOnHide?: boolean;
   /** Body limit of that keepalive call. Default and maximum 65536 (fetch's keepalive quota). */
@@ -449,6 +454,8 @@ export declare class TelemetryExportError extends Error {
   readonly pending?: number;
   /** Whether those events are in a persistent store (`unsent_at_exit`). */
   readonly persisted?: boolean;
+  /** How many of them are not: no store, or their write failed or had not ended (`unsent_at_exit`). */
+  readonly unpersisted?: number;
   /** For `export_failed`. */
   readonly sent?: number;
   readonly acknowledged?: number;

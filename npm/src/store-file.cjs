@@ -5,10 +5,11 @@
 //
 // Format: one line per change — `+<id as JSON>\t<event bytes, base64>` or `-<id as JSON>`. A
 // process killed mid-write leaves at most a torn last line, which is ignored (its events were
-// never reported as queued). The log is compacted (rewritten to the live events, then renamed
-// over) when it is opened, when it is closed, and when it holds far more lines than live
-// events. A `<path>.lock` file names the process using the queue; a lock left by a process that
-// is gone is taken over.
+// never reported as queued). A write that fails (a full disk) is reported to its caller, and
+// the log is rewritten before the next one, so no torn line stays inside it. The log is
+// compacted (rewritten to the live events, then renamed over) when it is opened, when it is
+// closed, and when it holds far more lines than live events. A `<path>.lock` file names the
+// process using the queue; a lock left by a process that is gone is taken over.
 const fs = require("node:fs");
 const fsp = require("node:fs/promises");
 
@@ -37,6 +38,8 @@ class FileQueueStore {
     this.kind = "file";
     this._fsync = fsync;
     this._handle = null;
+    /** Whether a write failed: the log may end in a torn line (it is rewritten before the next). */
+    this._damaged = false;
     this._live = new Map();
     /** Lines the log file holds (as written, in write order). */
     this._fileLines = 0;
@@ -142,6 +145,7 @@ class FileQueueStore {
     await fsp.rename(tmp, this.path);
     this._fileLines = this._live.size;
     this._handle = await fsp.open(this.path, "a");
+    this._damaged = false;
   }
 
   /**
@@ -155,11 +159,26 @@ class FileQueueStore {
         // an earlier failure was reported to its caller
       })
       .then(async () => {
-        if (!this._handle) await this._opening;
-        await this._handle.write(text);
-        if (this._fsync) await this._handle.datasync();
-        this._fileLines += lines;
-        if (this._fileLines > COMPACT_SLACK_LINES + 2 * this._live.size) await this._compact();
+        // Never opened, or closed (a write after close() must not reopen the log without the lock).
+        if (!this._opening && !this._handle) throw new Error(`queue file ${this.path} is not open`);
+        if (!this._handle && !this._damaged) await this._opening;
+        try {
+          if (this._damaged) {
+            // An earlier write failed (a full disk): it may have left a torn line that this one
+            // would run into, or a failed compaction no log open. The log is rewritten to the
+            // live events instead (this change included: they were updated before the write).
+            await this._compact();
+            return;
+          }
+          // appendFile writes all of it (write() may write a part, a full disk, and resolve).
+          await this._handle.appendFile(text);
+          if (this._fsync) await this._handle.datasync();
+          this._fileLines += lines;
+          if (this._fileLines > COMPACT_SLACK_LINES + 2 * this._live.size) await this._compact();
+        } catch (e) {
+          this._damaged = true;
+          throw e;
+        }
       });
     return this._writes;
   }
@@ -199,12 +218,17 @@ class FileQueueStore {
     this._opening = null;
     await (this._writes || Promise.resolve()).catch(() => {});
     this._writes = null;
-    // Leaves the log holding only the live events (none, once everything was acknowledged).
-    if (this._fileLines !== this._live.size) await this._compact();
-    if (this._handle) await this._handle.close();
-    this._handle = null;
-    process.removeListener("exit", this._onExit);
-    this._unlockSync();
+    try {
+      // Leaves the log holding only the live events (none, once everything was acknowledged).
+      if (this._damaged || this._fileLines !== this._live.size) await this._compact();
+    } finally {
+      // Even when that failed (reported to the caller; the log as it was stays for the next
+      // process): the lock is released.
+      if (this._handle) await this._handle.close();
+      this._handle = null;
+      process.removeListener("exit", this._onExit);
+      this._unlockSync();
+    }
   }
 }
 

@@ -276,6 +276,32 @@ test("close() flushes, stops and closes the transport; events exported after it 
   assert.deepEqual(gw.calls.slice(1).flatMap((c) => c.payloads.flat()).map((e) => e.parameters.metadata.n).sort(), [2, 3]);
 });
 
+test("events exported after close() that the late close cannot deliver: its flush_timeout is reported, not swallowed", async (t) => {
+  // An unreachable gateway: every call hangs until the exporter aborts it.
+  const hanging = {
+    recordEvents: (requests, { signal }) => new Promise((_, fail) => signal.addEventListener("abort", () => fail(signal.reason), { once: true })),
+  };
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: hanging, metadata: METADATA, context: CONTEXT, requestTimeoutMs: 600_000, onError });
+  await ex.close();
+  // The late close flushes for its default 30 s: the clock is the test's.
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const turns = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  await ex.exportEvents([recording(1)]);
+  await turns();
+  t.mock.timers.tick(0);
+  await turns();
+  t.mock.timers.tick(30_000);
+  await turns();
+  t.mock.timers.reset();
+  assert.equal(ex.pending, 1, "the event was not delivered");
+  const timeout = errors.find((e) => e.code === "flush_timeout");
+  assert.ok(timeout, `the late close's failure reaches onError (got ${errors.map((e) => e.code).join(", ")})`);
+  assert.equal(timeout.pending, 1);
+});
+
 test("close() with an unreachable gateway: bounded, aborts the call in flight, no timers left", async () => {
   const gw = fakeGateway({ delayMs: 60_000 });
   const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError: () => {} });
@@ -587,6 +613,36 @@ test("a store: events are persisted before exportEvents resolves, removed once a
   assert.equal(gw2.calls[0].payloads.flat().length, 1);
 });
 
+
+test("a store that does not open (IndexedDB blocked or hung): after storeOpenTimeoutMs the queue lives in memory, reported; nothing waits for it forever", async () => {
+  const late = memoryStore({ left: core.recordBatch([recording(100)], { context: CONTEXT }).map(({ id, bytes }) => ({ id, bytes })) });
+  let opened;
+  const open = late.open;
+  late.open = (adopt) => new Promise((resolve) => (opened = () => resolve(open(adopt))));
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, persist: late, storeOpenTimeoutMs: 200, onError });
+  const bounded = (promise, what) => {
+    let timer;
+    const timeout = new Promise((_, no) => (timer = setTimeout(() => no(new Error(`${what} did not end within 3 s`)), 3000)));
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  };
+  const start = Date.now();
+  await bounded(ex.exportEvents([recording(1)]), "exportEvents");
+  assert.ok(Date.now() - start >= 190);
+  assert.equal(ex.persistence, "memory");
+  assert.deepEqual(errors.map((e) => e.code), ["store_failed"]);
+  assert.match(errors[0].message, /queue store \(test\): open failed: not open after 200 ms; events stay in memory/);
+  await bounded(ex.flush({ timeoutMs: 2000 }), "flush");
+  await bounded(ex.close({ timeoutMs: 1000 }), "close");
+  assert.equal(gw.calls.flatMap((c) => c.payloads.flat()).length, 1);
+  // A store that opens after all is closed again; what it resumed stays in it (for the next run).
+  opened();
+  for (let i = 0; i < 100 && !late.log.includes("close"); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(late.log, ["open", "close"]);
+  assert.equal(ex.stats.resumed, 0);
+  assert.equal(late.events.size, 1);
+});
 
 test("plugs into @sourcegraph/telemetry's TelemetryRecorderProvider", async () => {
   const gw = fakeGateway();

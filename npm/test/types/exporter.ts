@@ -34,6 +34,7 @@ const options: GatewayExporterOptions = {
   context: (input) => ({ serverVersion: "5.5.0", interactionId: input.parameters.interactionID ?? undefined }),
   persist: false,
   queueName: "app",
+  storeOpenTimeoutMs: 5_000,
   flushOnHide: true,
   maxKeepaliveBytes: 60_000,
   maxQueueEvents: 1000,
