@@ -252,6 +252,7 @@ export function createExporter(core, internal) {
         keepaliveRequests: 0,
         keepaliveEvents: 0,
         storeFailures: 0,
+        duplicateIds: 0,
       };
 
       this._store = resolveStore(persist, queueName);
@@ -479,8 +480,12 @@ export function createExporter(core, internal) {
           continue;
         }
         recorded++;
-        // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
-        if (queue.has(r.id)) continue;
+        // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued
+        // (the same event exported again). Counted, and reported once.
+        if (queue.has(r.id)) {
+          this._duplicateId(r.id);
+          continue;
+        }
         if (queue.size >= this._maxQueue) {
           overflowed++;
           if (this._overflow === "reject-new") continue;
@@ -502,6 +507,15 @@ export function createExporter(core, internal) {
       if (evicted.length > 0) this._storeOp("remove", (store) => store.remove(evicted));
       if (overflowed > 0) this._reportOverflow(overflowed);
       return added;
+    }
+
+    _duplicateId(id) {
+      this.stats.duplicateIds++;
+      this._warnOnce(
+        "duplicate_id",
+        `event id ${id} is already queued: the event exported again with it was not queued (the one queued first is sent); give every event its own context.id. Later repeats are counted in stats.duplicateIds, not reported`,
+        { id },
+      );
     }
 
     _reportOverflow(count) {

@@ -391,6 +391,8 @@ export interface GatewayExporterStats {
   keepaliveRequests: number;
   keepaliveEvents: number;
   storeFailures: number;
+  /** Events not queued because an event with their id (a caller-supplied `context.id`) was already queued (reported once as `duplicate_id`). */
+  duplicateIds: number;
 }
 
 /** `@sourcegraph/telemetry`'s `TelemetryExporter`, exporting to a gateway with `RecordEvents`. */
@@ -442,6 +444,7 @@ export type TelemetryExportErrorCode =
   | "store_failed"
   | "exported_after_close"
   | "missing_server_version"
+  | "duplicate_id"
   | "unsent_at_exit";
 /** What the exporter reports through `onError`. */
 export declare class TelemetryExportError extends Error {
@@ -456,6 +459,8 @@ export declare class TelemetryExportError extends Error {
   readonly persisted?: boolean;
   /** How many of them are not: no store, or their write failed or had not ended (`unsent_at_exit`). */
   readonly unpersisted?: number;
+  /** The repeated event id (`duplicate_id`). */
+  readonly id?: string;
   /** For `export_failed`. */
   readonly sent?: number;
   readonly acknowledged?: number;
