@@ -317,7 +317,11 @@ export interface QueueStore {
   close(): Promise<void>;
   readonly kind?: string;
 }
-/** The browser queue store: IndexedDB database `telemetry-gateway-exporter:<name>`, Web Locks for ownership. */
+/**
+ * The browser queue store: IndexedDB database `telemetry-gateway-exporter:<name>`, Web Locks for
+ * ownership. `add` and `remove` on a store not open (never opened, or closed) reject with
+ * `IndexedDB queue telemetry-gateway-exporter:<name> is not open`.
+ */
 export declare class IndexedDbQueueStore implements QueueStore {
   constructor(options: { name?: string; newId: () => string });
   readonly name: string;

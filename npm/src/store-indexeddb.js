@@ -165,10 +165,17 @@ export class IndexedDbQueueStore {
     return claimed;
   }
 
+  /** The open connection (once open() has ended); a clear error for a store not open (or closed). */
+  async _connection() {
+    if (!this._db) await this._opening;
+    if (!this._db) throw new Error(`IndexedDB queue ${DB_PREFIX}${this.name} is not open`);
+    return this._db;
+  }
+
   /** Persists entries (`{ id, bytes }`); resolves once the transaction committed. */
   async add(entries) {
-    if (!this._db) await this._opening;
-    const tx = this._db.transaction(STORE, "readwrite");
+    const db = this._db || (await this._connection());
+    const tx = db.transaction(STORE, "readwrite");
     const store = tx.objectStore(STORE);
     for (const { id, bytes } of entries) {
       // A copy: a view would store the whole batch buffer behind it.
@@ -180,8 +187,8 @@ export class IndexedDbQueueStore {
 
   /** Removes acknowledged (or dropped) events. */
   async remove(ids) {
-    if (!this._db) await this._opening;
-    const tx = this._db.transaction(STORE, "readwrite");
+    const db = this._db || (await this._connection());
+    const tx = db.transaction(STORE, "readwrite");
     const store = tx.objectStore(STORE);
     for (const id of ids) store.delete(id);
     commit(tx);

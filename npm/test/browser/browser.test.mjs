@@ -3,7 +3,8 @@
 // 127.0.0.1, initialises each with init() (fetch) and with initSync(bytes), and runs a
 // representative subset of the conformance corpus (the first cases of every corpus file, checked
 // inside WASM by the core's rules; for the client entry, the cases of its ops) plus the public
-// functions, the batch path and the trap recovery.
+// functions, the batch path and the trap recovery. A second page drives the IndexedDB queue store
+// through its failure paths.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -103,6 +104,32 @@ try {
 window.__result = result;
 </script>`;
 
+// The IndexedDB queue store's failure paths, each answered with a clear error (never a bare
+// TypeError, never swallowed).
+const STORE_PAGE = `<!doctype html><meta charset="utf-8"><title>queue store</title>
+<script type="module">
+const core = await import("/pkg/dist/web.js");
+await core.init();
+const result = {};
+const newId = () => core.uuidV7();
+const bytes = new Uint8Array([1, 2, 3]);
+const failure = (e) => e.name + ": " + e.message;
+try {
+  // A write to a store that is not open (never opened, or closed).
+  const never = new core.IndexedDbQueueStore({ name: "never", newId });
+  result.neverOpened = await never.add([{ id: "a", bytes }]).then(() => "resolved", failure);
+  const closed = new core.IndexedDbQueueStore({ name: "closed", newId });
+  await closed.open(() => {});
+  await closed.add([{ id: "a", bytes }]);
+  await closed.close();
+  result.addAfterClose = await closed.add([{ id: "b", bytes }]).then(() => "resolved", failure);
+  result.removeAfterClose = await closed.remove(["a"]).then(() => "resolved", failure);
+} catch (e) {
+  result.error = String(e && e.stack || e);
+}
+window.__result = result;
+</script>`;
+
 const TYPES = { ".js": "text/javascript", ".cjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
 
 function serve(root, cases) {
@@ -110,6 +137,8 @@ function serve(root, cases) {
     const url = new URL(req.url, "http://127.0.0.1");
     if (url.pathname === "/") {
       res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
+    } else if (url.pathname === "/store") {
+      res.writeHead(200, { "content-type": "text/html" }).end(STORE_PAGE);
     } else if (url.pathname === "/cases.json") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(cases));
     } else if (url.pathname.startsWith("/pkg/")) {
@@ -123,18 +152,26 @@ function serve(root, cases) {
   return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
 }
 
-test("the packed browser entry runs in headless Chromium", { timeout: 120_000 }, async (t) => {
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/setup installs Debian's chromium)`);
-  const { extracted } = pack();
-  const cases = corpusSubset();
-  assert.ok(cases.length >= 80, `subset has ${cases.length} cases`);
-  const server = await serve(extracted, cases);
-  t.after(() => server.close());
-  const browser = await chromium.launch({
+let packed;
+/** The packed package (packed once for this file's tests). */
+const packedOnce = () => (packed ??= pack());
+
+function launch() {
+  return chromium.launch({
     executablePath: CHROMIUM,
     timeout: 30_000,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
+}
+
+test("the packed browser entry runs in headless Chromium", { timeout: 120_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/setup installs Debian's chromium)`);
+  const { extracted } = packedOnce();
+  const cases = corpusSubset();
+  assert.ok(cases.length >= 80, `subset has ${cases.length} cases`);
+  const server = await serve(extracted, cases);
+  t.after(() => server.close());
+  const browser = await launch();
   t.after(() => browser.close());
   const { port } = server.address();
   for (const entry of ["web", "client"]) {
@@ -168,4 +205,26 @@ test("the packed browser entry runs in headless Chromium", { timeout: 120_000 },
       assert.match(r.processor, /^TelemetryEventValidationError: 'feature' must start/);
     }
   }
+});
+
+test("the IndexedDB queue store in headless Chromium: clear errors on its failure paths", { timeout: 60_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (scripts/setup installs Debian's chromium)`);
+  const { extracted } = packedOnce();
+  const server = await serve(extracted, []);
+  t.after(() => server.close());
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`http://127.0.0.1:${server.address().port}/store`, { timeout: 30_000 });
+  await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 30_000 });
+  const r = await page.evaluate(() => window.__result);
+  await page.close();
+  assert.deepEqual(errors, []);
+  assert.equal(r.error, undefined, r.error);
+  // Not a TypeError on a null connection: the queue is named.
+  assert.equal(r.neverOpened, "Error: IndexedDB queue telemetry-gateway-exporter:never is not open");
+  assert.equal(r.addAfterClose, "Error: IndexedDB queue telemetry-gateway-exporter:closed is not open");
+  assert.equal(r.removeAfterClose, "Error: IndexedDB queue telemetry-gateway-exporter:closed is not open");
 });
