@@ -24,11 +24,24 @@ function request(req) {
   });
 }
 
+/**
+ * Resolves once the transaction committed; rejects once it aborted, saying why. A failed request
+ * (its error event reaches the transaction first, while `tx.error` is still null) aborts the
+ * transaction, so only the abort is answered: by then `tx.error` holds the cause, or is null when
+ * `abort()` was called on the transaction (its requests then fail with a generic AbortError).
+ */
 function done(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
-    tx.onabort = () => reject(tx.error || new Error("IndexedDB transaction aborted"));
-    tx.onerror = () => reject(tx.error || new Error("IndexedDB transaction failed"));
+    tx.onabort = () => {
+      const where = `IndexedDB transaction on ${tx.db.name}`;
+      const e = tx.error;
+      reject(
+        e
+          ? new Error(`${where} aborted: ${e.name}: ${e.message}`, { cause: e })
+          : new Error(`${where} aborted without an error (abort() was called on it)`),
+      );
+    };
   });
 }
 

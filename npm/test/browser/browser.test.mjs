@@ -124,6 +124,27 @@ try {
   await closed.close();
   result.addAfterClose = await closed.add([{ id: "b", bytes }]).then(() => "resolved", failure);
   result.removeAfterClose = await closed.remove(["a"]).then(() => "resolved", failure);
+
+  // The store's write transaction aborted by the page (abort() called on it), and failing (a
+  // request error: the page turns the store's put into an add of a key already stored).
+  const put = IDBObjectStore.prototype.put;
+  const store = new core.IndexedDbQueueStore({ name: "aborted", newId });
+  await store.open(() => {});
+  await store.add([{ id: "kept", bytes }]);
+  IDBObjectStore.prototype.put = function (value) {
+    IDBObjectStore.prototype.put = put;
+    const req = put.call(this, value);
+    this.transaction.abort();
+    return req;
+  };
+  result.abortedByPage = await store.add([{ id: "x", bytes }]).then(() => "resolved", failure);
+  IDBObjectStore.prototype.put = function (value) {
+    IDBObjectStore.prototype.put = put;
+    return this.add({ ...value, id: "kept" });
+  };
+  result.failedWrite = await store.add([{ id: "y", bytes }]).then(() => "resolved", failure);
+  IDBObjectStore.prototype.put = put;
+  await store.close();
 } catch (e) {
   result.error = String(e && e.stack || e);
 }
@@ -227,4 +248,7 @@ test("the IndexedDB queue store in headless Chromium: clear errors on its failur
   assert.equal(r.neverOpened, "Error: IndexedDB queue telemetry-gateway-exporter:never is not open");
   assert.equal(r.addAfterClose, "Error: IndexedDB queue telemetry-gateway-exporter:closed is not open");
   assert.equal(r.removeAfterClose, "Error: IndexedDB queue telemetry-gateway-exporter:closed is not open");
+  // What happened to the transaction, not only that it failed.
+  assert.equal(r.abortedByPage, "Error: IndexedDB transaction on telemetry-gateway-exporter:aborted aborted without an error (abort() was called on it)");
+  assert.match(r.failedWrite, /^Error: IndexedDB transaction on telemetry-gateway-exporter:aborted aborted: ConstraintError: \S/);
 });
