@@ -316,7 +316,13 @@ export function createExporter(core, internal) {
         return;
       }
       const store = this._store;
-      const opened = Promise.resolve().then(() => store.open((entries) => this._store === store && this._adopt(entries)));
+      const opened = Promise.resolve().then(() =>
+        store.open(
+          (entries) => this._store === store && this._adopt(entries),
+          // A failure in the background, after the store opened (claiming a closed tab's events).
+          (e) => this._store === store && this._storeFailed("claim", e, "they stay in the store for a later load"),
+        ),
+      );
       // A store that does not open in time (IndexedDB blocked, or never answering) is not
       // waited for: exportEvents, flush and close would wait for it forever.
       let timer;
@@ -340,10 +346,10 @@ export function createExporter(core, internal) {
         });
     }
 
-    _storeFailed(what, e) {
+    _storeFailed(what, e, fate = "events stay in memory") {
       this.stats.storeFailures++;
       this._report(
-        new TelemetryExportError("store_failed", `queue store (${this.persistence}): ${what} failed: ${(e && e.message) || e}; events stay in memory`, {
+        new TelemetryExportError("store_failed", `queue store (${this.persistence}): ${what} failed: ${(e && e.message) || e}; ${fate}`, {
           cause: e,
         }),
       );

@@ -307,8 +307,12 @@ export interface QueuedEvent {
  * `@telemetry-gateway/core/exporter-node`) implement it.
  */
 export interface QueueStore {
-  /** Opens the store; hands events left by earlier runs to `adopt` (now, or later as they become free). */
-  open(adopt: (events: QueuedEvent[]) => void): Promise<void>;
+  /**
+   * Opens the store; hands events left by earlier runs to `adopt` (now, or later as they become
+   * free). `failed` hears of a failure after open() resolved (claiming such events later): the
+   * exporter reports it as `store_failed`.
+   */
+  open(adopt: (events: QueuedEvent[]) => void, failed?: (error: unknown) => void): Promise<void>;
   /** Persists queued events; resolves once they are durable (as the store defines it). */
   add(events: QueuedEvent[]): Promise<void>;
   /** Forgets acknowledged (or dropped) events. */
@@ -326,7 +330,7 @@ export declare class IndexedDbQueueStore implements QueueStore {
   constructor(options: { name?: string; newId: () => string });
   readonly name: string;
   readonly kind: "indexeddb";
-  open(adopt: (events: QueuedEvent[]) => void): Promise<void>;
+  open(adopt: (events: QueuedEvent[]) => void, failed?: (error: unknown) => void): Promise<void>;
   add(events: QueuedEvent[]): Promise<void>;
   remove(ids: string[]): Promise<void>;
   close(): Promise<void>;

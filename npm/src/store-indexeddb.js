@@ -83,14 +83,16 @@ export class IndexedDbQueueStore {
   /**
    * Opens the database, takes this exporter's owner lock, and claims what pages that are gone
    * left behind: `adopt(entries)` gets them (oldest first), now and whenever another owner's
-   * page goes away later. Idempotent.
+   * page goes away later. `failed(error)` hears of such a later claim that failed (the events
+   * stay in the database for a later page load); without it, the error goes to console.error.
+   * Idempotent.
    */
-  open(adopt) {
-    if (!this._opening) this._opening = this._open(adopt);
+  open(adopt, failed) {
+    if (!this._opening) this._opening = this._open(adopt, failed);
     return this._opening;
   }
 
-  async _open(adopt) {
+  async _open(adopt, failed = (e) => console.error("@telemetry-gateway/core IndexedDbQueueStore:", e)) {
     const req = indexedDB.open(DB_PREFIX + this.name, 1);
     req.onupgradeneeded = () => {
       const store = req.result.createObjectStore(STORE, { keyPath: "id" });
@@ -127,12 +129,18 @@ export class IndexedDbQueueStore {
       });
       if (!claimedNow) {
         // That owner's page is alive: claim its leftovers once it is gone.
+        const { signal } = this._abort;
         locks
-          .request(this._lockName(owner), { signal: this._abort.signal }, async () => {
+          .request(this._lockName(owner), { signal }, async () => {
             if (this._db) adopt(await this._reown(owner));
           })
-          .catch(() => {
-            // aborted by close()
+          .catch((e) => {
+            // close() stopped the wait.
+            if (signal.aborted && e && e.name === "AbortError") return;
+            // Its transaction did not commit: the records are still that owner's, whose lock is
+            // free now, so the next page load claims them.
+            const why = e instanceof Error && e.name !== "Error" ? `${e.name}: ${e.message}` : String((e && e.message) || e);
+            failed(new Error(`events left by page ${owner} (now closed): ${why}`, { cause: e }));
           });
       }
     }

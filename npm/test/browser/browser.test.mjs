@@ -145,6 +145,53 @@ try {
   result.failedWrite = await store.add([{ id: "y", bytes }]).then(() => "resolved", failure);
   IDBObjectStore.prototype.put = put;
   await store.close();
+
+  // Claiming a closed tab's leftovers fails in the background (here: a newer version of the
+  // database was opened meanwhile, which closes this page's connections): reported as
+  // store_failed, and the leftovers stay for a later page load.
+  const left = new core.IndexedDbQueueStore({ name: "claim", newId });
+  await left.open(() => {});
+  await left.add([{ id: "l1", bytes }, { id: "l2", bytes }, { id: "l3", bytes }]);
+  const reported = [];
+  const exporter = new core.GatewayExporter({
+    transport: { recordEvents: async () => {} },
+    metadata: { identifier: { unlicensedInstance: { instanceId: "store-page" } } },
+    context: { serverVersion: "5.5.0" },
+    persist: new core.IndexedDbQueueStore({ name: "claim", newId }),
+    onError: (e) => reported.push(e.code + ": " + e.message),
+  });
+  await exporter.ready;
+  result.claimWaits = { resumed: exporter.stats.resumed, reported: reported.length };
+  const openDb = (version) =>
+    new Promise((ok, no) => {
+      const r = indexedDB.open("telemetry-gateway-exporter:claim", version);
+      r.onsuccess = () => ok(r.result);
+      r.onerror = () => no(r.error);
+      r.onblocked = () => no(new Error("blocked"));
+    });
+  (await openDb(2)).close();
+  // The first page goes away: its lock is free, the exporter's store tries to claim its events.
+  await left.close();
+  for (let i = 0; i < 100 && reported.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  result.claimFailed = { reported, storeFailures: exporter.stats.storeFailures, resumed: exporter.stats.resumed };
+  await exporter.close({ timeoutMs: 1000 });
+  const db = await openDb(2);
+  result.leftovers = await new Promise((ok) => {
+    const r = db.transaction("events").objectStore("events").getAllKeys();
+    r.onsuccess = () => ok(r.result);
+  });
+  db.close();
+  // close() ending that wait is not a failure.
+  const live = new core.IndexedDbQueueStore({ name: "wait", newId });
+  await live.open(() => {});
+  await live.add([{ id: "w", bytes }]);
+  const waiting = new core.IndexedDbQueueStore({ name: "wait", newId });
+  const heard = [];
+  await waiting.open((events) => heard.push("adopted " + events.length), (e) => heard.push(failure(e)));
+  await waiting.close();
+  await live.close();
+  await new Promise((r) => setTimeout(r, 200));
+  result.closedWhileWaiting = heard;
 } catch (e) {
   result.error = String(e && e.stack || e);
 }
@@ -251,4 +298,13 @@ test("the IndexedDB queue store in headless Chromium: clear errors on its failur
   // What happened to the transaction, not only that it failed.
   assert.equal(r.abortedByPage, "Error: IndexedDB transaction on telemetry-gateway-exporter:aborted aborted without an error (abort() was called on it)");
   assert.match(r.failedWrite, /^Error: IndexedDB transaction on telemetry-gateway-exporter:aborted aborted: ConstraintError: \S/);
+  assert.deepEqual(r.claimWaits, { resumed: 0, reported: 0 }, "a live page's events were claimed");
+  assert.equal(r.claimFailed.reported.length, 1, "the failed claim was not reported");
+  assert.match(
+    r.claimFailed.reported[0],
+    /^store_failed: queue store \(indexeddb\): claim failed: events left by page \S+ \(now closed\): InvalidStateError: .*closing.*; they stay in the store for a later load$/,
+  );
+  assert.deepEqual(r.claimFailed, { reported: r.claimFailed.reported, storeFailures: 1, resumed: 0 });
+  assert.deepEqual(r.leftovers, ["l1", "l2", "l3"]);
+  assert.deepEqual(r.closedWhileWaiting, []);
 });
