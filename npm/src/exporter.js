@@ -252,6 +252,7 @@ export function createExporter(core, internal) {
         keepaliveRequests: 0,
         keepaliveEvents: 0,
         storeFailures: 0,
+        duplicateIds: 0,
       };
 
       this._store = resolveStore(persist, queueName);
@@ -315,7 +316,13 @@ export function createExporter(core, internal) {
         return;
       }
       const store = this._store;
-      const opened = Promise.resolve().then(() => store.open((entries) => this._store === store && this._adopt(entries)));
+      const opened = Promise.resolve().then(() =>
+        store.open(
+          (entries) => this._store === store && this._adopt(entries),
+          // A failure in the background, after the store opened (claiming a closed tab's events).
+          (e) => this._store === store && this._storeFailed("claim", e, "they stay in the store for a later load"),
+        ),
+      );
       // A store that does not open in time (IndexedDB blocked, or never answering) is not
       // waited for: exportEvents, flush and close would wait for it forever.
       let timer;
@@ -339,10 +346,10 @@ export function createExporter(core, internal) {
         });
     }
 
-    _storeFailed(what, e) {
+    _storeFailed(what, e, fate = "events stay in memory") {
       this.stats.storeFailures++;
       this._report(
-        new TelemetryExportError("store_failed", `queue store (${this.persistence}): ${what} failed: ${(e && e.message) || e}; events stay in memory`, {
+        new TelemetryExportError("store_failed", `queue store (${this.persistence}): ${what} failed: ${(e && e.message) || e}; ${fate}`, {
           cause: e,
         }),
       );
@@ -479,8 +486,12 @@ export function createExporter(core, internal) {
           continue;
         }
         recorded++;
-        // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued.
-        if (queue.has(r.id)) continue;
+        // A repeated id (a caller-supplied context.id) replaces nothing: the first one stays queued
+        // (the same event exported again). Counted, and reported once.
+        if (queue.has(r.id)) {
+          this._duplicateId(r.id);
+          continue;
+        }
         if (queue.size >= this._maxQueue) {
           overflowed++;
           if (this._overflow === "reject-new") continue;
@@ -502,6 +513,15 @@ export function createExporter(core, internal) {
       if (evicted.length > 0) this._storeOp("remove", (store) => store.remove(evicted));
       if (overflowed > 0) this._reportOverflow(overflowed);
       return added;
+    }
+
+    _duplicateId(id) {
+      this.stats.duplicateIds++;
+      this._warnOnce(
+        "duplicate_id",
+        `event id ${id} is already queued: the event exported again with it was not queued (the one queued first is sent); give every event its own context.id. Later repeats are counted in stats.duplicateIds, not reported`,
+        { id },
+      );
     }
 
     _reportOverflow(count) {

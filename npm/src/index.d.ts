@@ -307,8 +307,12 @@ export interface QueuedEvent {
  * `@telemetry-gateway/core/exporter-node`) implement it.
  */
 export interface QueueStore {
-  /** Opens the store; hands events left by earlier runs to `adopt` (now, or later as they become free). */
-  open(adopt: (events: QueuedEvent[]) => void): Promise<void>;
+  /**
+   * Opens the store; hands events left by earlier runs to `adopt` (now, or later as they become
+   * free). `failed` hears of a failure after open() resolved (claiming such events later): the
+   * exporter reports it as `store_failed`.
+   */
+  open(adopt: (events: QueuedEvent[]) => void, failed?: (error: unknown) => void): Promise<void>;
   /** Persists queued events; resolves once they are durable (as the store defines it). */
   add(events: QueuedEvent[]): Promise<void>;
   /** Forgets acknowledged (or dropped) events. */
@@ -317,12 +321,16 @@ export interface QueueStore {
   close(): Promise<void>;
   readonly kind?: string;
 }
-/** The browser queue store: IndexedDB database `telemetry-gateway-exporter:<name>`, Web Locks for ownership. */
+/**
+ * The browser queue store: IndexedDB database `telemetry-gateway-exporter:<name>`, Web Locks for
+ * ownership. `add` and `remove` on a store not open (never opened, or closed) reject with
+ * `IndexedDB queue telemetry-gateway-exporter:<name> is not open`.
+ */
 export declare class IndexedDbQueueStore implements QueueStore {
   constructor(options: { name?: string; newId: () => string });
   readonly name: string;
   readonly kind: "indexeddb";
-  open(adopt: (events: QueuedEvent[]) => void): Promise<void>;
+  open(adopt: (events: QueuedEvent[]) => void, failed?: (error: unknown) => void): Promise<void>;
   add(events: QueuedEvent[]): Promise<void>;
   remove(ids: string[]): Promise<void>;
   close(): Promise<void>;
@@ -391,6 +399,8 @@ export interface GatewayExporterStats {
   keepaliveRequests: number;
   keepaliveEvents: number;
   storeFailures: number;
+  /** Events not queued because an event with their id (a caller-supplied `context.id`) was already queued (reported once as `duplicate_id`). */
+  duplicateIds: number;
 }
 
 /** `@sourcegraph/telemetry`'s `TelemetryExporter`, exporting to a gateway with `RecordEvents`. */
@@ -442,6 +452,7 @@ export type TelemetryExportErrorCode =
   | "store_failed"
   | "exported_after_close"
   | "missing_server_version"
+  | "duplicate_id"
   | "unsent_at_exit";
 /** What the exporter reports through `onError`. */
 export declare class TelemetryExportError extends Error {
@@ -456,6 +467,8 @@ export declare class TelemetryExportError extends Error {
   readonly persisted?: boolean;
   /** How many of them are not: no store, or their write failed or had not ended (`unsent_at_exit`). */
   readonly unpersisted?: number;
+  /** The repeated event id (`duplicate_id`). */
+  readonly id?: string;
   /** For `export_failed`. */
   readonly sent?: number;
   readonly acknowledged?: number;

@@ -24,11 +24,24 @@ function request(req) {
   });
 }
 
+/**
+ * Resolves once the transaction committed; rejects once it aborted, saying why. A failed request
+ * (its error event reaches the transaction first, while `tx.error` is still null) aborts the
+ * transaction, so only the abort is answered: by then `tx.error` holds the cause, or is null when
+ * `abort()` was called on the transaction (its requests then fail with a generic AbortError).
+ */
 function done(tx) {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
-    tx.onabort = () => reject(tx.error || new Error("IndexedDB transaction aborted"));
-    tx.onerror = () => reject(tx.error || new Error("IndexedDB transaction failed"));
+    tx.onabort = () => {
+      const where = `IndexedDB transaction on ${tx.db.name}`;
+      const e = tx.error;
+      reject(
+        e
+          ? new Error(`${where} aborted: ${e.name}: ${e.message}`, { cause: e })
+          : new Error(`${where} aborted without an error (abort() was called on it)`),
+      );
+    };
   });
 }
 
@@ -70,14 +83,16 @@ export class IndexedDbQueueStore {
   /**
    * Opens the database, takes this exporter's owner lock, and claims what pages that are gone
    * left behind: `adopt(entries)` gets them (oldest first), now and whenever another owner's
-   * page goes away later. Idempotent.
+   * page goes away later. `failed(error)` hears of such a later claim that failed (the events
+   * stay in the database for a later page load); without it, the error goes to console.error.
+   * Idempotent.
    */
-  open(adopt) {
-    if (!this._opening) this._opening = this._open(adopt);
+  open(adopt, failed) {
+    if (!this._opening) this._opening = this._open(adopt, failed);
     return this._opening;
   }
 
-  async _open(adopt) {
+  async _open(adopt, failed = (e) => console.error("@telemetry-gateway/core IndexedDbQueueStore:", e)) {
     const req = indexedDB.open(DB_PREFIX + this.name, 1);
     req.onupgradeneeded = () => {
       const store = req.result.createObjectStore(STORE, { keyPath: "id" });
@@ -114,12 +129,18 @@ export class IndexedDbQueueStore {
       });
       if (!claimedNow) {
         // That owner's page is alive: claim its leftovers once it is gone.
+        const { signal } = this._abort;
         locks
-          .request(this._lockName(owner), { signal: this._abort.signal }, async () => {
+          .request(this._lockName(owner), { signal }, async () => {
             if (this._db) adopt(await this._reown(owner));
           })
-          .catch(() => {
-            // aborted by close()
+          .catch((e) => {
+            // close() stopped the wait.
+            if (signal.aborted && e && e.name === "AbortError") return;
+            // Its transaction did not commit: the records are still that owner's, whose lock is
+            // free now, so the next page load claims them.
+            const why = e instanceof Error && e.name !== "Error" ? `${e.name}: ${e.message}` : String((e && e.message) || e);
+            failed(new Error(`events left by page ${owner} (now closed): ${why}`, { cause: e }));
           });
       }
     }
@@ -165,10 +186,17 @@ export class IndexedDbQueueStore {
     return claimed;
   }
 
+  /** The open connection (once open() has ended); a clear error for a store not open (or closed). */
+  async _connection() {
+    if (!this._db) await this._opening;
+    if (!this._db) throw new Error(`IndexedDB queue ${DB_PREFIX}${this.name} is not open`);
+    return this._db;
+  }
+
   /** Persists entries (`{ id, bytes }`); resolves once the transaction committed. */
   async add(entries) {
-    if (!this._db) await this._opening;
-    const tx = this._db.transaction(STORE, "readwrite");
+    const db = this._db || (await this._connection());
+    const tx = db.transaction(STORE, "readwrite");
     const store = tx.objectStore(STORE);
     for (const { id, bytes } of entries) {
       // A copy: a view would store the whole batch buffer behind it.
@@ -180,8 +208,8 @@ export class IndexedDbQueueStore {
 
   /** Removes acknowledged (or dropped) events. */
   async remove(ids) {
-    if (!this._db) await this._opening;
-    const tx = this._db.transaction(STORE, "readwrite");
+    const db = this._db || (await this._connection());
+    const tx = db.transaction(STORE, "readwrite");
     const store = tx.objectStore(STORE);
     for (const id of ids) store.delete(id);
     commit(tx);

@@ -362,6 +362,32 @@ test("a context function without serverVersion is reported once; events still go
   assert.equal(gw.calls.flatMap((c) => c.payloads.flat()).length, 3);
 });
 
+test("an event whose id (context.id) is already queued is not queued again: counted in stats.duplicateIds, reported once", async () => {
+  const gw = fakeGateway({ delayMs: 20 });
+  const { errors, onError } = collect();
+  // The id is the recording's n: exporting the same recording again repeats its id.
+  const id = (n) => `0190f6b4-8c2e-7000-8000-${String(n).padStart(12, "0")}`;
+  const context = (input) => ({ serverVersion: "5.5.0", id: id(input.parameters.metadata[0].value) });
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context, onError });
+  await ex.exportEvents([recording(1), recording(2)]);
+  // Repeated across batches (1) and within one batch (3, 3), before either was acknowledged.
+  await ex.exportEvents([recording(1), recording(3), recording(3)]);
+  assert.deepEqual(ex.pendingIds(), [id(1), id(2), id(3)]);
+  assert.equal(ex.stats.duplicateIds, 2);
+  assert.equal(ex.stats.queued, 3);
+  assert.deepEqual(errors.map((e) => e.code), ["duplicate_id"]);
+  assert.ok(errors[0] instanceof TelemetryExportError);
+  assert.equal(errors[0].id, id(1));
+  assert.match(errors[0].message, new RegExp(`event id ${id(1)} is already queued`));
+  await ex.flush({ timeoutMs: 2000 });
+  assert.deepEqual(gw.calls.flatMap((c) => c.payloads.flat()).map((e) => e.id).sort(), [id(1), id(2), id(3)]);
+  // Once acknowledged, the id is no longer queued: exporting it again queues it (at least once).
+  await ex.exportEvents([recording(2)]);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.equal(ex.stats.duplicateIds, 2);
+  assert.equal(errors.length, 1);
+});
+
 test("the batch path: one core call records, validates, redacts and encodes what the single calls would", () => {
   const ctx = { serverVersion: "5.5.0", now: "2024-07-01T12:00:00Z", user: { userId: 9007199254740993n } };
   const inputs = [recording(1), recording(2, { feature: "Bad" }), recording(3)];

@@ -51,7 +51,9 @@ const options: GatewayExporterOptions = {
       | "store_failed"
       | "exported_after_close"
       | "missing_server_version"
+      | "duplicate_id"
       | "unsent_at_exit" = e.code;
+    if (code === "duplicate_id") console.log(e.id?.length);
     if (e.cause instanceof GrpcStatusError) console.log(code, e.cause.code, e.cause.details);
   },
 };
