@@ -15,6 +15,27 @@ export function grpcWebBodyLength(requests) {
   return length;
 }
 
+/**
+ * Refuses an answer that is not gRPC-Web: an HTTP error, or a 200 that is not gRPC-Web (a proxy's
+ * or a CDN's page). Its body is not read (cancelled); the error says the HTTP status and
+ * content type, and the gRPC status if the headers carry one.
+ */
+function checkResponse(res) {
+  const type = res.headers.get("content-type");
+  // No content type: a gRPC-Web answer that says nothing (read as gRPC-Web, as before).
+  const grpcWeb = type === null || /^application\/grpc-web(\+proto)?\s*(;|$)/i.test(type);
+  if (res.ok && grpcWeb) return;
+  if (res.body && typeof res.body.cancel === "function") res.body.cancel().catch(() => {});
+  const status = res.headers.get("grpc-status");
+  const grpc = status === null ? "" : `, grpc-status ${status}${res.headers.get("grpc-message") ? ` (${safeDecode(res.headers.get("grpc-message"))})` : ""}`;
+  const what = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}, content-type ${type === null ? "none" : JSON.stringify(type)}${grpc}`;
+  if (!res.ok) throw new Error(`gRPC-Web: ${what}`);
+  throw new Error(
+    `gRPC-Web: the answer is not gRPC-Web (${what}; expected application/grpc-web+proto): ` +
+      `is the URL the gateway's, or did a proxy answer instead?`,
+  );
+}
+
 export class GrpcWebTransport {
   /**
    * @param {{ url: string, headers?: Record<string, string>, fetch?: typeof fetch }} options
@@ -61,7 +82,7 @@ export class GrpcWebTransport {
       signal,
       ...(keepalive ? { keepalive: true } : {}),
     });
-    if (!res.ok) throw new Error(`gRPC-Web: HTTP ${res.status} ${res.statusText}`);
+    checkResponse(res);
     let trailers = null;
     // Responses are read frame by frame as they arrive, so acknowledgements received before a
     // broken connection still count.

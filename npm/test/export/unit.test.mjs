@@ -816,3 +816,60 @@ test("GrpcTransport against an in-test @grpc/grpc-js server (messages coded by t
   assert.ok(errors.length >= 1 && errors.every((e) => e.code === "export_failed"));
   assert.equal(ex.stats.acknowledged, 6);
 });
+
+// ---- The transports facing a misbehaving server or proxy (a 127.0.0.1 server per test) ----
+
+/** A 127.0.0.1 HTTP server answering each gRPC-Web call with `answer(res, ids)` (ids: the events sent). */
+async function grpcWebServer(t, answer) {
+  const http = await import("node:http");
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const ids = [];
+      for (let at = 0; at < body.length; ) {
+        const size = body.readUInt32BE(at + 1);
+        const request = core.decodeRecordEventsRequest(new Uint8Array(body.subarray(at + 5, at + 5 + size)));
+        if (request.events) ids.push(...request.events.events.map((e) => e.id));
+        at += 5 + size;
+      }
+      answer(res, ids);
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+const GRPC_WEB = { "content-type": "application/grpc-web+proto" };
+const ackFrame = (ids) => grpcWebBody([[0, core.encodeRecordEventsResponse({ succeededEvents: ids })]]);
+const okTrailers = grpcWebBody([[0x80, new TextEncoder().encode("grpc-status:0\r\n")]]);
+
+/** Exports two events through `transport`; answers its first report and the exporter's state then (bounded). */
+async function firstExportFailure(transport, { requestTimeoutMs = 10_000 } = {}) {
+  const { errors, onError } = collect();
+  const exporter = new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, requestTimeoutMs, retry: { baseMs: 60_000, maxMs: 60_000 }, onError });
+  const start = Date.now();
+  await exporter.exportEvents([recording(1), recording(2)]);
+  for (let i = 0; i < 1000 && errors.length === 0; i++) await new Promise((ok) => setTimeout(ok, 5));
+  const elapsedMs = Date.now() - start;
+  // Taken before close(), whose flush sends the rest again.
+  const ex = { pending: exporter.pending, stats: { ...exporter.stats } };
+  await exporter.close({ timeoutMs: 10 }).catch(() => {});
+  assert.equal(errors[0] && errors[0].code, "export_failed", "the failure is reported as export_failed");
+  return { error: errors[0], ex, elapsedMs };
+}
+
+test("GrpcWebTransport: a proxy's page (HTTP 200 text/html) or an HTTP error is refused saying the HTTP status and content type", async (t) => {
+  const page = await grpcWebServer(t, (res) => res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end("<!DOCTYPE html><html><body>Sign in</body></html>"));
+  const { error, ex } = await firstExportFailure(new GrpcWebTransport({ url: page }));
+  assert.match(error.message, /gRPC-Web: the answer is not gRPC-Web \(HTTP 200 OK, content-type "text\/html; charset=utf-8"; expected application\/grpc-web\+proto\)/);
+  assert.equal(ex.pending, 2);
+  const bad = await grpcWebServer(t, (res) => res.writeHead(502, { "content-type": "text/html", "grpc-status": "14" }).end("<html>502</html>"));
+  const second = await firstExportFailure(new GrpcWebTransport({ url: bad }));
+  assert.match(second.error.message, /gRPC-Web: HTTP 502 Bad Gateway, content-type "text\/html", grpc-status 14\)/);
+});
