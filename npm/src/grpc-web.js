@@ -16,6 +16,12 @@ export function grpcWebBodyLength(requests) {
 }
 
 /**
+ * The largest response message read (a RecordEventsResponse names at most the ids of one
+ * request, itself at most `maxChunkBytes`, 1 MiB by default): a longer length prefix is an error.
+ */
+export const MAX_RESPONSE_FRAME_BYTES = 4 * 1024 * 1024;
+
+/**
  * Refuses an answer that is not gRPC-Web: an HTTP error, or a 200 that is not gRPC-Web (a proxy's
  * or a CDN's page). Its body is not read (cancelled); the error says the HTTP status and
  * content type, and the gRPC status if the headers carry one.
@@ -94,6 +100,11 @@ export class GrpcWebTransport {
     const drain = () => {
       while (buffer.length >= 5) {
         const size = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(1);
+        // Checked on the frame's 5-byte header: a length prefix of gigabytes is refused before
+        // any of it is buffered.
+        if (size > MAX_RESPONSE_FRAME_BYTES) {
+          throw new Error(`gRPC-Web: a response frame of ${size} bytes is over the ${MAX_RESPONSE_FRAME_BYTES}-byte limit`);
+        }
         if (buffer.length < 5 + size) break;
         onFrame(buffer[0], buffer.slice(5, 5 + size));
         buffer = buffer.subarray(5 + size);
@@ -101,14 +112,20 @@ export class GrpcWebTransport {
     };
     if (res.body && typeof res.body.getReader === "function") {
       const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        const next = new Uint8Array(buffer.length + value.length);
-        next.set(buffer);
-        next.set(value, buffer.length);
-        buffer = next;
-        drain();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          const next = new Uint8Array(buffer.length + value.length);
+          next.set(buffer);
+          next.set(value, buffer.length);
+          buffer = next;
+          drain();
+        }
+      } catch (e) {
+        // A response refused midway is not read further (the connection is released).
+        reader.cancel().catch(() => {});
+        throw e;
       }
     } else {
       buffer = new Uint8Array(await res.arrayBuffer());

@@ -873,3 +873,36 @@ test("GrpcWebTransport: a proxy's page (HTTP 200 text/html) or an HTTP error is 
   const second = await firstExportFailure(new GrpcWebTransport({ url: bad }));
   assert.match(second.error.message, /gRPC-Web: HTTP 502 Bad Gateway, content-type "text\/html", grpc-status 14\)/);
 });
+
+test("GrpcWebTransport: a response frame whose length prefix says 4 GiB is refused at its header, not buffered", async (t) => {
+  let sent = 0;
+  const url = await grpcWebServer(t, (res) => {
+    res.writeHead(200, GRPC_WEB);
+    const header = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
+    res.write(header);
+    // Megabytes follow until the client goes away (at most 64 MiB).
+    const timer = setInterval(() => {
+      if (res.destroyed || sent >= 64) return clearInterval(timer), res.destroy();
+      sent++;
+      res.write(Buffer.alloc(1 << 20));
+    }, 1);
+  });
+  const { error, ex, elapsedMs } = await firstExportFailure(new GrpcWebTransport({ url }));
+  assert.match(error.message, /gRPC-Web: a response frame of 4294967295 bytes is over the 4194304-byte limit/);
+  assert.ok(elapsedMs < 3000, `refused at once (${elapsedMs} ms), not at the deadline`);
+  assert.ok(sent < 64, `the body was not read to its end (${sent} MiB sent)`);
+  assert.equal(ex.pending, 2);
+});
+
+test("GrpcWebTransport: a response refused midway (here: not a RecordEventsResponse, then a body that never ends) is not read further", async (t) => {
+  let closed = false;
+  const stall = await grpcWebServer(t, (res) => {
+    res.writeHead(200, GRPC_WEB);
+    res.write(grpcWebBody([[0, new Uint8Array([0xff, 0xff, 0xff])]]));
+    res.on("close", () => (closed = true));
+  });
+  const second = await firstExportFailure(new GrpcWebTransport({ url: stall }), { requestTimeoutMs: 60_000 });
+  assert.match(second.error.message, /protobuf decode error/);
+  for (let i = 0; i < 200 && !closed; i++) await new Promise((ok) => setTimeout(ok, 5));
+  assert.ok(closed, "the response was cancelled, not left open");
+});
