@@ -94,8 +94,18 @@ export class GrpcWebTransport {
     // broken connection still count.
     let buffer = new Uint8Array(0);
     const onFrame = (flag, message) => {
-      if (flag & 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
-      else if (onResponse) onResponse(message);
+      if (trailers !== null) throw new Error(`gRPC-Web: a response frame (flag ${hex(flag)}) after the trailers`);
+      if (flag === 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
+      else if (flag === 0) {
+        if (onResponse) onResponse(message);
+      } else if (flag & 0x01) {
+        // No grpc-accept-encoding is sent: a compressed frame cannot be read (nor trusted).
+        const encoding = res.headers.get("grpc-encoding");
+        throw new Error(
+          `gRPC-Web: a compressed response frame (flag ${hex(flag)}, grpc-encoding ${encoding === null ? "none" : JSON.stringify(encoding)}); ` +
+            `the request asked for none`,
+        );
+      } else throw new Error(`gRPC-Web: a response frame with an unknown flag ${hex(flag)}`);
     };
     const drain = () => {
       while (buffer.length >= 5) {
@@ -135,6 +145,7 @@ export class GrpcWebTransport {
     const status = trailers?.["grpc-status"] ?? res.headers.get("grpc-status");
     const message = trailers?.["grpc-message"] ?? res.headers.get("grpc-message") ?? "";
     if (status == null) throw new Error("gRPC-Web: response without grpc-status");
+    if (!/^\d+$/.test(status)) throw new Error(`gRPC-Web: the response's grpc-status is not a status code: ${JSON.stringify(status)}`);
     if (status !== "0") throw new GrpcStatusError(Number(status), safeDecode(message));
   }
 
@@ -149,6 +160,10 @@ function parseTrailers(text) {
     if (i > 0) out[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
   return out;
+}
+
+function hex(byte) {
+  return `0x${byte.toString(16).padStart(2, "0")}`;
 }
 
 function safeDecode(s) {

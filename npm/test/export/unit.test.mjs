@@ -894,6 +894,22 @@ test("GrpcWebTransport: a response frame whose length prefix says 4 GiB is refus
   assert.equal(ex.pending, 2);
 });
 
+test("GrpcWebTransport: a compressed frame, a frame after the trailers, a grpc-status that is not a number: each refused, saying which", async (t) => {
+  const cases = [
+    [(ids) => grpcWebBody([[1, core.encodeRecordEventsResponse({ succeededEvents: ids })]]), /a compressed response frame \(flag 0x01, grpc-encoding none\); the request asked for none/],
+    [(ids) => Buffer.concat([okTrailers, ackFrame(ids)]), /a response frame \(flag 0x00\) after the trailers/],
+    [(ids) => grpcWebBody([[0x40, new Uint8Array(0)]]), /a response frame with an unknown flag 0x40/],
+    [() => grpcWebBody([[0x80, new TextEncoder().encode("grpc-status: abc\r\n")]]), /the response's grpc-status is not a status code: "abc"/],
+  ];
+  for (const [body, expected] of cases) {
+    const url = await grpcWebServer(t, (res, ids) => res.writeHead(200, GRPC_WEB).end(body(ids)));
+    const { error, ex } = await firstExportFailure(new GrpcWebTransport({ url }));
+    assert.match(error.message, expected);
+    assert.equal(ex.stats.acknowledged, 0, "nothing counted acknowledged from a refused frame");
+    assert.equal(ex.pending, 2);
+  }
+});
+
 test("GrpcWebTransport: a response refused midway (here: not a RecordEventsResponse, then a body that never ends) is not read further", async (t) => {
   let closed = false;
   const stall = await grpcWebServer(t, (res) => {
