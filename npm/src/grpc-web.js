@@ -93,6 +93,7 @@ export class GrpcWebTransport {
     // Responses are read frame by frame as they arrive, so acknowledgements received before a
     // broken connection still count.
     let buffer = new Uint8Array(0);
+    let received = 0;
     const onFrame = (flag, message) => {
       if (trailers !== null) throw new Error(`gRPC-Web: a response frame (flag ${hex(flag)}) after the trailers`);
       if (flag === 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
@@ -124,8 +125,15 @@ export class GrpcWebTransport {
       const reader = res.body.getReader();
       try {
         for (;;) {
-          const { done, value } = await reader.read();
+          const { done, value } = await reader.read().catch((e) => {
+            // The deadline or close() (the signal's reason, as fetch rejects with it) is said
+            // as is; anything else broke the connection.
+            if (signal && signal.aborted) throw e;
+            const cause = e && e.cause && e.cause.message ? ` (${e.cause.message})` : "";
+            throw new Error(`gRPC-Web: the response broke off after ${received} bytes: ${(e && e.message) || e}${cause}`, { cause: e });
+          });
           if (done) break;
+          received += value.length;
           const next = new Uint8Array(buffer.length + value.length);
           next.set(buffer);
           next.set(value, buffer.length);

@@ -910,6 +910,19 @@ test("GrpcWebTransport: a compressed frame, a frame after the trailers, a grpc-s
   }
 });
 
+test("GrpcWebTransport: a connection reset mid-body says so; acknowledgements before it count", async (t) => {
+  const reset = await grpcWebServer(t, (res, ids) => {
+    res.writeHead(200, GRPC_WEB);
+    res.write(ackFrame(ids.slice(0, 1)));
+    res.write(Buffer.from([0, 0, 0]));
+    setTimeout(() => res.socket.destroy(), 20);
+  });
+  const { error, ex } = await firstExportFailure(new GrpcWebTransport({ url: reset }));
+  assert.match(error.message, /gRPC-Web: the response broke off after \d+ bytes: terminated/);
+  assert.equal(ex.stats.acknowledged, 1, "the acknowledgement before the reset counts");
+  assert.equal(ex.pending, 1);
+});
+
 test("GrpcWebTransport: a response refused midway (here: not a RecordEventsResponse, then a body that never ends) is not read further", async (t) => {
   let closed = false;
   const stall = await grpcWebServer(t, (res) => {
