@@ -935,3 +935,27 @@ test("GrpcWebTransport: a response refused midway (here: not a RecordEventsRespo
   for (let i = 0; i < 200 && !closed; i++) await new Promise((ok) => setTimeout(ok, 5));
   assert.ok(closed, "the response was cancelled, not left open");
 });
+
+test("GrpcTransport: a gateway that accepts the stream and never answers: the deadline is what is reported", async (t) => {
+  const server = new grpc.Server();
+  server.addService(
+    {
+      RecordEvents: {
+        path: "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents",
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (x) => x,
+        requestDeserialize: (b) => b,
+        responseSerialize: (x) => x,
+        responseDeserialize: (b) => b,
+      },
+    },
+    { RecordEvents: (call) => call.on("data", () => {}) },
+  );
+  const port = await new Promise((ok, no) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? no(e) : ok(p))));
+  t.after(() => server.forceShutdown());
+  const { error, ex, elapsedMs } = await firstExportFailure(new GrpcTransport({ url: `http://127.0.0.1:${port}` }), { requestTimeoutMs: 300 });
+  assert.match(error.message, /\(deadline of 300 ms exceeded\)/);
+  assert.ok(elapsedMs < 3000, `${elapsedMs} ms`);
+  assert.equal(ex.pending, 2);
+});
