@@ -158,7 +158,12 @@ class GrpcTransport {
         deadline: Date.now() + timeoutMs,
       });
       let failure = null;
-      const onAbort = () => call.cancel();
+      // The exporter's deadline or close(): its reason is the error (grpc-js alone would say
+      // "1 CANCELLED: Cancelled on client").
+      const onAbort = () => {
+        if (!failure) failure = signal.reason instanceof Error ? signal.reason : new Error("RecordEvents call aborted");
+        call.cancel();
+      };
       if (signal) {
         if (signal.aborted) onAbort();
         else signal.addEventListener("abort", onAbort, { once: true });

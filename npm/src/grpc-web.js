@@ -15,6 +15,33 @@ export function grpcWebBodyLength(requests) {
   return length;
 }
 
+/**
+ * The largest response message read (a RecordEventsResponse names at most the ids of one
+ * request, itself at most `maxChunkBytes`, 1 MiB by default): a longer length prefix is an error.
+ */
+export const MAX_RESPONSE_FRAME_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Refuses an answer that is not gRPC-Web: an HTTP error, or a 200 that is not gRPC-Web (a proxy's
+ * or a CDN's page). Its body is not read (cancelled); the error says the HTTP status and
+ * content type, and the gRPC status if the headers carry one.
+ */
+function checkResponse(res) {
+  const type = res.headers.get("content-type");
+  // No content type: a gRPC-Web answer that says nothing (read as gRPC-Web, as before).
+  const grpcWeb = type === null || /^application\/grpc-web(\+proto)?\s*(;|$)/i.test(type);
+  if (res.ok && grpcWeb) return;
+  if (res.body && typeof res.body.cancel === "function") res.body.cancel().catch(() => {});
+  const status = res.headers.get("grpc-status");
+  const grpc = status === null ? "" : `, grpc-status ${status}${res.headers.get("grpc-message") ? ` (${safeDecode(res.headers.get("grpc-message"))})` : ""}`;
+  const what = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}, content-type ${type === null ? "none" : JSON.stringify(type)}${grpc}`;
+  if (!res.ok) throw new Error(`gRPC-Web: ${what}`);
+  throw new Error(
+    `gRPC-Web: the answer is not gRPC-Web (${what}; expected application/grpc-web+proto): ` +
+      `is the URL the gateway's, or did a proxy answer instead?`,
+  );
+}
+
 export class GrpcWebTransport {
   /**
    * @param {{ url: string, headers?: Record<string, string>, fetch?: typeof fetch }} options
@@ -61,18 +88,34 @@ export class GrpcWebTransport {
       signal,
       ...(keepalive ? { keepalive: true } : {}),
     });
-    if (!res.ok) throw new Error(`gRPC-Web: HTTP ${res.status} ${res.statusText}`);
+    checkResponse(res);
     let trailers = null;
     // Responses are read frame by frame as they arrive, so acknowledgements received before a
     // broken connection still count.
     let buffer = new Uint8Array(0);
+    let received = 0;
     const onFrame = (flag, message) => {
-      if (flag & 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
-      else if (onResponse) onResponse(message);
+      if (trailers !== null) throw new Error(`gRPC-Web: a response frame (flag ${hex(flag)}) after the trailers`);
+      if (flag === 0x80) trailers = parseTrailers(new TextDecoder().decode(message));
+      else if (flag === 0) {
+        if (onResponse) onResponse(message);
+      } else if (flag & 0x01) {
+        // No grpc-accept-encoding is sent: a compressed frame cannot be read (nor trusted).
+        const encoding = res.headers.get("grpc-encoding");
+        throw new Error(
+          `gRPC-Web: a compressed response frame (flag ${hex(flag)}, grpc-encoding ${encoding === null ? "none" : JSON.stringify(encoding)}); ` +
+            `the request asked for none`,
+        );
+      } else throw new Error(`gRPC-Web: a response frame with an unknown flag ${hex(flag)}`);
     };
     const drain = () => {
       while (buffer.length >= 5) {
         const size = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength).getUint32(1);
+        // Checked on the frame's 5-byte header: a length prefix of gigabytes is refused before
+        // any of it is buffered.
+        if (size > MAX_RESPONSE_FRAME_BYTES) {
+          throw new Error(`gRPC-Web: a response frame of ${size} bytes is over the ${MAX_RESPONSE_FRAME_BYTES}-byte limit`);
+        }
         if (buffer.length < 5 + size) break;
         onFrame(buffer[0], buffer.slice(5, 5 + size));
         buffer = buffer.subarray(5 + size);
@@ -80,14 +123,27 @@ export class GrpcWebTransport {
     };
     if (res.body && typeof res.body.getReader === "function") {
       const reader = res.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        const next = new Uint8Array(buffer.length + value.length);
-        next.set(buffer);
-        next.set(value, buffer.length);
-        buffer = next;
-        drain();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read().catch((e) => {
+            // The deadline or close() (the signal's reason, as fetch rejects with it) is said
+            // as is; anything else broke the connection.
+            if (signal && signal.aborted) throw e;
+            const cause = e && e.cause && e.cause.message ? ` (${e.cause.message})` : "";
+            throw new Error(`gRPC-Web: the response broke off after ${received} bytes: ${(e && e.message) || e}${cause}`, { cause: e });
+          });
+          if (done) break;
+          received += value.length;
+          const next = new Uint8Array(buffer.length + value.length);
+          next.set(buffer);
+          next.set(value, buffer.length);
+          buffer = next;
+          drain();
+        }
+      } catch (e) {
+        // A response refused midway is not read further (the connection is released).
+        reader.cancel().catch(() => {});
+        throw e;
       }
     } else {
       buffer = new Uint8Array(await res.arrayBuffer());
@@ -97,6 +153,7 @@ export class GrpcWebTransport {
     const status = trailers?.["grpc-status"] ?? res.headers.get("grpc-status");
     const message = trailers?.["grpc-message"] ?? res.headers.get("grpc-message") ?? "";
     if (status == null) throw new Error("gRPC-Web: response without grpc-status");
+    if (!/^\d+$/.test(status)) throw new Error(`gRPC-Web: the response's grpc-status is not a status code: ${JSON.stringify(status)}`);
     if (status !== "0") throw new GrpcStatusError(Number(status), safeDecode(message));
   }
 
@@ -111,6 +168,10 @@ function parseTrailers(text) {
     if (i > 0) out[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
   return out;
+}
+
+function hex(byte) {
+  return `0x${byte.toString(16).padStart(2, "0")}`;
 }
 
 function safeDecode(s) {

@@ -816,3 +816,146 @@ test("GrpcTransport against an in-test @grpc/grpc-js server (messages coded by t
   assert.ok(errors.length >= 1 && errors.every((e) => e.code === "export_failed"));
   assert.equal(ex.stats.acknowledged, 6);
 });
+
+// ---- The transports facing a misbehaving server or proxy (a 127.0.0.1 server per test) ----
+
+/** A 127.0.0.1 HTTP server answering each gRPC-Web call with `answer(res, ids)` (ids: the events sent). */
+async function grpcWebServer(t, answer) {
+  const http = await import("node:http");
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const ids = [];
+      for (let at = 0; at < body.length; ) {
+        const size = body.readUInt32BE(at + 1);
+        const request = core.decodeRecordEventsRequest(new Uint8Array(body.subarray(at + 5, at + 5 + size)));
+        if (request.events) ids.push(...request.events.events.map((e) => e.id));
+        at += 5 + size;
+      }
+      answer(res, ids);
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+const GRPC_WEB = { "content-type": "application/grpc-web+proto" };
+const ackFrame = (ids) => grpcWebBody([[0, core.encodeRecordEventsResponse({ succeededEvents: ids })]]);
+const okTrailers = grpcWebBody([[0x80, new TextEncoder().encode("grpc-status:0\r\n")]]);
+
+/** Exports two events through `transport`; answers its first report and the exporter's state then (bounded). */
+async function firstExportFailure(transport, { requestTimeoutMs = 10_000 } = {}) {
+  const { errors, onError } = collect();
+  const exporter = new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, requestTimeoutMs, retry: { baseMs: 60_000, maxMs: 60_000 }, onError });
+  const start = Date.now();
+  await exporter.exportEvents([recording(1), recording(2)]);
+  for (let i = 0; i < 1000 && errors.length === 0; i++) await new Promise((ok) => setTimeout(ok, 5));
+  const elapsedMs = Date.now() - start;
+  // Taken before close(), whose flush sends the rest again.
+  const ex = { pending: exporter.pending, stats: { ...exporter.stats } };
+  await exporter.close({ timeoutMs: 10 }).catch(() => {});
+  assert.equal(errors[0] && errors[0].code, "export_failed", "the failure is reported as export_failed");
+  return { error: errors[0], ex, elapsedMs };
+}
+
+test("GrpcWebTransport: a proxy's page (HTTP 200 text/html) or an HTTP error is refused saying the HTTP status and content type", async (t) => {
+  const page = await grpcWebServer(t, (res) => res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end("<!DOCTYPE html><html><body>Sign in</body></html>"));
+  const { error, ex } = await firstExportFailure(new GrpcWebTransport({ url: page }));
+  assert.match(error.message, /gRPC-Web: the answer is not gRPC-Web \(HTTP 200 OK, content-type "text\/html; charset=utf-8"; expected application\/grpc-web\+proto\)/);
+  assert.equal(ex.pending, 2);
+  const bad = await grpcWebServer(t, (res) => res.writeHead(502, { "content-type": "text/html", "grpc-status": "14" }).end("<html>502</html>"));
+  const second = await firstExportFailure(new GrpcWebTransport({ url: bad }));
+  assert.match(second.error.message, /gRPC-Web: HTTP 502 Bad Gateway, content-type "text\/html", grpc-status 14\)/);
+});
+
+test("GrpcWebTransport: a response frame whose length prefix says 4 GiB is refused at its header, not buffered", async (t) => {
+  let sent = 0;
+  const url = await grpcWebServer(t, (res) => {
+    res.writeHead(200, GRPC_WEB);
+    const header = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
+    res.write(header);
+    // Megabytes follow until the client goes away (at most 64 MiB).
+    const timer = setInterval(() => {
+      if (res.destroyed || sent >= 64) return clearInterval(timer), res.destroy();
+      sent++;
+      res.write(Buffer.alloc(1 << 20));
+    }, 1);
+  });
+  const { error, ex, elapsedMs } = await firstExportFailure(new GrpcWebTransport({ url }));
+  assert.match(error.message, /gRPC-Web: a response frame of 4294967295 bytes is over the 4194304-byte limit/);
+  assert.ok(elapsedMs < 3000, `refused at once (${elapsedMs} ms), not at the deadline`);
+  assert.ok(sent < 64, `the body was not read to its end (${sent} MiB sent)`);
+  assert.equal(ex.pending, 2);
+});
+
+test("GrpcWebTransport: a compressed frame, a frame after the trailers, a grpc-status that is not a number: each refused, saying which", async (t) => {
+  const cases = [
+    [(ids) => grpcWebBody([[1, core.encodeRecordEventsResponse({ succeededEvents: ids })]]), /a compressed response frame \(flag 0x01, grpc-encoding none\); the request asked for none/],
+    [(ids) => Buffer.concat([okTrailers, ackFrame(ids)]), /a response frame \(flag 0x00\) after the trailers/],
+    [(ids) => grpcWebBody([[0x40, new Uint8Array(0)]]), /a response frame with an unknown flag 0x40/],
+    [() => grpcWebBody([[0x80, new TextEncoder().encode("grpc-status: abc\r\n")]]), /the response's grpc-status is not a status code: "abc"/],
+  ];
+  for (const [body, expected] of cases) {
+    const url = await grpcWebServer(t, (res, ids) => res.writeHead(200, GRPC_WEB).end(body(ids)));
+    const { error, ex } = await firstExportFailure(new GrpcWebTransport({ url }));
+    assert.match(error.message, expected);
+    assert.equal(ex.stats.acknowledged, 0, "nothing counted acknowledged from a refused frame");
+    assert.equal(ex.pending, 2);
+  }
+});
+
+test("GrpcWebTransport: a connection reset mid-body says so; acknowledgements before it count", async (t) => {
+  const reset = await grpcWebServer(t, (res, ids) => {
+    res.writeHead(200, GRPC_WEB);
+    res.write(ackFrame(ids.slice(0, 1)));
+    res.write(Buffer.from([0, 0, 0]));
+    setTimeout(() => res.socket.destroy(), 20);
+  });
+  const { error, ex } = await firstExportFailure(new GrpcWebTransport({ url: reset }));
+  assert.match(error.message, /gRPC-Web: the response broke off after \d+ bytes: terminated/);
+  assert.equal(ex.stats.acknowledged, 1, "the acknowledgement before the reset counts");
+  assert.equal(ex.pending, 1);
+});
+
+test("GrpcWebTransport: a response refused midway (here: not a RecordEventsResponse, then a body that never ends) is not read further", async (t) => {
+  let closed = false;
+  const stall = await grpcWebServer(t, (res) => {
+    res.writeHead(200, GRPC_WEB);
+    res.write(grpcWebBody([[0, new Uint8Array([0xff, 0xff, 0xff])]]));
+    res.on("close", () => (closed = true));
+  });
+  const second = await firstExportFailure(new GrpcWebTransport({ url: stall }), { requestTimeoutMs: 60_000 });
+  assert.match(second.error.message, /protobuf decode error/);
+  for (let i = 0; i < 200 && !closed; i++) await new Promise((ok) => setTimeout(ok, 5));
+  assert.ok(closed, "the response was cancelled, not left open");
+});
+
+test("GrpcTransport: a gateway that accepts the stream and never answers: the deadline is what is reported", async (t) => {
+  const server = new grpc.Server();
+  server.addService(
+    {
+      RecordEvents: {
+        path: "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents",
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: (x) => x,
+        requestDeserialize: (b) => b,
+        responseSerialize: (x) => x,
+        responseDeserialize: (b) => b,
+      },
+    },
+    { RecordEvents: (call) => call.on("data", () => {}) },
+  );
+  const port = await new Promise((ok, no) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? no(e) : ok(p))));
+  t.after(() => server.forceShutdown());
+  const { error, ex, elapsedMs } = await firstExportFailure(new GrpcTransport({ url: `http://127.0.0.1:${port}` }), { requestTimeoutMs: 300 });
+  assert.match(error.message, /\(deadline of 300 ms exceeded\)/);
+  assert.ok(elapsedMs < 3000, `${elapsedMs} ms`);
+  assert.equal(ex.pending, 2);
+});
