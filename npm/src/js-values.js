@@ -1,6 +1,6 @@
 // JS values that JSON text cannot carry. JSON.stringify writes Infinity, -Infinity and NaN as
-// null and leaves out undefined, so the core would only see a missing or null metadata value and
-// answer `invalid value type <nil>`. These are caught before serialization and named as the JS
+// null and leaves out undefined, symbols and functions, so the core would only see a missing or
+// null metadata value and answer `invalid value type <nil>`. These are caught before serialization and named as the JS
 // values they were. (Only the boundary's concern: the metadata rule itself is the core's.)
 
 /** The error for a recording whose metadata holds a value JSON cannot carry, or null. */
@@ -20,6 +20,10 @@ export function metadataValueProblem(input) {
       return `${prefix(entry.key)} undefined (metadata values must be finite numbers)`;
     } else if (typeof value === "bigint") {
       return `${prefix(entry.key)} ${value}n (a BigInt; metadata values must be finite numbers)`;
+    } else if (typeof value === "symbol") {
+      return `${prefix(entry.key)} ${value.toString()} (a symbol; metadata values must be finite numbers)`;
+    } else if (typeof value === "function") {
+      return `${prefix(entry.key)} a function (metadata values must be finite numbers)`;
     }
   }
   return null;

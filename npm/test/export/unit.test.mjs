@@ -522,6 +522,16 @@ test("metadata values JSON cannot carry are refused with the JS value named", as
   assert.match(core.record(withValue(NaN), CONTEXT).error, /invalid value NaN/);
   assert.match(core.record(withValue(undefined), CONTEXT).error, /invalid value undefined/);
   assert.match(core.record(withValue(5n), CONTEXT).error, /invalid value 5n \(a BigInt/);
+  // JSON.stringify leaves out a Symbol or a function as it does undefined: named, not `type <nil>`.
+  assert.equal(
+    core.record(withValue(Symbol("ms")), CONTEXT).error,
+    'metadata "latency" has invalid value Symbol(ms) (a symbol; metadata values must be finite numbers)',
+  );
+  assert.equal(
+    core.record(withValue(function latency() {}), CONTEXT).error,
+    'metadata "latency" has invalid value a function (metadata values must be finite numbers)',
+  );
+  assert.match(core.recordBatch([withValue(Symbol.iterator)], { context: CONTEXT })[0].error, /invalid value Symbol\(Symbol\.iterator\) \(a symbol/);
   assert.equal(core.record(withValue(null), CONTEXT).error, 'metadata "latency" has invalid value type <nil>');
   const results = core.recordBatch([recording(1), withValue(Infinity), recording(2)], { context: CONTEXT });
   assert.deepEqual(results.map((r) => ("error" in r ? r.error.slice(0, 40) : "ok")), ["ok", 'metadata "latency" has invalid value Inf', "ok"]);
