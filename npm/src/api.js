@@ -128,7 +128,11 @@ export class TelemetryEventValidationError extends Error {
  */
 export function createApi(host) {
   const full = host.full !== false;
-  /** Calls into the module; a trap re-instantiates it and is rethrown as TelemetryCoreTrap. */
+  /**
+   * Calls into the module; a trap re-instantiates it and is rethrown as TelemetryCoreTrap.
+   * Arguments are serialized before `call`: a JS error there (a cyclic or 10,000-deep object's
+   * TypeError or RangeError from JSON.stringify) is the caller's, thrown as it is, not a trap.
+   */
   function call(fn) {
     const glue = host.glue();
     try {
@@ -205,7 +209,8 @@ export function createApi(host) {
   }
 
   function runOp(op, input) {
-    return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
+    const bytes = utf8(jsonText(input));
+    return JSON.parse(call((g) => g.runOp(op, bytes)));
   }
 
   function validate(event) {
@@ -227,7 +232,8 @@ export function createApi(host) {
     // Objects: one input text, and the answer's body as bytes (wasm/src/lib.rs translateParts):
     // `data` is those bytes, `payload` their text, without a JSON string's escaping.
     const text = fieldsText({ maxMessageBytes }, fieldsText({ metadata, event }, "{"));
-    const parts = call((g) => g.translateParts(utf8(text + "}")));
+    const bytes = utf8(text + "}");
+    const parts = call((g) => g.translateParts(bytes));
     const view = new DataView(parts.buffer, parts.byteOffset, parts.byteLength);
     const len = view.getUint32(0, true);
     if (len === 0xffffffff) return JSON.parse(textDecoder.decode(parts.subarray(4)));
@@ -472,13 +478,17 @@ export function createApi(host) {
     }
   }
 
-  const encoder = (name) => (value) => call((g) => g[name](utf8(jsonText(value))));
+  const encoder = (name) => (value) => {
+    const bytes = utf8(jsonText(value));
+    return call((g) => g[name](bytes));
+  };
   const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
 
   /** The core's chunk plan: index ranges `[start, end)` of events whose sizes stay under `limit`. */
   function planChunks(sizes, limit) {
     const input = limit === undefined ? { sizes } : { sizes, limit };
-    return JSON.parse(call((g) => g.planChunks(utf8(JSON.stringify(input))))).chunks;
+    const bytes = utf8(JSON.stringify(input));
+    return JSON.parse(call((g) => g.planChunks(bytes))).chunks;
   }
 
   /** The core's retry back-off for `attempt` (from 0); `sample` uniform in [0, 1). */
@@ -498,7 +508,8 @@ export function createApi(host) {
 
   /** The ids of `sent` the gateway acknowledged in `succeeded`, by the core's rule. */
   function acknowledged(sent, succeeded) {
-    return JSON.parse(call((g) => g.acknowledged(utf8(JSON.stringify({ sent, succeeded })))));
+    const bytes = utf8(JSON.stringify({ sent, succeeded }));
+    return JSON.parse(call((g) => g.acknowledged(bytes)));
   }
 
   const core = {
@@ -537,9 +548,14 @@ export function createApi(host) {
       decodeRecordEventsRequest: decoder("decodeRecordEventsRequest"),
       decodeRecordEventRequest: decoder("decodeRecordEventRequest"),
       conformance: {
-        checkFile: (file, text, target, seenNames = []) =>
-          JSON.parse(call((g) => g.checkCorpusFile(file, text, target, JSON.stringify(seenNames)))),
-        answerMatches: (expect, actual) => call((g) => g.answerMatches(jsonText(expect), jsonText(actual))),
+        checkFile: (file, text, target, seenNames = []) => {
+          const seen = JSON.stringify(seenNames);
+          return JSON.parse(call((g) => g.checkCorpusFile(file, text, target, seen)));
+        },
+        answerMatches: (expect, actual) => {
+          const [expectText, actualText] = [jsonText(expect), jsonText(actual)];
+          return call((g) => g.answerMatches(expectText, actualText));
+        },
       },
     });
   }

@@ -194,6 +194,32 @@ test("a trap re-instantiates the module, which stays usable", () => {
   assert.notEqual(api.uuidV7(), before);
 });
 
+test("a JS error while serializing an argument is thrown as it is: not a trap, no re-instantiation", () => {
+  // 10,000 levels: JSON.stringify overflows the JS stack (a RangeError) before the module is called.
+  let deep = {};
+  for (let i = 0; i < 10_000; i++) deep = { a: deep };
+  const deepEvent = { ...event, parameters: { version: 1, privateMetadata: deep } };
+  const cyclic = { ...event, parameters: { version: 1, privateMetadata: {} } };
+  cyclic.parameters.privateMetadata.self = cyclic.parameters.privateMetadata;
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    for (const call of [
+      () => m.encodeEvent(deepEvent),
+      () => m.runOp("validate", { event: deepEvent }),
+      () => m.encodeEvent(cyclic),
+      () => m.encodeRecordEventsRequest({ events: { events: [cyclic] } }),
+      () => m.validate(deepEvent),
+    ]) {
+      assert.throws(call, (e) => {
+        assert.ok(!(e instanceof m.TelemetryCoreTrap), `${e.name}: ${e.message}`);
+        assert.ok(e instanceof RangeError || e instanceof TypeError, `${e.name}: ${e.message}`);
+        return true;
+      });
+      assert.deepEqual(m.validate(event), { ok: true });
+    }
+  }
+});
+
 test("the client module traps on a panic too (its own no_std panic handler) and stays usable", () => {
   const client = require("@telemetry-gateway/core/client");
   assert.throws(() => client.__trapForTests(), (e) => {
