@@ -8,7 +8,7 @@
 // Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
 // decimal string, as in proto3 JSON, so no precision is ever lost.
 import { createExporter } from "./exporter.js";
-import { metadataValueProblem } from "./js-values.js";
+import { loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
 
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
@@ -256,7 +256,14 @@ export function createApi(host) {
         "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
       );
     }
-    return runFields("record", { event, context }, {}, true);
+    try {
+      return runFields("record", { event, context }, {}, true);
+    } catch (e) {
+      // A lone surrogate, which the core refuses as malformed JSON text: named, as a value.
+      const surrogate = typeof event === "object" && event !== null && !(e instanceof TelemetryCoreTrap) ? loneSurrogateProblem(event) : null;
+      if (surrogate === null) throw e;
+      return { error: surrogate };
+    }
   }
 
   /**
@@ -291,7 +298,13 @@ export function createApi(host) {
     let problems = null;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
-      const problem = typeof input === "object" && input !== null ? metadataValueProblem(input) : null;
+      let problem;
+      try {
+        problem = typeof input === "object" && input !== null ? metadataValueProblem(input) : null;
+      } catch (e) {
+        // A getter or Proxy that throws: this recording alone is refused.
+        problem = unwritable(e);
+      }
       if (problem) (problems ||= new Map()).set(i, problem);
     }
     let sent = inputs;
@@ -300,7 +313,20 @@ export function createApi(host) {
       sent = inputs.filter((_, i) => !problems.has(i));
       if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
     }
-    const answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+    let answer;
+    try {
+      answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+    } catch (e) {
+      // One recording JSON.stringify throws on, or that the core cannot read, fails the whole
+      // call: find each such recording, refuse it alone, and record the others.
+      if (e instanceof TelemetryCoreTrap) throw e;
+      const found = recordingProblems(inputs, problems, context, perEvent, jsonText(policy));
+      if (found === null) throw e;
+      problems = found;
+      sent = inputs.filter((_, i) => !problems.has(i));
+      if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
+      answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+    }
     if (!problems) return answer;
     const out = new Array(inputs.length);
     for (let i = 0, j = 0; i < inputs.length; i++) {
@@ -308,6 +334,31 @@ export function createApi(host) {
     }
     // The ids' UTF-8 (see recordBatchText) no longer line up with the recordings.
     return { results: out, requests: answer.requests, ids: null };
+  }
+
+  /**
+   * After a batch's call failed: `problems` (or a new map) with each recording that cannot reach
+   * the core alone added — one JSON.stringify throws on or that holds a lone surrogate
+   * (js-values.js), or one the core refuses as malformed JSON by itself (deeper than it reads) —
+   * or null if none (the call failed for another reason: a context or policy it cannot read).
+   */
+  function recordingProblems(inputs, problems, context, perEvent, policyText) {
+    const found = new Map(problems || []);
+    const before = found.size;
+    for (let i = 0; i < inputs.length; i++) {
+      if (found.has(i)) continue;
+      const input = inputs[i];
+      let problem = recordingProblem(input, stringify);
+      if (problem === null) {
+        try {
+          recordBatchText(stringify([input]), jsonText(perEvent ? [context[i]] : context), perEvent, policyText, 1024 * 1024);
+        } catch (e) {
+          if (!(e instanceof TelemetryCoreTrap) && /^malformed input: recordings: /.test(e.message)) problem = e.message;
+        }
+      }
+      if (problem !== null) found.set(i, problem);
+    }
+    return found.size > before ? found : null;
   }
 
   /**

@@ -32,3 +32,60 @@ export function metadataValueProblem(input) {
 function prefix(key) {
   return `metadata ${JSON.stringify(String(key))} has invalid value`;
 }
+
+/**
+ * Why one recording of a batch cannot reach the core, or null. Asked only after the batch's call
+ * failed, so that one such recording is refused alone and the rest of the batch is recorded:
+ * JSON.stringify throws on it (a cyclic object; a getter, `toJSON` or Proxy that throws; an
+ * object too deep for the JS stack), or it holds a lone UTF-16 surrogate.
+ */
+export function recordingProblem(input, stringify) {
+  try {
+    stringify(input);
+  } catch (e) {
+    return unwritable(e);
+  }
+  return loneSurrogateProblem(input);
+}
+
+/** The error for a recording whose serialization threw `e`. */
+export function unwritable(e) {
+  return `recording cannot be written as JSON: ${e && e.message ? e.message : e}`;
+}
+
+/**
+ * Where `value` holds a lone UTF-16 surrogate (a string cut in the middle of an emoji, say), or
+ * null. JSON.stringify writes one as an escape (`"\ud83d"`) that no UTF-8 JSON reader accepts —
+ * the core's neither (serde_json: "lone leading surrogate in hex escape"), which would name only a
+ * column of the whole batch's text. This names the field and shows the string.
+ */
+export function loneSurrogateProblem(value, path = "", depth = 0) {
+  if (typeof value === "string") return surrogateIn(value, path, "");
+  // Deeper than the core reads JSON (serde_json's limit, 128) is refused by the core anyway.
+  if (value === null || typeof value !== "object" || depth > 130) return null;
+  try {
+    const isArray = Array.isArray(value);
+    for (const key of Object.keys(value)) {
+      const at = path === "" ? key : `${path}.${key}`;
+      const problem = (isArray ? null : surrogateIn(key, path, "key ")) || loneSurrogateProblem(value[key], at, depth + 1);
+      if (problem) return problem;
+    }
+  } catch {
+    // A getter or Proxy that throws now: JSON.stringify's own error is the one reported.
+  }
+  return null;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function surrogateIn(text, path, what) {
+  const found = LONE_SURROGATE.exec(text);
+  if (found === null) return null;
+  const at = found.index;
+  // A long string is shown around the surrogate.
+  const start = text.length <= 64 ? 0 : Math.max(0, at - 30);
+  const end = text.length <= 64 ? text.length : Math.min(text.length, at + 31);
+  const shown = `${start > 0 ? "…" : ""}${JSON.stringify(text.slice(start, end))}${end < text.length ? "…" : ""}`;
+  const unit = `\\u${text.charCodeAt(at).toString(16)}`;
+  return `${path === "" ? "" : `${path}: `}${what}${shown} holds a lone UTF-16 surrogate (${unit}), which UTF-8 text cannot carry`;
+}
