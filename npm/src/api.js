@@ -213,15 +213,52 @@ export function createApi(host) {
     return JSON.parse(call((g) => g.runOp(op, bytes)));
   }
 
+  /**
+   * The lone UTF-16 surrogate one of a failed call's object arguments (`[path, value]` pairs)
+   * holds, named (js-values.js), or null: the core refuses one as malformed JSON text, with a
+   * message that names only a column of that text.
+   */
+  function surrogateProblem(e, args) {
+    if (e instanceof TelemetryCoreTrap) return null;
+    for (const [path, value] of args) {
+      const problem = typeof value === "object" && value !== null ? loneSurrogateProblem(value, path) : null;
+      if (problem !== null) return problem;
+    }
+    return null;
+  }
+
+  /** A failed call's answer `{ error }` when an argument holds a lone surrogate; else `e` rethrown. */
+  function surrogateError(e, ...args) {
+    const problem = surrogateProblem(e, args);
+    if (problem === null) throw e;
+    return { error: problem };
+  }
+
   function validate(event) {
-    return runFields("validate", { event });
+    try {
+      return runFields("validate", { event });
+    } catch (e) {
+      return surrogateError(e, ["", event]);
+    }
   }
 
   function redact(event, policy = {}) {
-    return runFields("redact", { event, policy });
+    try {
+      return runFields("redact", { event, policy });
+    } catch (e) {
+      return surrogateError(e, ["", event]);
+    }
   }
 
   function translate(metadata, event, options = {}) {
+    try {
+      return translateAnswer(metadata, event, options);
+    } catch (e) {
+      return surrogateError(e, ["metadata", metadata], ["", event]);
+    }
+  }
+
+  function translateAnswer(metadata, event, options) {
     const maxMessageBytes = options.maxMessageBytes;
     if (typeof metadata === "string" || typeof event === "string") {
       // Exact JSON text given for a field: the fields path (no string splicing).
@@ -259,10 +296,7 @@ export function createApi(host) {
     try {
       return runFields("record", { event, context }, {}, true);
     } catch (e) {
-      // A lone surrogate, which the core refuses as malformed JSON text: named, as a value.
-      const surrogate = typeof event === "object" && event !== null && !(e instanceof TelemetryCoreTrap) ? loneSurrogateProblem(event) : null;
-      if (surrogate === null) throw e;
-      return { error: surrogate };
+      return surrogateError(e, ["", event]);
     }
   }
 
@@ -531,7 +565,13 @@ export function createApi(host) {
 
   const encoder = (name) => (value) => {
     const bytes = utf8(jsonText(value));
-    return call((g) => g[name](bytes));
+    try {
+      return call((g) => g[name](bytes));
+    } catch (e) {
+      const problem = surrogateProblem(e, [["", value]]);
+      if (problem === null) throw e;
+      throw new Error(`malformed input: ${problem}`, { cause: e });
+    }
   };
   const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
 

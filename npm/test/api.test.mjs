@@ -220,6 +220,28 @@ test("a JS error while serializing an argument is thrown as it is: not a trap, n
   }
 });
 
+test("a lone UTF-16 surrogate is named: validate, redact and translate answer it as an error, the encoders throw it", () => {
+  // JSON.stringify writes a lone surrogate as an escape ("\ud83d") that the core's JSON reader
+  // refuses; the message names the field and the string, not a column of the module's input.
+  const cut = { ...event, parameters: { version: 1, privateMetadata: { prompt: "hi 😀".slice(0, 4) } } };
+  const named = 'parameters.privateMetadata.prompt: "hi \\ud83d" holds a lone UTF-16 surrogate (\\ud83d), which UTF-8 text cannot carry';
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    assert.deepEqual(m.validate(cut), { error: named });
+    assert.deepEqual(m.validate({ ...event, feature: "cody.\udc00" }).error, 'feature: "cody.\\udc00" holds a lone UTF-16 surrogate (\\udc00), which UTF-8 text cannot carry');
+    assert.deepEqual(m.redact(cut, {}), { error: named });
+    assert.throws(() => m.encodeEvent(cut), { message: `malformed input: ${named}` });
+    assert.throws(() => m.encodeRecordEventsRequest({ events: { events: [cut] } }), { message: `malformed input: events.events.0.${named}` });
+    // A JSON text argument is the caller's own text: the core's message about it, as before.
+    assert.throws(() => m.validate(JSON.stringify(cut)), /^Error: malformed input: event: not valid JSON: /);
+    assert.deepEqual(m.validate(event), { ok: true });
+  }
+  assert.deepEqual(api.translate(metadata, cut), { error: named });
+  assert.deepEqual(api.translate({ ...metadata, requestId: "r\ud800" }, event), {
+    error: 'metadata.requestId: "r\\ud800" holds a lone UTF-16 surrogate (\\ud800), which UTF-8 text cannot carry',
+  });
+});
+
 test("the client module traps on a panic too (its own no_std panic handler) and stays usable", () => {
   const client = require("@telemetry-gateway/core/client");
   assert.throws(() => client.__trapForTests(), (e) => {
