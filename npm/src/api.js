@@ -8,7 +8,7 @@
 // Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
 // decimal string, as in proto3 JSON, so no precision is ever lost.
 import { createExporter } from "./exporter.js";
-import { loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
+import { eventValueProblem, loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
 
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
@@ -235,6 +235,8 @@ export function createApi(host) {
   }
 
   function validate(event) {
+    const problem = eventValueProblem(event);
+    if (problem !== null) return { error: problem };
     try {
       return runFields("validate", { event });
     } catch (e) {
@@ -243,6 +245,8 @@ export function createApi(host) {
   }
 
   function redact(event, policy = {}) {
+    const problem = eventValueProblem(event);
+    if (problem !== null) return { error: problem };
     try {
       return runFields("redact", { event, policy });
     } catch (e) {
@@ -251,6 +255,8 @@ export function createApi(host) {
   }
 
   function translate(metadata, event, options = {}) {
+    const problem = eventValueProblem(event);
+    if (problem !== null) return { error: problem };
     try {
       return translateAnswer(metadata, event, options);
     } catch (e) {
@@ -564,6 +570,8 @@ export function createApi(host) {
   }
 
   const encoder = (name) => (value) => {
+    const problem = encodedEventsProblem(value);
+    if (problem !== null) throw new Error(`malformed input: ${problem}`);
     const bytes = utf8(jsonText(value));
     try {
       return call((g) => g[name](bytes));
@@ -574,6 +582,20 @@ export function createApi(host) {
     }
   };
   const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
+
+  /** eventValueProblem for the Event, or each Event of the request, an encoder is given. */
+  function encodedEventsProblem(value) {
+    if (value === null || typeof value !== "object") return null;
+    const events = value.events && value.events.events;
+    if (Array.isArray(events)) {
+      for (const event of events) {
+        const problem = eventValueProblem(event);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    return eventValueProblem(value.event !== undefined ? value.event : value);
+  }
 
   /** The core's chunk plan: index ranges `[start, end)` of events whose sizes stay under `limit`. */
   function planChunks(sizes, limit) {

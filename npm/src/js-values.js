@@ -1,30 +1,68 @@
 // JS values that JSON text cannot carry. JSON.stringify writes Infinity, -Infinity and NaN as
 // null and leaves out undefined, symbols and functions, so the core would only see a missing or
-// null metadata value and answer `invalid value type <nil>`. These are caught before serialization and named as the JS
-// values they were. (Only the boundary's concern: the metadata rule itself is the core's.)
+// null metadata value and answer `invalid value type <nil>` (a recording), or drop the key or
+// version without a word (an Event, whose metadata is a map). These are caught before
+// serialization and named as the JS values they were. (Only the boundary's concern: the metadata
+// rule itself is the core's.)
 
-/** The error for a recording whose metadata holds a value JSON cannot carry, or null. */
+/** The error for a recording whose metadata or version holds a value JSON cannot carry, or null. */
 export function metadataValueProblem(input) {
   const parameters = input.parameters;
   if (parameters === null || typeof parameters !== "object") return null;
+  const version = versionProblem(parameters.version);
+  if (version !== null) return version;
   const metadata = parameters.metadata;
   if (!Array.isArray(metadata)) return null;
   for (const entry of metadata) {
     if (entry === null || typeof entry !== "object") continue;
     const value = entry.value;
-    if (typeof value === "number") {
-      if (!Number.isFinite(value)) {
-        return `${prefix(entry.key)} ${value} (a JavaScript number that JSON cannot carry; metadata values must be finite numbers)`;
-      }
-    } else if (value === undefined) {
+    if (value === undefined) {
       return `${prefix(entry.key)} undefined (metadata values must be finite numbers)`;
     } else if (typeof value === "bigint") {
       return `${prefix(entry.key)} ${value}n (a BigInt; metadata values must be finite numbers)`;
-    } else if (typeof value === "symbol") {
-      return `${prefix(entry.key)} ${value.toString()} (a symbol; metadata values must be finite numbers)`;
-    } else if (typeof value === "function") {
-      return `${prefix(entry.key)} a function (metadata values must be finite numbers)`;
     }
+    const problem = valueProblem(entry.key, value);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+/**
+ * The error for an Event (proto3 JSON: `parameters.metadata` a map) whose metadata or version
+ * holds a value JSON cannot carry, or null. An undefined value is left out, as JSON leaves out
+ * any undefined property, and a BigInt is its decimal string (a double in proto3 JSON).
+ */
+export function eventValueProblem(event) {
+  if (event === null || typeof event !== "object") return null;
+  const parameters = event.parameters;
+  if (parameters === null || typeof parameters !== "object") return null;
+  const version = versionProblem(parameters.version);
+  if (version !== null) return version;
+  const metadata = parameters.metadata;
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) return null;
+  for (const key in metadata) {
+    const problem = valueProblem(key, metadata[key]);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+function valueProblem(key, value) {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) {
+      return `${prefix(key)} ${value} (a JavaScript number that JSON cannot carry; metadata values must be finite numbers)`;
+    }
+  } else if (typeof value === "symbol") {
+    return `${prefix(key)} ${value.toString()} (a symbol; metadata values must be finite numbers)`;
+  } else if (typeof value === "function") {
+    return `${prefix(key)} a function (metadata values must be finite numbers)`;
+  }
+  return null;
+}
+
+function versionProblem(version) {
+  if (typeof version === "number" && !Number.isFinite(version)) {
+    return `parameters.version has invalid value ${version} (a JavaScript number that JSON cannot carry)`;
   }
   return null;
 }

@@ -242,6 +242,31 @@ test("a lone UTF-16 surrogate is named: validate, redact and translate answer it
   });
 });
 
+test("numbers JSON cannot carry in an Event's metadata map or version are refused naming them, not dropped", () => {
+  // JSON.stringify writes NaN and ±Infinity as null, which the core reads as no value: the
+  // metadata key, or the version, would be dropped without a word.
+  const withMetadata = (value) => ({ ...event, parameters: { version: 1, metadata: { latency: value, count: 3 } } });
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    assert.deepEqual(m.validate(withMetadata(NaN)), {
+      error: 'metadata "latency" has invalid value NaN (a JavaScript number that JSON cannot carry; metadata values must be finite numbers)',
+    });
+    assert.match(m.redact(withMetadata(-Infinity), {}).error, /^metadata "latency" has invalid value -Infinity \(a JavaScript number/);
+    assert.match(m.validate(withMetadata(Symbol("s"))).error, /^metadata "latency" has invalid value Symbol\(s\) \(a symbol/);
+    assert.throws(() => m.encodeEvent(withMetadata(Infinity)), { message: /^malformed input: metadata "latency" has invalid value Infinity/ });
+    assert.throws(() => m.encodeRecordEventsRequest({ events: { events: [event, withMetadata(NaN)] } }), /invalid value NaN/);
+    const version = { ...event, parameters: { version: NaN } };
+    assert.deepEqual(m.validate(version), { error: "parameters.version has invalid value NaN (a JavaScript number that JSON cannot carry)" });
+    assert.deepEqual(m.record({ ...sdkEvent(), parameters: { version: Infinity } }, { serverVersion: "5.5.0" }), {
+      error: "parameters.version has invalid value Infinity (a JavaScript number that JSON cannot carry)",
+    });
+    // undefined is left out as JSON leaves it out (no key), a BigInt is its decimal string: both as before.
+    assert.deepEqual(m.validate(withMetadata(undefined)), { ok: true });
+    assert.deepEqual(m.redact(withMetadata(7n), { dotcom: true }).event.parameters.metadata, { latency: 7, count: 3 });
+  }
+  assert.match(api.translate(metadata, withMetadata(NaN)).error, /^metadata "latency" has invalid value NaN/);
+});
+
 test("the client module traps on a panic too (its own no_std panic handler) and stays usable", () => {
   const client = require("@telemetry-gateway/core/client");
   assert.throws(() => client.__trapForTests(), (e) => {
