@@ -8,7 +8,7 @@
 // Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
 // decimal string, as in proto3 JSON, so no precision is ever lost.
 import { createExporter } from "./exporter.js";
-import { eventValueProblem, loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
+import { describe, eventValueProblem, loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
 
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
@@ -581,7 +581,22 @@ export function createApi(host) {
       throw new Error(`malformed input: ${problem}`, { cause: e });
     }
   };
-  const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
+  const decoder = (name) => (bytes) => {
+    const view = protobufBytes(name, bytes);
+    return JSON.parse(call((g) => g[name](view)));
+  };
+
+  /**
+   * A decoder's argument as a Uint8Array: an ArrayBuffer or another view is viewed as its bytes;
+   * anything else is refused (the module's glue would read an ArrayBuffer as no bytes and a
+   * string as zeros).
+   */
+  function protobufBytes(name, bytes) {
+    if (bytes instanceof Uint8Array) return bytes;
+    if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+    if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    throw new TypeError(`${name}: expected protobuf bytes (a Uint8Array or an ArrayBuffer), got ${describe(bytes)}`);
+  }
 
   /** eventValueProblem for the Event, or each Event of the request, an encoder is given. */
   function encodedEventsProblem(value) {

@@ -67,6 +67,15 @@ function versionProblem(version) {
   return null;
 }
 
+/** What a JS value is, for an error message: "a string", "null", "an array", … */
+export function describe(value) {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array";
+  const type = typeof value;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
 function prefix(key) {
   return `metadata ${JSON.stringify(String(key))} has invalid value`;
 }

@@ -267,6 +267,22 @@ test("numbers JSON cannot carry in an Event's metadata map or version are refuse
   assert.match(api.translate(metadata, withMetadata(NaN)).error, /^metadata "latency" has invalid value NaN/);
 });
 
+test("decoders take protobuf bytes (a Uint8Array, an ArrayBuffer or a view of one) and refuse anything else naming it", () => {
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    const bytes = m.encodeEvent(event);
+    // Before: an ArrayBuffer decoded as no bytes at all ({}), a string as zeros.
+    assert.deepEqual(m.decodeEvent(bytes.slice().buffer), m.decodeEvent(bytes));
+    assert.deepEqual(m.decodeEvent(new DataView(bytes.slice().buffer)), m.decodeEvent(bytes));
+    assert.deepEqual(m.decodeEvent(Buffer.from(bytes)), m.decodeEvent(bytes));
+    for (const [value, what] of [["abc", "a string"], [null, "null"], [undefined, "undefined"], [[1, 2], "an array"], [{}, "an object"]]) {
+      assert.throws(() => m.decodeEvent(value), { name: "TypeError", message: `decodeEvent: expected protobuf bytes (a Uint8Array or an ArrayBuffer), got ${what}` });
+    }
+    assert.throws(() => m.decodeRecordEventsResponse("x"), /^TypeError: decodeRecordEventsResponse: expected protobuf bytes/);
+    assert.deepEqual(m.validate(event), { ok: true });
+  }
+});
+
 test("the client module traps on a panic too (its own no_std panic handler) and stays usable", () => {
   const client = require("@telemetry-gateway/core/client");
   assert.throws(() => client.__trapForTests(), (e) => {
