@@ -8,7 +8,7 @@
 // Answers are parsed with JSON.parse: every int64 in them (user ids, legacyMetadata values) is a
 // decimal string, as in proto3 JSON, so no precision is ever lost.
 import { createExporter } from "./exporter.js";
-import { metadataValueProblem } from "./js-values.js";
+import { describe, eventValueProblem, loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
 
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
@@ -128,7 +128,11 @@ export class TelemetryEventValidationError extends Error {
  */
 export function createApi(host) {
   const full = host.full !== false;
-  /** Calls into the module; a trap re-instantiates it and is rethrown as TelemetryCoreTrap. */
+  /**
+   * Calls into the module; a trap re-instantiates it and is rethrown as TelemetryCoreTrap.
+   * Arguments are serialized before `call`: a JS error there (a cyclic or 10,000-deep object's
+   * TypeError or RangeError from JSON.stringify) is the caller's, thrown as it is, not a trap.
+   */
   function call(fn) {
     const glue = host.glue();
     try {
@@ -205,18 +209,62 @@ export function createApi(host) {
   }
 
   function runOp(op, input) {
-    return JSON.parse(call((g) => g.runOp(op, utf8(jsonText(input)))));
+    const bytes = utf8(jsonText(input));
+    return JSON.parse(call((g) => g.runOp(op, bytes)));
+  }
+
+  /**
+   * The lone UTF-16 surrogate one of a failed call's object arguments (`[path, value]` pairs)
+   * holds, named (js-values.js), or null: the core refuses one as malformed JSON text, with a
+   * message that names only a column of that text.
+   */
+  function surrogateProblem(e, args) {
+    if (e instanceof TelemetryCoreTrap) return null;
+    for (const [path, value] of args) {
+      const problem = typeof value === "object" && value !== null ? loneSurrogateProblem(value, path) : null;
+      if (problem !== null) return problem;
+    }
+    return null;
+  }
+
+  /** A failed call's answer `{ error }` when an argument holds a lone surrogate; else `e` rethrown. */
+  function surrogateError(e, ...args) {
+    const problem = surrogateProblem(e, args);
+    if (problem === null) throw e;
+    return { error: problem };
   }
 
   function validate(event) {
-    return runFields("validate", { event });
+    const problem = eventValueProblem(event);
+    if (problem !== null) return { error: problem };
+    try {
+      return runFields("validate", { event });
+    } catch (e) {
+      return surrogateError(e, ["", event]);
+    }
   }
 
   function redact(event, policy = {}) {
-    return runFields("redact", { event, policy });
+    const problem = eventValueProblem(event);
+    if (problem !== null) return { error: problem };
+    try {
+      return runFields("redact", { event, policy });
+    } catch (e) {
+      return surrogateError(e, ["", event]);
+    }
   }
 
   function translate(metadata, event, options = {}) {
+    const problem = eventValueProblem(event);
+    if (problem !== null) return { error: problem };
+    try {
+      return translateAnswer(metadata, event, options);
+    } catch (e) {
+      return surrogateError(e, ["metadata", metadata], ["", event]);
+    }
+  }
+
+  function translateAnswer(metadata, event, options) {
     const maxMessageBytes = options.maxMessageBytes;
     if (typeof metadata === "string" || typeof event === "string") {
       // Exact JSON text given for a field: the fields path (no string splicing).
@@ -227,7 +275,8 @@ export function createApi(host) {
     // Objects: one input text, and the answer's body as bytes (wasm/src/lib.rs translateParts):
     // `data` is those bytes, `payload` their text, without a JSON string's escaping.
     const text = fieldsText({ maxMessageBytes }, fieldsText({ metadata, event }, "{"));
-    const parts = call((g) => g.translateParts(utf8(text + "}")));
+    const bytes = utf8(text + "}");
+    const parts = call((g) => g.translateParts(bytes));
     const view = new DataView(parts.buffer, parts.byteOffset, parts.byteLength);
     const len = view.getUint32(0, true);
     if (len === 0xffffffff) return JSON.parse(textDecoder.decode(parts.subarray(4)));
@@ -250,7 +299,11 @@ export function createApi(host) {
         "record(): the context has no serverVersion, so events carry an empty source.server (\"server\":{}); pass context.serverVersion (the version of the instance or service recording them)",
       );
     }
-    return runFields("record", { event, context }, {}, true);
+    try {
+      return runFields("record", { event, context }, {}, true);
+    } catch (e) {
+      return surrogateError(e, ["", event]);
+    }
   }
 
   /**
@@ -285,7 +338,13 @@ export function createApi(host) {
     let problems = null;
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
-      const problem = typeof input === "object" && input !== null ? metadataValueProblem(input) : null;
+      let problem;
+      try {
+        problem = typeof input === "object" && input !== null ? metadataValueProblem(input) : null;
+      } catch (e) {
+        // A getter or Proxy that throws: this recording alone is refused.
+        problem = unwritable(e);
+      }
       if (problem) (problems ||= new Map()).set(i, problem);
     }
     let sent = inputs;
@@ -294,7 +353,20 @@ export function createApi(host) {
       sent = inputs.filter((_, i) => !problems.has(i));
       if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
     }
-    const answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+    let answer;
+    try {
+      answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+    } catch (e) {
+      // One recording JSON.stringify throws on, or that the core cannot read, fails the whole
+      // call: find each such recording, refuse it alone, and record the others.
+      if (e instanceof TelemetryCoreTrap) throw e;
+      const found = recordingProblems(inputs, problems, context, perEvent, jsonText(policy));
+      if (found === null) throw e;
+      problems = found;
+      sent = inputs.filter((_, i) => !problems.has(i));
+      if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
+      answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+    }
     if (!problems) return answer;
     const out = new Array(inputs.length);
     for (let i = 0, j = 0; i < inputs.length; i++) {
@@ -302,6 +374,31 @@ export function createApi(host) {
     }
     // The ids' UTF-8 (see recordBatchText) no longer line up with the recordings.
     return { results: out, requests: answer.requests, ids: null };
+  }
+
+  /**
+   * After a batch's call failed: `problems` (or a new map) with each recording that cannot reach
+   * the core alone added — one JSON.stringify throws on or that holds a lone surrogate
+   * (js-values.js), or one the core refuses as malformed JSON by itself (deeper than it reads) —
+   * or null if none (the call failed for another reason: a context or policy it cannot read).
+   */
+  function recordingProblems(inputs, problems, context, perEvent, policyText) {
+    const found = new Map(problems || []);
+    const before = found.size;
+    for (let i = 0; i < inputs.length; i++) {
+      if (found.has(i)) continue;
+      const input = inputs[i];
+      let problem = recordingProblem(input, stringify);
+      if (problem === null) {
+        try {
+          recordBatchText(stringify([input]), jsonText(perEvent ? [context[i]] : context), perEvent, policyText, 1024 * 1024);
+        } catch (e) {
+          if (!(e instanceof TelemetryCoreTrap) && /^malformed input: recordings: /.test(e.message)) problem = e.message;
+        }
+      }
+      if (problem !== null) found.set(i, problem);
+    }
+    return found.size > before ? found : null;
   }
 
   /**
@@ -472,13 +569,54 @@ export function createApi(host) {
     }
   }
 
-  const encoder = (name) => (value) => call((g) => g[name](utf8(jsonText(value))));
-  const decoder = (name) => (bytes) => JSON.parse(call((g) => g[name](bytes)));
+  const encoder = (name) => (value) => {
+    const problem = encodedEventsProblem(value);
+    if (problem !== null) throw new Error(`malformed input: ${problem}`);
+    const bytes = utf8(jsonText(value));
+    try {
+      return call((g) => g[name](bytes));
+    } catch (e) {
+      const problem = surrogateProblem(e, [["", value]]);
+      if (problem === null) throw e;
+      throw new Error(`malformed input: ${problem}`, { cause: e });
+    }
+  };
+  const decoder = (name) => (bytes) => {
+    const view = protobufBytes(name, bytes);
+    return JSON.parse(call((g) => g[name](view)));
+  };
+
+  /**
+   * A decoder's argument as a Uint8Array: an ArrayBuffer or another view is viewed as its bytes;
+   * anything else is refused (the module's glue would read an ArrayBuffer as no bytes and a
+   * string as zeros).
+   */
+  function protobufBytes(name, bytes) {
+    if (bytes instanceof Uint8Array) return bytes;
+    if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+    if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    throw new TypeError(`${name}: expected protobuf bytes (a Uint8Array or an ArrayBuffer), got ${describe(bytes)}`);
+  }
+
+  /** eventValueProblem for the Event, or each Event of the request, an encoder is given. */
+  function encodedEventsProblem(value) {
+    if (value === null || typeof value !== "object") return null;
+    const events = value.events && value.events.events;
+    if (Array.isArray(events)) {
+      for (const event of events) {
+        const problem = eventValueProblem(event);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    return eventValueProblem(value.event !== undefined ? value.event : value);
+  }
 
   /** The core's chunk plan: index ranges `[start, end)` of events whose sizes stay under `limit`. */
   function planChunks(sizes, limit) {
     const input = limit === undefined ? { sizes } : { sizes, limit };
-    return JSON.parse(call((g) => g.planChunks(utf8(JSON.stringify(input))))).chunks;
+    const bytes = utf8(JSON.stringify(input));
+    return JSON.parse(call((g) => g.planChunks(bytes))).chunks;
   }
 
   /** The core's retry back-off for `attempt` (from 0); `sample` uniform in [0, 1). */
@@ -498,7 +636,8 @@ export function createApi(host) {
 
   /** The ids of `sent` the gateway acknowledged in `succeeded`, by the core's rule. */
   function acknowledged(sent, succeeded) {
-    return JSON.parse(call((g) => g.acknowledged(utf8(JSON.stringify({ sent, succeeded })))));
+    const bytes = utf8(JSON.stringify({ sent, succeeded }));
+    return JSON.parse(call((g) => g.acknowledged(bytes)));
   }
 
   const core = {
@@ -537,9 +676,14 @@ export function createApi(host) {
       decodeRecordEventsRequest: decoder("decodeRecordEventsRequest"),
       decodeRecordEventRequest: decoder("decodeRecordEventRequest"),
       conformance: {
-        checkFile: (file, text, target, seenNames = []) =>
-          JSON.parse(call((g) => g.checkCorpusFile(file, text, target, JSON.stringify(seenNames)))),
-        answerMatches: (expect, actual) => call((g) => g.answerMatches(jsonText(expect), jsonText(actual))),
+        checkFile: (file, text, target, seenNames = []) => {
+          const seen = JSON.stringify(seenNames);
+          return JSON.parse(call((g) => g.checkCorpusFile(file, text, target, seen)));
+        },
+        answerMatches: (expect, actual) => {
+          const [expectText, actualText] = [jsonText(expect), jsonText(actual)];
+          return call((g) => g.answerMatches(expectText, actualText));
+        },
       },
     });
   }

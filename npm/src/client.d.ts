@@ -57,6 +57,7 @@ export type {
   RecordBatchResult,
   InitInput,
   RecordEventsRequestJson,
+  ProtobufBytes,
   TelemetryProcessor,
   RecordEventsCallOptions,
   RecordEventsTransport,

@@ -219,23 +219,25 @@ export function checkEvents(events: Uint8Array[]): (string | null)[];
 // ---------------------------------------------------------------------------------------------
 // Protobuf wire encoding, for JS transports (gRPC message bodies, without gRPC framing).
 
+/** Protobuf bytes a decoder takes: a `Uint8Array` (a `Buffer`), an `ArrayBuffer`, or another view of one. */
+export type ProtobufBytes = Uint8Array | ArrayBuffer | ArrayBufferView;
 export type RecordEventsRequestJson =
   | { metadata: RequestMetadata }
   | { events: { events: EventInput[] } };
 export function encodeRecordEventsRequest(request: RecordEventsRequestJson | JsonText): Uint8Array;
 /** The gateway's side of the wire: not in the client build (`@telemetry-gateway/core/client`). */
 export function decodeRecordEventsRequest(
-  bytes: Uint8Array,
+  bytes: ProtobufBytes,
 ): { metadata: RequestMetadata } | { events: { events: Event[] } } | Record<string, never>;
 export function encodeRecordEventsResponse(response: { succeededEvents?: string[] } | JsonText): Uint8Array;
-export function decodeRecordEventsResponse(bytes: Uint8Array): { succeededEvents: string[] };
+export function decodeRecordEventsResponse(bytes: ProtobufBytes): { succeededEvents: string[] };
 export function encodeRecordEventRequest(
   request: { metadata?: RequestMetadata; event?: EventInput } | JsonText,
 ): Uint8Array;
 /** The gateway's side of the wire: not in the client build (`@telemetry-gateway/core/client`). */
-export function decodeRecordEventRequest(bytes: Uint8Array): { metadata?: RequestMetadata; event?: Event };
+export function decodeRecordEventRequest(bytes: ProtobufBytes): { metadata?: RequestMetadata; event?: Event };
 export function encodeEvent(event: EventInput | JsonText): Uint8Array;
-export function decodeEvent(bytes: Uint8Array): Event;
+export function decodeEvent(bytes: ProtobufBytes): Event;
 
 // ---------------------------------------------------------------------------------------------
 // JS SDK processors (`@sourcegraph/telemetry`'s `TelemetryProcessor` contract).

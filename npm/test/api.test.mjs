@@ -194,6 +194,95 @@ test("a trap re-instantiates the module, which stays usable", () => {
   assert.notEqual(api.uuidV7(), before);
 });
 
+test("a JS error while serializing an argument is thrown as it is: not a trap, no re-instantiation", () => {
+  // 10,000 levels: JSON.stringify overflows the JS stack (a RangeError) before the module is called.
+  let deep = {};
+  for (let i = 0; i < 10_000; i++) deep = { a: deep };
+  const deepEvent = { ...event, parameters: { version: 1, privateMetadata: deep } };
+  const cyclic = { ...event, parameters: { version: 1, privateMetadata: {} } };
+  cyclic.parameters.privateMetadata.self = cyclic.parameters.privateMetadata;
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    for (const call of [
+      () => m.encodeEvent(deepEvent),
+      () => m.runOp("validate", { event: deepEvent }),
+      () => m.encodeEvent(cyclic),
+      () => m.encodeRecordEventsRequest({ events: { events: [cyclic] } }),
+      () => m.validate(deepEvent),
+    ]) {
+      assert.throws(call, (e) => {
+        assert.ok(!(e instanceof m.TelemetryCoreTrap), `${e.name}: ${e.message}`);
+        assert.ok(e instanceof RangeError || e instanceof TypeError, `${e.name}: ${e.message}`);
+        return true;
+      });
+      assert.deepEqual(m.validate(event), { ok: true });
+    }
+  }
+});
+
+test("a lone UTF-16 surrogate is named: validate, redact and translate answer it as an error, the encoders throw it", () => {
+  // JSON.stringify writes a lone surrogate as an escape ("\ud83d") that the core's JSON reader
+  // refuses; the message names the field and the string, not a column of the module's input.
+  const cut = { ...event, parameters: { version: 1, privateMetadata: { prompt: "hi 😀".slice(0, 4) } } };
+  const named = 'parameters.privateMetadata.prompt: "hi \\ud83d" holds a lone UTF-16 surrogate (\\ud83d), which UTF-8 text cannot carry';
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    assert.deepEqual(m.validate(cut), { error: named });
+    assert.deepEqual(m.validate({ ...event, feature: "cody.\udc00" }).error, 'feature: "cody.\\udc00" holds a lone UTF-16 surrogate (\\udc00), which UTF-8 text cannot carry');
+    assert.deepEqual(m.redact(cut, {}), { error: named });
+    assert.throws(() => m.encodeEvent(cut), { message: `malformed input: ${named}` });
+    assert.throws(() => m.encodeRecordEventsRequest({ events: { events: [cut] } }), { message: `malformed input: events.events.0.${named}` });
+    // A JSON text argument is the caller's own text: the core's message about it, as before.
+    assert.throws(() => m.validate(JSON.stringify(cut)), /^Error: malformed input: event: not valid JSON: /);
+    assert.deepEqual(m.validate(event), { ok: true });
+  }
+  assert.deepEqual(api.translate(metadata, cut), { error: named });
+  assert.deepEqual(api.translate({ ...metadata, requestId: "r\ud800" }, event), {
+    error: 'metadata.requestId: "r\\ud800" holds a lone UTF-16 surrogate (\\ud800), which UTF-8 text cannot carry',
+  });
+});
+
+test("numbers JSON cannot carry in an Event's metadata map or version are refused naming them, not dropped", () => {
+  // JSON.stringify writes NaN and ±Infinity as null, which the core reads as no value: the
+  // metadata key, or the version, would be dropped without a word.
+  const withMetadata = (value) => ({ ...event, parameters: { version: 1, metadata: { latency: value, count: 3 } } });
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    assert.deepEqual(m.validate(withMetadata(NaN)), {
+      error: 'metadata "latency" has invalid value NaN (a JavaScript number that JSON cannot carry; metadata values must be finite numbers)',
+    });
+    assert.match(m.redact(withMetadata(-Infinity), {}).error, /^metadata "latency" has invalid value -Infinity \(a JavaScript number/);
+    assert.match(m.validate(withMetadata(Symbol("s"))).error, /^metadata "latency" has invalid value Symbol\(s\) \(a symbol/);
+    assert.throws(() => m.encodeEvent(withMetadata(Infinity)), { message: /^malformed input: metadata "latency" has invalid value Infinity/ });
+    assert.throws(() => m.encodeRecordEventsRequest({ events: { events: [event, withMetadata(NaN)] } }), /invalid value NaN/);
+    const version = { ...event, parameters: { version: NaN } };
+    assert.deepEqual(m.validate(version), { error: "parameters.version has invalid value NaN (a JavaScript number that JSON cannot carry)" });
+    assert.deepEqual(m.record({ ...sdkEvent(), parameters: { version: Infinity } }, { serverVersion: "5.5.0" }), {
+      error: "parameters.version has invalid value Infinity (a JavaScript number that JSON cannot carry)",
+    });
+    // undefined is left out as JSON leaves it out (no key), a BigInt is its decimal string: both as before.
+    assert.deepEqual(m.validate(withMetadata(undefined)), { ok: true });
+    assert.deepEqual(m.redact(withMetadata(7n), { dotcom: true }).event.parameters.metadata, { latency: 7, count: 3 });
+  }
+  assert.match(api.translate(metadata, withMetadata(NaN)).error, /^metadata "latency" has invalid value NaN/);
+});
+
+test("decoders take protobuf bytes (a Uint8Array, an ArrayBuffer or a view of one) and refuse anything else naming it", () => {
+  const client = require("@telemetry-gateway/core/client");
+  for (const m of [api, client]) {
+    const bytes = m.encodeEvent(event);
+    // Before: an ArrayBuffer decoded as no bytes at all ({}), a string as zeros.
+    assert.deepEqual(m.decodeEvent(bytes.slice().buffer), m.decodeEvent(bytes));
+    assert.deepEqual(m.decodeEvent(new DataView(bytes.slice().buffer)), m.decodeEvent(bytes));
+    assert.deepEqual(m.decodeEvent(Buffer.from(bytes)), m.decodeEvent(bytes));
+    for (const [value, what] of [["abc", "a string"], [null, "null"], [undefined, "undefined"], [[1, 2], "an array"], [{}, "an object"]]) {
+      assert.throws(() => m.decodeEvent(value), { name: "TypeError", message: `decodeEvent: expected protobuf bytes (a Uint8Array or an ArrayBuffer), got ${what}` });
+    }
+    assert.throws(() => m.decodeRecordEventsResponse("x"), /^TypeError: decodeRecordEventsResponse: expected protobuf bytes/);
+    assert.deepEqual(m.validate(event), { ok: true });
+  }
+});
+
 test("the client module traps on a panic too (its own no_std panic handler) and stays usable", () => {
   const client = require("@telemetry-gateway/core/client");
   assert.throws(() => client.__trapForTests(), (e) => {

@@ -548,6 +548,16 @@ test("metadata values JSON cannot carry are refused with the JS value named", as
   assert.match(core.record(withValue(NaN), CONTEXT).error, /invalid value NaN/);
   assert.match(core.record(withValue(undefined), CONTEXT).error, /invalid value undefined/);
   assert.match(core.record(withValue(5n), CONTEXT).error, /invalid value 5n \(a BigInt/);
+  // JSON.stringify leaves out a Symbol or a function as it does undefined: named, not `type <nil>`.
+  assert.equal(
+    core.record(withValue(Symbol("ms")), CONTEXT).error,
+    'metadata "latency" has invalid value Symbol(ms) (a symbol; metadata values must be finite numbers)',
+  );
+  assert.equal(
+    core.record(withValue(function latency() {}), CONTEXT).error,
+    'metadata "latency" has invalid value a function (metadata values must be finite numbers)',
+  );
+  assert.match(core.recordBatch([withValue(Symbol.iterator)], { context: CONTEXT })[0].error, /invalid value Symbol\(Symbol\.iterator\) \(a symbol/);
   assert.equal(core.record(withValue(null), CONTEXT).error, 'metadata "latency" has invalid value type <nil>');
   const results = core.recordBatch([recording(1), withValue(Infinity), recording(2)], { context: CONTEXT });
   assert.deepEqual(results.map((r) => ("error" in r ? r.error.slice(0, 40) : "ok")), ["ok", 'metadata "latency" has invalid value Inf', "ok"]);
@@ -560,6 +570,55 @@ test("metadata values JSON cannot carry are refused with the JS value named", as
   assert.deepEqual(errors.map((e) => e.code), ["invalid_event"]);
   assert.match(errors[0].message, /Infinity/);
   assert.equal(gw.calls[0].payloads.flat().length, 1);
+});
+
+test("a recording that cannot be written as JSON, or that the core cannot read, is refused alone: the rest of the batch is recorded and exported", async () => {
+  const cyclic = recording(0);
+  cyclic.parameters.privateMetadata.self = cyclic.parameters.privateMetadata;
+  const getter = recording(0);
+  Object.defineProperty(getter.parameters.privateMetadata, "g", { enumerable: true, get: () => { throw new Error("getter failed"); } });
+  let deep = {};
+  for (let i = 0; i < 200; i++) deep = { a: deep };
+  // A string cut in the middle of an emoji: JSON.stringify writes the half as \ud83d.
+  const cut = recording(0, { parameters: { version: 0, privateMetadata: { prompt: "hi 😀".slice(0, 4) } } });
+  const badKey = recording(0, { parameters: { version: 0, metadata: [{ key: "k\udc00", value: 1 }] } });
+  const badFeature = recording(0, { feature: "cody.\ud800" });
+  const proxy = new Proxy(recording(0), { get: () => { throw new Error("proxy failed"); } });
+  const hostile = [
+    [proxy, /^recording cannot be written as JSON: proxy failed$/],
+    [cyclic, /^recording cannot be written as JSON: Converting circular structure to JSON/],
+    [getter, /^recording cannot be written as JSON: getter failed$/],
+    [recording(0, { parameters: { version: 0, privateMetadata: deep } }), /recursion limit exceeded/],
+    [cut, /^parameters\.privateMetadata\.prompt: "hi \\ud83d" holds a lone UTF-16 surrogate \(\\ud83d\), which UTF-8 text cannot carry$/],
+    [badKey, /^parameters\.metadata\.0\.key: "k\\udc00" holds a lone UTF-16 surrogate \(\\udc00\)/],
+    [badFeature, /^feature: "cody\.\\ud800" holds a lone UTF-16 surrogate/],
+  ];
+  const inputs = [recording(1), ...hostile.map(([input]) => input), recording(2)];
+  const results = core.recordBatch(inputs, { context: CONTEXT });
+  assert.equal(results.length, inputs.length);
+  assert.ok("id" in results[0] && "id" in results[inputs.length - 1]);
+  hostile.forEach(([, message], i) => assert.match(results[i + 1].error, message));
+  // Per-recording contexts stay paired with their recordings.
+  const contexts = inputs.map((_, i) => ({ ...CONTEXT, id: `id-${i}`, now: "2024-07-01T12:00:00Z" }));
+  const perEvent = core.recordRequests(inputs, { context: contexts });
+  assert.deepEqual(perEvent.results.map((r) => r.id), ["id-0", ...hostile.map(() => undefined), `id-${inputs.length - 1}`]);
+  // A lone surrogate is refused by record() too, as a value naming it.
+  assert.match(core.record(cut, CONTEXT).error, /^parameters\.privateMetadata\.prompt: "hi \\ud83d" holds a lone UTF-16 surrogate/);
+  // Not a recording's problem: still thrown.
+  assert.throws(() => core.recordBatch([cyclic], { context: { id: "\ud800" } }), /^Error: malformed input: context: /);
+  assert.throws(() => core.recordBatch([recording(1)], { context: { id: "\ud800" } }), /^Error: malformed input: context: /);
+  // Through the exporter: each reported as invalid_event, the two others exported.
+  const gw = fakeGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, onError });
+  await ex.exportEvents(inputs);
+  await ex.flush({ timeoutMs: 2000 });
+  assert.deepEqual(errors.map((e) => e.code), hostile.map(() => "invalid_event"));
+  hostile.forEach(([input, message], i) => {
+    assert.match(errors[i].message, message);
+    assert.equal(errors[i].event, input);
+  });
+  assert.deepEqual(gw.calls[0].payloads.flat().map((e) => e.parameters.metadata), [{ n: 1 }, { n: 2 }]);
 });
 
 /** A store in memory, with a log of its operations; `failAdd` makes add() reject. */

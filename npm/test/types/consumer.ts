@@ -69,6 +69,7 @@ export async function demo(bytes: Uint8Array): Promise<string[]> {
   const one = decodeRecordEventRequest(encodeRecordEventRequest({ metadata: { requestId: "r" } }));
   out.push(String(one.event?.id));
   out.push(decodeEvent(encodeEvent('{"id":"1"}')).id ?? "");
+  out.push(decodeEvent(encodeEvent('{"id":"1"}').slice().buffer).id ?? "");
   try {
     new RedactionProcessor({ additionalAllowedEventTypes: "bad" });
   } catch (e) {
