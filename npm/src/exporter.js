@@ -169,8 +169,23 @@ export function createExporter(core, internal) {
         ["maxChunkBytes", maxChunkBytes],
         ["maxKeepaliveBytes", maxKeepaliveBytes],
         ["storeOpenTimeoutMs", storeOpenTimeoutMs],
+        // A deadline that is not one aborts every call at once (setTimeout reads it as ~0 ms).
+        ["requestTimeoutMs", requestTimeoutMs],
       ]) {
         if (!Number.isInteger(value) || value < 1) throw new TypeError(`GatewayExporter: \`${name}\` must be a positive integer`);
+      }
+      // A back-off of 0 or less would retry a gateway that is down without pause.
+      if (typeof retry !== "object" || retry === null) {
+        throw new TypeError("GatewayExporter: `retry` must be an object { baseMs?, maxMs?, maxAttempts? }");
+      }
+      for (const [name, value] of [
+        ["baseMs", retry.baseMs ?? 500],
+        ["maxMs", retry.maxMs ?? 60_000],
+        ["maxAttempts", retry.maxAttempts ?? 1],
+      ]) {
+        if ((!Number.isInteger(value) || value < 1) && !(name === "maxAttempts" && value === Infinity)) {
+          throw new TypeError(`GatewayExporter: \`retry.${name}\` must be a positive integer${name === "maxAttempts" ? " (or Infinity, the default)" : ""}`);
+        }
       }
       if (maxKeepaliveBytes > KEEPALIVE_BODY_LIMIT) {
         throw new TypeError(`GatewayExporter: \`maxKeepaliveBytes\` must be at most ${KEEPALIVE_BODY_LIMIT} (fetch's keepalive quota)`);

@@ -351,6 +351,24 @@ test("constructor checks: transport, metadata, overflow policy, redaction policy
   assert.equal(new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT }).persistence, "memory");
 });
 
+test("constructor checks: the call deadline and the retry back-off are positive integers", () => {
+  // A deadline that is not one would abort every call at once (setTimeout reads "30000" or
+  // Infinity as 0 or 1 ms), and a back-off of 0 or less retries a gateway that is down without
+  // pause: refused here, as the other limits are.
+  const transport = fakeGateway();
+  const make = (options) => new GatewayExporter({ transport, metadata: METADATA, context: CONTEXT, ...options });
+  for (const requestTimeoutMs of [0, -5, 1.5, "30000", Infinity, NaN]) {
+    assert.throws(() => make({ requestTimeoutMs }), /`requestTimeoutMs` must be a positive integer/, String(requestTimeoutMs));
+  }
+  for (const [name, value] of [["baseMs", 0], ["baseMs", -1], ["baseMs", "500"], ["maxMs", 0], ["maxMs", Infinity], ["maxAttempts", 0], ["maxAttempts", 2.5], ["maxAttempts", "3"]]) {
+    assert.throws(() => make({ retry: { [name]: value } }), new RegExp("`retry\\." + name + "` must be a positive integer"), `${name}: ${value}`);
+  }
+  assert.throws(() => make({ retry: null }), /`retry` must be an object/);
+  // Accepted: the defaults, and unlimited attempts spelled out.
+  make({ requestTimeoutMs: 1, retry: { baseMs: 1, maxMs: 1, maxAttempts: Infinity } });
+  make({ retry: {} });
+});
+
 test("a context function without serverVersion is reported once; events still go out", async () => {
   const gw = fakeGateway();
   const { errors, onError } = collect();
