@@ -461,8 +461,14 @@ export declare class TelemetryExportError extends Error {
   readonly code: TelemetryExportErrorCode;
   /** The refused recording (`invalid_event`). */
   readonly event?: unknown;
-  /** Events dropped (`queue_overflow`, `retries_exhausted`, `closed`). */
+  /** Events dropped (`queue_overflow`, `retries_exhausted`). */
   readonly dropped?: number;
+  /** The dropped events, decoded (`retries_exhausted`). */
+  readonly events?: Event[];
+  /** The overflow policy that refused or dropped them (`queue_overflow`). */
+  readonly policy?: OverflowPolicy;
+  /** Events exported after close() (`exported_after_close`). */
+  readonly count?: number;
   /** Events still queued (`flush_timeout`, `closed`, `unsent_at_exit`). */
   readonly pending?: number;
   /** Whether those events are in a persistent store (`unsent_at_exit`). */
@@ -475,6 +481,8 @@ export declare class TelemetryExportError extends Error {
   readonly sent?: number;
   readonly acknowledged?: number;
   readonly unacknowledged?: number;
+  /** Failed calls in a row before this one (from 0): the back-off attempt its retry waits for (`export_failed`, regular calls). */
+  readonly attempt?: number;
 }
 /** A non-OK gRPC status (gRPC-Web transport). */
 export declare class GrpcStatusError extends Error {
