@@ -258,10 +258,14 @@ export declare class RedactionProcessor implements TelemetryProcessor {
 }
 /** Thrown by the processors; `message` is the core's. */
 export declare class TelemetryEventValidationError extends Error {
+  constructor(message: string, event?: unknown);
   readonly event: unknown;
 }
 /** Thrown when the module trapped (a core bug); the module has been re-instantiated. */
-export declare class TelemetryCoreTrap extends Error {}
+export declare class TelemetryCoreTrap extends Error {
+  /** `cause`: what the module threw; the message names it. */
+  constructor(cause: unknown);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Exporter rules (from the core) and the gateway exporter.
@@ -458,6 +462,12 @@ export type TelemetryExportErrorCode =
   | "unsent_at_exit";
 /** What the exporter reports through `onError`. */
 export declare class TelemetryExportError extends Error {
+  /** `details`: `cause` and the fields below, set on the error as given. */
+  constructor(
+    code: TelemetryExportErrorCode,
+    message: string,
+    details?: { cause?: unknown } & Partial<Omit<TelemetryExportError, keyof Error | "code">>,
+  );
   readonly code: TelemetryExportErrorCode;
   /** The refused recording (`invalid_event`). */
   readonly event?: unknown;
@@ -486,6 +496,8 @@ export declare class TelemetryExportError extends Error {
 }
 /** A non-OK gRPC status (gRPC-Web transport). */
 export declare class GrpcStatusError extends Error {
+  /** The message is `gRPC status <code>: <details>`. */
+  constructor(code: number, details?: string);
   readonly code: number;
   readonly details: string;
 }

@@ -118,3 +118,17 @@ export function describe(e: TelemetryExportError): string {
       return e.message;
   }
 }
+
+// The error classes are constructed as the runtime takes them: a custom transport rejects with
+// the gRPC status it got (as GrpcWebTransport does), a wrapper reports with a code first.
+export const unavailable = new GrpcStatusError(14, "unavailable");
+export const statusCode: number = unavailable.code;
+export const reported = new TelemetryExportError("export_failed", "RecordEvents: 1 of 1 events not acknowledged", {
+  cause: unavailable,
+  sent: 1,
+  unacknowledged: 1,
+});
+// @ts-expect-error the code comes first, then the message
+export const noCode = new TelemetryExportError("something failed");
+// @ts-expect-error the details are the error's fields
+export const wrongDetail = new TelemetryExportError("closed", "closed", { pending: "1" });
