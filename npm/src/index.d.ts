@@ -443,6 +443,8 @@ export declare class GrpcWebTransport implements RecordEventsTransport {
   /** `url`: the gateway's base URL, `http://…` or `https://…`. */
   constructor(options: { url: string; headers?: Record<string, string>; fetch?: typeof fetch });
   readonly url: string;
+  /** Headers of every call, e.g. `{ authorization: "Bearer …" }` (set after the gRPC-Web ones, so they win). */
+  readonly headers: Record<string, string>;
   readonly keepalive: true;
   recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions & { keepalive?: boolean }): Promise<void>;
   close(): void;

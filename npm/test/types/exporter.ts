@@ -132,3 +132,7 @@ export const reported = new TelemetryExportError("export_failed", "RecordEvents:
 export const noCode = new TelemetryExportError("something failed");
 // @ts-expect-error the details are the error's fields
 export const wrongDetail = new TelemetryExportError("closed", "closed", { pending: "1" });
+
+// Both transports expose the request headers they were given.
+export const webHeaders: Record<string, string> = new GrpcWebTransport({ url: "https://gateway.example.com", headers: { authorization: "Bearer t" } }).headers;
+export const nodeHeaders: Record<string, string> = plaintext.headers;
