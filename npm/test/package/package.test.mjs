@@ -257,13 +257,35 @@ function runtimeExports() {
      const dist = new URL("./node_modules/@telemetry-gateway/core/dist/", import.meta.url);
      out["."].browser = Object.keys(await import(new URL("web.js", dist)));
      out["./client"].browser = Object.keys(await import(new URL("client.js", dist)));
+     // The public members (own fields, methods and getters, not _private) of an instance of
+     // each class, and the exporter's stats fields.
+     const members = (o) => {
+       const names = new Set(Object.keys(o));
+       for (let p = Object.getPrototypeOf(o); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) for (const n of Object.getOwnPropertyNames(p)) names.add(n);
+       return [...names].filter((n) => n !== "constructor" && !n.startsWith("_"));
+     };
+     const core = await import("@telemetry-gateway/core");
+     const node = require("@telemetry-gateway/core/exporter-node");
+     const transport = new core.GrpcWebTransport({ url: "http://127.0.0.1:1" });
+     const exporter = new core.GatewayExporter({ transport, metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } }, context: { serverVersion: "1" }, persist: false });
+     const grpc = new node.GrpcTransport({ url: "http://127.0.0.1:1" });
+     out.members = {
+       GatewayExporter: members(exporter),
+       GatewayExporterStats: Object.keys(exporter.stats),
+       GrpcWebTransport: members(transport),
+       IndexedDbQueueStore: members(new core.IndexedDbQueueStore({ newId: () => "x" })),
+       GrpcTransport: members(grpc),
+       FileQueueStore: members(new node.FileQueueStore("never-opened.log")),
+     };
+     grpc.close();
+     await exporter.close();
      console.log(JSON.stringify(out));`,
   );
   return JSON.parse(execFileSync(process.execPath, ["runtime-exports.mjs"], { cwd: consumer, encoding: "utf8" }));
 }
 const ENTRIES = [".", "./client", "./exporter-node"];
 
-test("TypeScript under every moduleResolution: each entry resolves, and its declared value exports are exactly its runtime ones", () => {
+test("TypeScript under every moduleResolution: each entry resolves, and its declared value exports (and the classes' members) are exactly its runtime ones", () => {
   const runtime = runtimeExports();
   for (const entry of ENTRIES) {
     for (const names of Object.values(runtime[entry])) assert.ok(names.length >= 6, `${entry}: ${names}`);
@@ -293,6 +315,19 @@ test("TypeScript under every moduleResolution: each entry resolves, and its decl
     ["node10-commonjs", "typescript5", { module: "commonjs", moduleResolution: "node", ignoreDeprecations: "5.0" }, [["ts", "import", "require"]]],
     ["node10-esnext", "typescript5", { module: "esnext", moduleResolution: "node", ignoreDeprecations: "5.0" }, [["ts", "import", "import"]]],
   ];
+  // The classes' public members and the exporter's stats fields, as declared and at runtime.
+  const union = (names) => names.map((n) => JSON.stringify(n)).join(" | ");
+  const memberProbe = Object.entries(runtime.members).map(([name, names]) => {
+    const declared = `keyof ${["GrpcTransport", "FileQueueStore"].includes(name) ? "node" : "core"}.${name}`;
+    // Named in the error as \`Class.member\`.
+    return `declare const ${name}DeclaredOnly: \`${name}.\${Exclude<${declared}, ${union(names)}> & string}\`;
+      export const ${name}DeclaredButNotAtRuntime: never = ${name}DeclaredOnly;
+      declare const ${name}RuntimeOnly: \`${name}.\${Exclude<${union(names)}, ${declared}>}\`;
+      export const ${name}AtRuntimeButNotDeclared: never = ${name}RuntimeOnly;\n`;
+  });
+  const membersFile = `import type * as core from "@telemetry-gateway/core";
+    import type * as node from "@telemetry-gateway/core/exporter-node";
+    ${memberProbe.join("")}`;
   for (const [name, tsc, options, kinds] of modes) {
     const dir = join(consumer, `ts-${name}`);
     mkdirSync(dir, { recursive: true });
@@ -305,6 +340,10 @@ test("TypeScript under every moduleResolution: each entry resolves, and its decl
         writeFileSync(join(dir, file), probe(entry, kind, names));
         files.push(file);
       }
+    }
+    if (name === "nodenext") {
+      writeFileSync(join(dir, "members.mts"), membersFile);
+      files.push("members.mts");
     }
     writeFileSync(
       join(dir, "tsconfig.json"),
