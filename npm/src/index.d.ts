@@ -248,12 +248,16 @@ export interface TelemetryProcessor {
 /** Rejects (throws) an event the instance would refuse, before it is sent. */
 export declare class ValidationProcessor implements TelemetryProcessor {
   constructor(options?: { context?: RecordContextInput });
+  /** The context its checks record with: `options.context` over a fixed id, time and server version. */
+  readonly context: RecordContextInput;
   processEvent(event: TelemetryEventInput): void;
 }
 /** Strips, in place, what the policy would redact (`marketingTracking`, `privateMetadata`). */
 export declare class RedactionProcessor implements TelemetryProcessor {
   /** Throws if the policy cannot be parsed. */
   constructor(policy?: RedactionPolicyInput);
+  /** The policy given (default `{}`). */
+  readonly policy: RedactionPolicyInput;
   processEvent(event: TelemetryEventInput): void;
 }
 /** Thrown by the processors; `message` is the core's. */

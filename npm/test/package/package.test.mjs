@@ -274,6 +274,8 @@ function runtimeExports() {
        GatewayExporterStats: Object.keys(exporter.stats),
        GrpcWebTransport: members(transport),
        IndexedDbQueueStore: members(new core.IndexedDbQueueStore({ newId: () => "x" })),
+       ValidationProcessor: members(new core.ValidationProcessor()),
+       RedactionProcessor: members(new core.RedactionProcessor()),
        GrpcTransport: members(grpc),
        FileQueueStore: members(new node.FileQueueStore("never-opened.log")),
      };
