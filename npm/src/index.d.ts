@@ -248,20 +248,28 @@ export interface TelemetryProcessor {
 /** Rejects (throws) an event the instance would refuse, before it is sent. */
 export declare class ValidationProcessor implements TelemetryProcessor {
   constructor(options?: { context?: RecordContextInput });
+  /** The context its checks record with: `options.context` over a fixed id, time and server version. */
+  readonly context: RecordContextInput;
   processEvent(event: TelemetryEventInput): void;
 }
 /** Strips, in place, what the policy would redact (`marketingTracking`, `privateMetadata`). */
 export declare class RedactionProcessor implements TelemetryProcessor {
   /** Throws if the policy cannot be parsed. */
   constructor(policy?: RedactionPolicyInput);
+  /** The policy given (default `{}`). */
+  readonly policy: RedactionPolicyInput;
   processEvent(event: TelemetryEventInput): void;
 }
 /** Thrown by the processors; `message` is the core's. */
 export declare class TelemetryEventValidationError extends Error {
+  constructor(message: string, event?: unknown);
   readonly event: unknown;
 }
 /** Thrown when the module trapped (a core bug); the module has been re-instantiated. */
-export declare class TelemetryCoreTrap extends Error {}
+export declare class TelemetryCoreTrap extends Error {
+  /** `cause`: what the module threw; the message names it. */
+  constructor(cause: unknown);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Exporter rules (from the core) and the gateway exporter.
@@ -439,6 +447,8 @@ export declare class GrpcWebTransport implements RecordEventsTransport {
   /** `url`: the gateway's base URL, `http://…` or `https://…`. */
   constructor(options: { url: string; headers?: Record<string, string>; fetch?: typeof fetch });
   readonly url: string;
+  /** Headers of every call, e.g. `{ authorization: "Bearer …" }` (set after the gRPC-Web ones, so they win). */
+  readonly headers: Record<string, string>;
   readonly keepalive: true;
   recordEvents(requests: Uint8Array[], options: RecordEventsCallOptions & { keepalive?: boolean }): Promise<void>;
   close(): void;
@@ -458,11 +468,23 @@ export type TelemetryExportErrorCode =
   | "unsent_at_exit";
 /** What the exporter reports through `onError`. */
 export declare class TelemetryExportError extends Error {
+  /** `details`: `cause` and the fields below, set on the error as given. */
+  constructor(
+    code: TelemetryExportErrorCode,
+    message: string,
+    details?: { cause?: unknown } & Partial<Omit<TelemetryExportError, keyof Error | "code">>,
+  );
   readonly code: TelemetryExportErrorCode;
   /** The refused recording (`invalid_event`). */
   readonly event?: unknown;
-  /** Events dropped (`queue_overflow`, `retries_exhausted`, `closed`). */
+  /** Events dropped (`queue_overflow`, `retries_exhausted`). */
   readonly dropped?: number;
+  /** The dropped events, decoded (`retries_exhausted`). */
+  readonly events?: Event[];
+  /** The overflow policy that refused or dropped them (`queue_overflow`). */
+  readonly policy?: OverflowPolicy;
+  /** Events exported after close() (`exported_after_close`). */
+  readonly count?: number;
   /** Events still queued (`flush_timeout`, `closed`, `unsent_at_exit`). */
   readonly pending?: number;
   /** Whether those events are in a persistent store (`unsent_at_exit`). */
@@ -475,9 +497,13 @@ export declare class TelemetryExportError extends Error {
   readonly sent?: number;
   readonly acknowledged?: number;
   readonly unacknowledged?: number;
+  /** Failed calls in a row before this one (from 0): the back-off attempt its retry waits for (`export_failed`, regular calls). */
+  readonly attempt?: number;
 }
 /** A non-OK gRPC status (gRPC-Web transport). */
 export declare class GrpcStatusError extends Error {
+  /** The message is `gRPC status <code>: <details>`. */
+  constructor(code: number, details?: string);
   readonly code: number;
   readonly details: string;
 }

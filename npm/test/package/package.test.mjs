@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { installInto, pack, pkgDir } from "./pack.mjs";
@@ -239,4 +239,122 @@ test("types resolve under TypeScript's legacy moduleResolution \"node\" (typesVe
   const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: consumer, encoding: "utf8" });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   assert.match(readFileSync(join(pkgDir, "node_modules", "typescript5", "package.json"), "utf8"), /"version": "5\./);
+});
+
+// What each entry exports at runtime, per condition: Node import and require, and the browser
+// build (the `browser`, `import` and `default` conditions of `.` and `./client`).
+function runtimeExports() {
+  writeFileSync(
+    join(consumer, "runtime-exports.mjs"),
+    `import { createRequire } from "node:module";
+     const require = createRequire(import.meta.url);
+     const out = {};
+     for (const entry of ${JSON.stringify(ENTRIES)}) {
+       const spec = "@telemetry-gateway/core" + entry.slice(1);
+       out[entry] = { import: Object.keys(await import(spec)), require: Object.keys(require(spec)) };
+       out[entry].browser = out[entry].import;
+     }
+     const dist = new URL("./node_modules/@telemetry-gateway/core/dist/", import.meta.url);
+     out["."].browser = Object.keys(await import(new URL("web.js", dist)));
+     out["./client"].browser = Object.keys(await import(new URL("client.js", dist)));
+     // The public members (own fields, methods and getters, not _private) of an instance of
+     // each class, and the exporter's stats fields.
+     const members = (o) => {
+       const names = new Set(Object.keys(o));
+       for (let p = Object.getPrototypeOf(o); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) for (const n of Object.getOwnPropertyNames(p)) names.add(n);
+       return [...names].filter((n) => n !== "constructor" && !n.startsWith("_"));
+     };
+     const core = await import("@telemetry-gateway/core");
+     const node = require("@telemetry-gateway/core/exporter-node");
+     const transport = new core.GrpcWebTransport({ url: "http://127.0.0.1:1" });
+     const exporter = new core.GatewayExporter({ transport, metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } }, context: { serverVersion: "1" }, persist: false });
+     const grpc = new node.GrpcTransport({ url: "http://127.0.0.1:1" });
+     out.members = {
+       GatewayExporter: members(exporter),
+       GatewayExporterStats: Object.keys(exporter.stats),
+       GrpcWebTransport: members(transport),
+       IndexedDbQueueStore: members(new core.IndexedDbQueueStore({ newId: () => "x" })),
+       ValidationProcessor: members(new core.ValidationProcessor()),
+       RedactionProcessor: members(new core.RedactionProcessor()),
+       GrpcTransport: members(grpc),
+       FileQueueStore: members(new node.FileQueueStore("never-opened.log")),
+     };
+     grpc.close();
+     await exporter.close();
+     console.log(JSON.stringify(out));`,
+  );
+  return JSON.parse(execFileSync(process.execPath, ["runtime-exports.mjs"], { cwd: consumer, encoding: "utf8" }));
+}
+const ENTRIES = [".", "./client", "./exporter-node"];
+
+test("TypeScript under every moduleResolution: each entry resolves, and its declared value exports (and the classes' members) are exactly its runtime ones", () => {
+  const runtime = runtimeExports();
+  for (const entry of ENTRIES) {
+    for (const names of Object.values(runtime[entry])) assert.ok(names.length >= 6, `${entry}: ${names}`);
+  }
+  // One probe per entry and importing module kind: `keyof typeof` the module is its value exports
+  // as tsc sees them (types and interfaces are not keys); both directions must match.
+  const probe = (entry, kind, names) => {
+    const spec = "@telemetry-gateway/core" + entry.slice(1);
+    const load = kind === "require" ? `import m = require(${JSON.stringify(spec)});` : `import * as m from ${JSON.stringify(spec)};`;
+    const runtimeNames = names.map((n) => JSON.stringify(n)).join(" | ");
+    return `${load}
+      type Runtime = ${runtimeNames};
+      // A name in one set only is an error naming it (and a module typed any fails both).
+      declare const declaredOnly: Exclude<keyof typeof m, Runtime>;
+      declare const runtimeOnly: Exclude<Runtime, keyof typeof m>;
+      export const declaredButNotExported: never = declaredOnly;
+      export const exportedButNotDeclared: never = runtimeOnly;\n`;
+  };
+  const modes = [
+    // [name, tsc, compilerOptions, files: [extension, module kind, runtime condition]]
+    ["node16", "typescript", { module: "node16", moduleResolution: "node16" }, [["mts", "import", "import"], ["cts", "require", "require"]]],
+    ["nodenext", "typescript", { module: "nodenext", moduleResolution: "nodenext" }, [["mts", "import", "import"], ["cts", "require", "require"]]],
+    ["bundler-esnext", "typescript", { module: "esnext", moduleResolution: "bundler" }, [["ts", "import", "browser"]]],
+    ["bundler-commonjs", "typescript", { module: "commonjs", moduleResolution: "bundler" }, [["ts", "import", "browser"]]],
+    ["bundler-preserve", "typescript", { module: "preserve", moduleResolution: "bundler" }, [["ts", "import", "browser"]]],
+    // TypeScript 7 has no node10; the legacy mode resolves the subpaths by typesVersions.
+    ["node10-commonjs", "typescript5", { module: "commonjs", moduleResolution: "node", ignoreDeprecations: "5.0" }, [["ts", "import", "require"]]],
+    ["node10-esnext", "typescript5", { module: "esnext", moduleResolution: "node", ignoreDeprecations: "5.0" }, [["ts", "import", "import"]]],
+  ];
+  // The classes' public members and the exporter's stats fields, as declared and at runtime.
+  const union = (names) => names.map((n) => JSON.stringify(n)).join(" | ");
+  const memberProbe = Object.entries(runtime.members).map(([name, names]) => {
+    const declared = `keyof ${["GrpcTransport", "FileQueueStore"].includes(name) ? "node" : "core"}.${name}`;
+    // Named in the error as \`Class.member\`.
+    return `declare const ${name}DeclaredOnly: \`${name}.\${Exclude<${declared}, ${union(names)}> & string}\`;
+      export const ${name}DeclaredButNotAtRuntime: never = ${name}DeclaredOnly;
+      declare const ${name}RuntimeOnly: \`${name}.\${Exclude<${union(names)}, ${declared}>}\`;
+      export const ${name}AtRuntimeButNotDeclared: never = ${name}RuntimeOnly;\n`;
+  });
+  const membersFile = `import type * as core from "@telemetry-gateway/core";
+    import type * as node from "@telemetry-gateway/core/exporter-node";
+    ${memberProbe.join("")}`;
+  for (const [name, tsc, options, kinds] of modes) {
+    const dir = join(consumer, `ts-${name}`);
+    mkdirSync(dir, { recursive: true });
+    const files = [];
+    for (const [ext, kind, condition] of kinds) {
+      for (const entry of ENTRIES) {
+        // exporter-node has no browser build: bundlers resolve its `import` (Node) file.
+        const names = runtime[entry][condition] ?? runtime[entry].import;
+        const file = `${entry === "." ? "core" : entry.slice(2)}-${kind}.${ext}`;
+        writeFileSync(join(dir, file), probe(entry, kind, names));
+        files.push(file);
+      }
+    }
+    if (name === "nodenext") {
+      writeFileSync(join(dir, "members.mts"), membersFile);
+      files.push("members.mts");
+    }
+    writeFileSync(
+      join(dir, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: { strict: true, noEmit: true, target: "es2022", lib: ["es2022", "dom"], types: [], skipLibCheck: false, ...options },
+        files,
+      }),
+    );
+    const r = spawnSync(process.execPath, [join(pkgDir, "node_modules", tsc, "bin", "tsc"), "-p", "tsconfig.json"], { cwd: dir, encoding: "utf8" });
+    assert.equal(r.status, 0, `${name} (${tsc}):\n${r.stdout}${r.stderr}`);
+  }
 });

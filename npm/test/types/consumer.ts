@@ -84,3 +84,8 @@ export async function demo(bytes: Uint8Array): Promise<string[]> {
 
 // @ts-expect-error feature is required
 export const bad: TelemetryEventInput = { action: "a", source: { client: "c" }, parameters: { version: 0 } };
+// Thrown by a processor of the application's own, as the package's processors throw it.
+export const refused = new TelemetryEventValidationError("feature is required", { action: "a" });
+export const trap = new TelemetryCoreTrap(new Error("unreachable"));
+// @ts-expect-error the offending event is its second argument, not error options
+export const withOptions = new TelemetryEventValidationError("m", { cause: 1 }, 3);

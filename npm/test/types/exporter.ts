@@ -18,6 +18,8 @@ import {
   type RecordBatchResult,
   type RecordEventsTransport,
   type TelemetryEventInput,
+  type Event,
+  type OverflowPolicy,
 } from "@telemetry-gateway/core";
 import { GrpcTransport, FileQueueStore } from "@telemetry-gateway/core/exporter-node";
 import { credentials } from "@grpc/grpc-js";
@@ -94,3 +96,43 @@ export const framed: { results: RecordBatchResult[]; requests: Uint8Array[] } = 
   { context: [{ serverVersion: "1" }], policy: { dotcom: true }, limit: 4096 },
 );
 export const ackedIn: Uint32Array = acknowledgedIn(["a"], encodeRecordEventsResponse({ succeededEvents: ["a"] }));
+
+// What each TelemetryExportError carries, by code, as the exporter sets it.
+export function describe(e: TelemetryExportError): string {
+  switch (e.code) {
+    case "export_failed":
+      return `${e.sent} ${e.acknowledged} ${e.unacknowledged} ${e.attempt}`;
+    case "retries_exhausted": {
+      const lost: Event[] | undefined = e.events;
+      return `${e.dropped} ${lost?.map((x) => x.id).join(",")}`;
+    }
+    case "queue_overflow": {
+      const policy: OverflowPolicy | undefined = e.policy;
+      return `${e.dropped} ${policy}`;
+    }
+    case "exported_after_close":
+      return String(e.count);
+    case "unsent_at_exit":
+      return `${e.pending} ${e.persisted} ${e.unpersisted}`;
+    default:
+      return e.message;
+  }
+}
+
+// The error classes are constructed as the runtime takes them: a custom transport rejects with
+// the gRPC status it got (as GrpcWebTransport does), a wrapper reports with a code first.
+export const unavailable = new GrpcStatusError(14, "unavailable");
+export const statusCode: number = unavailable.code;
+export const reported = new TelemetryExportError("export_failed", "RecordEvents: 1 of 1 events not acknowledged", {
+  cause: unavailable,
+  sent: 1,
+  unacknowledged: 1,
+});
+// @ts-expect-error the code comes first, then the message
+export const noCode = new TelemetryExportError("something failed");
+// @ts-expect-error the details are the error's fields
+export const wrongDetail = new TelemetryExportError("closed", "closed", { pending: "1" });
+
+// Both transports expose the request headers they were given.
+export const webHeaders: Record<string, string> = new GrpcWebTransport({ url: "https://gateway.example.com", headers: { authorization: "Bearer t" } }).headers;
+export const nodeHeaders: Record<string, string> = plaintext.headers;
