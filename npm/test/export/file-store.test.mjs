@@ -141,39 +141,57 @@ test("the exporter resumes from a queue file left by an earlier process, and emp
 });
 
 /**
- * A child process exporting to a queue file, one event per step, with a gateway that is down:
- * it prints its step number after each, waits for a line on stdin, and at the end prints
- * `{ storeFailed, ids }` and exits without close() (as if killed).
+ * The script of a child process with an exporter to a gateway that is down (retries a minute
+ * apart) and a queue file (`process.env.QUEUE`): `prelude` first (imports), then the
+ * exporter with `onError` (JS source), then `body`; `event(n)` makes a recording.
  */
-const FULL_DISK_CHILD = `
-import { createInterface } from "node:readline";
+function exporterChild({ prelude = "", onError }, body) {
+  return `
+${prelude}
 const { FileQueueStore, GatewayExporter } = await import(process.env.EXPORTER_NODE);
-const next = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-const storeFailed = [];
 const exporter = new GatewayExporter({
   transport: { recordEvents: async () => { throw new Error("gateway down (fake)"); } },
   metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
   context: { serverVersion: "1" },
   retry: { baseMs: 60000, maxMs: 60000 },
   persist: new FileQueueStore(process.env.QUEUE),
-  onError: (e) => { if (e.code === "store_failed") storeFailed.push(e.message); },
+  onError: ${onError},
 });
 await exporter.ready;
 const event = (n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } });
-for (const step of [[1], [2, 3], [4]]) {
+${body}
+`;
+}
+
+/** The environment of such a child: the package's Node exporter entry and the queue file. */
+const childEnv = (path) => ({ ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path });
+
+/**
+ * A child process exporting to a queue file, one event per step: it prints its step number after
+ * each, waits for a line on stdin, and at the end prints `{ storeFailed, ids }` and exits without
+ * close() (as if killed).
+ */
+const FULL_DISK_CHILD = exporterChild(
+  {
+    prelude: `import { createInterface } from "node:readline";
+const next = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const storeFailed = [];`,
+    onError: `(e) => { if (e.code === "store_failed") storeFailed.push(e.message); }`,
+  },
+  `for (const step of [[1], [2, 3], [4]]) {
   for (const n of step) await exporter.exportEvents([event(n)]);
   console.log(step.at(-1));
   if (step[0] !== 4) await next.next();
 }
 console.log(JSON.stringify({ storeFailed, ids: exporter.pendingIds() }));
-process.exit(0);
-`;
+process.exit(0);`,
+);
 
 test("a full disk (RLIMIT_FSIZE): a short or failed write is reported, and once there is room the log is whole again", { timeout: 20_000 }, async () => {
   const path = join(dir(), "queue.log");
   const child = spawn(process.execPath, ["--input-type=module", "-e", FULL_DISK_CHILD], {
     stdio: ["pipe", "pipe", "pipe"],
-    env: { ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path },
+    env: childEnv(path),
   });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
@@ -214,26 +232,18 @@ test("a full disk (RLIMIT_FSIZE): a short or failed write is reported, and once 
 
 test("a disk full until the process exits: unsent_at_exit does not claim the queue file kept what it could not write", { timeout: 20_000 }, async () => {
   const path = join(dir(), "queue.log");
-  const script = `
-    const { FileQueueStore, GatewayExporter } = await import(process.env.EXPORTER_NODE);
-    const exporter = new GatewayExporter({
-      transport: { recordEvents: async () => { throw new Error("gateway down (fake)"); } },
-      metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
-      context: { serverVersion: "1" },
-      retry: { baseMs: 60000, maxMs: 60000 },
-      persist: new FileQueueStore(process.env.QUEUE),
-      onError: (e) => { if (e.code !== "export_failed") console.log(JSON.stringify({ code: e.code, message: e.message, persisted: e.persisted, unpersisted: e.unpersisted })); },
-    });
-    await exporter.ready;
-    const event = (n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } });
-    await exporter.exportEvents([event(1), event(2)]);
-    await exporter.exportEvents([event(3)]);
-  `;
+  const script = exporterChild(
+    {
+      onError: `(e) => { if (e.code !== "export_failed") console.log(JSON.stringify({ code: e.code, message: e.message, persisted: e.persisted, unpersisted: e.unpersisted })); }`,
+    },
+    `await exporter.exportEvents([event(1), event(2)]);
+await exporter.exportEvents([event(3)]);`,
+  );
   // Files may hold 16 bytes: the lock file's pid, not an event's line.
   const child = spawnSync("prlimit", ["--fsize=16:unlimited", process.execPath, "--input-type=module", "-e", script], {
     encoding: "utf8",
     timeout: 15_000,
-    env: { ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path },
+    env: childEnv(path),
   });
   assert.equal(child.status, 0, child.stderr);
   const reports = child.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -249,26 +259,19 @@ test("a disk full until the process exits: unsent_at_exit does not claim the que
 
 test("process.exit() before a batch's write ended: unsent_at_exit does not count it as kept by the queue file", { timeout: 20_000 }, async () => {
   const path = join(dir(), "queue.log");
-  const script = `
-    const { FileQueueStore, GatewayExporter } = await import(process.env.EXPORTER_NODE);
-    const exporter = new GatewayExporter({
-      transport: { recordEvents: async () => { throw new Error("gateway down (fake)"); } },
-      metadata: { identifier: { unlicensedInstance: { instanceId: "i" } } },
-      context: { serverVersion: "1" },
-      persist: new FileQueueStore(process.env.QUEUE),
-      onError: (e) => { if (e.code === "unsent_at_exit") console.log(JSON.stringify({ message: e.message, persisted: e.persisted, unpersisted: e.unpersisted })); },
-    });
-    await exporter.ready;
-    const event = (n) => ({ feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: n } });
-    await exporter.exportEvents([event(1)]);
-    // As the SDK's batch submitter does: not awaited; then the process ends at once.
-    exporter.exportEvents([event(2), event(3)]);
-    process.exit(0);
-  `;
+  const script = exporterChild(
+    {
+      onError: `(e) => { if (e.code === "unsent_at_exit") console.log(JSON.stringify({ message: e.message, persisted: e.persisted, unpersisted: e.unpersisted })); }`,
+    },
+    `await exporter.exportEvents([event(1)]);
+// As the SDK's batch submitter does: not awaited; then the process ends at once.
+exporter.exportEvents([event(2), event(3)]);
+process.exit(0);`,
+  );
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
     encoding: "utf8",
     timeout: 15_000,
-    env: { ...process.env, EXPORTER_NODE: new URL("../../dist/exporter-node.mjs", import.meta.url).href, QUEUE: path },
+    env: childEnv(path),
   });
   assert.equal(child.status, 0, child.stderr);
   const atExit = JSON.parse(child.stdout);

@@ -849,21 +849,29 @@ test("GrpcWebTransport: request framing, responses split across reads, trailers 
   await assert.rejects(t4.recordEvents(reqs, {}), /HTTP 503/);
 });
 
+/** The gateway's RecordEvents method for an in-test grpc-js server (raw bytes unless told). */
+function recordEventsService({ requestDeserialize = (b) => b, responseSerialize = (x) => x } = {}) {
+  return {
+    RecordEvents: {
+      path: "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents",
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: (x) => x,
+      requestDeserialize,
+      responseSerialize,
+      responseDeserialize: (b) => b,
+    },
+  };
+}
+
 test("GrpcTransport against an in-test @grpc/grpc-js server (messages coded by the core)", async (t) => {
   const server = new grpc.Server();
   const received = [];
   server.addService(
-    {
-      RecordEvents: {
-        path: "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents",
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (x) => x,
-        requestDeserialize: (b) => core.decodeRecordEventsRequest(new Uint8Array(b)),
-        responseSerialize: (x) => Buffer.from(core.encodeRecordEventsResponse(x)),
-        responseDeserialize: (b) => b,
-      },
-    },
+    recordEventsService({
+      requestDeserialize: (b) => core.decodeRecordEventsRequest(new Uint8Array(b)),
+      responseSerialize: (x) => Buffer.from(core.encodeRecordEventsResponse(x)),
+    }),
     {
       RecordEvents(call) {
         let first = true;
@@ -1015,20 +1023,7 @@ test("GrpcWebTransport: a response refused midway (here: not a RecordEventsRespo
 
 test("GrpcTransport: a gateway that accepts the stream and never answers: the deadline is what is reported", async (t) => {
   const server = new grpc.Server();
-  server.addService(
-    {
-      RecordEvents: {
-        path: "/telemetrygateway.v1.TelemeteryGatewayService/RecordEvents",
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (x) => x,
-        requestDeserialize: (b) => b,
-        responseSerialize: (x) => x,
-        responseDeserialize: (b) => b,
-      },
-    },
-    { RecordEvents: (call) => call.on("data", () => {}) },
-  );
+  server.addService(recordEventsService(), { RecordEvents: (call) => call.on("data", () => {}) });
   const port = await new Promise((ok, no) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? no(e) : ok(p))));
   t.after(() => server.forceShutdown());
   const { error, ex, elapsedMs } = await firstExportFailure(new GrpcTransport({ url: `http://127.0.0.1:${port}` }), { requestTimeoutMs: 300 });
