@@ -20,7 +20,9 @@ const CHECK_CONTEXT = Object.freeze({
 const textEncoder = new TextEncoder();
 /** Typed arrays use the platform's byte order; the module's tables are little-endian. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const textDecoder = new TextDecoder();
+// `ignoreBOM`: a text starting with U+FEFF (an id or message the batch answer decodes and slices
+// by UTF-16 lengths) keeps it, instead of losing one unit and shifting every later slice.
+const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Console warnings given once per process (a missing serverVersion, …). */
 const warned = new Set();

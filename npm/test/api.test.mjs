@@ -344,3 +344,16 @@ test("record() without serverVersion warns once (no silent \"server\":{})", () =
   assert.equal(warnings.length, 1, out.stderr);
   assert.match(warnings[0], /the context has no serverVersion, so events carry an empty source\.server/);
 });
+
+test("recordBatch and recordRequests keep each id in place when the first text starts with U+FEFF", () => {
+  // The ids and messages come back as one UTF-8 text sliced by UTF-16 lengths: a decoder that
+  // drops a leading byte order mark would shift every later id by one unit.
+  const client = require("@telemetry-gateway/core/client");
+  const input = { feature: "a.b", action: "cd", source: { client: "c" }, parameters: { version: 0 } };
+  const ids = ["\uFEFFa", "é", "b"];
+  const context = ids.map((id) => ({ serverVersion: "5.5.0", id, now: "2024-07-01T12:00:00Z" }));
+  for (const m of [api, client]) {
+    assert.deepEqual(m.recordBatch([input, input, input], { context }).map((r) => r.id), ids);
+    assert.deepEqual(m.recordRequests([input, input, input], { context }).results.map((r) => r.id), ids);
+  }
+});

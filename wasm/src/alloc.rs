@@ -62,7 +62,7 @@ fn class(layout: Layout) -> Option<(usize, Layout)> {
         return None;
     }
     let index = (size - 1) / GRANULE;
-    // A multiple of 8 up to 256, aligned to 8: always a valid layout.
+    // A multiple of 8 up to SMALL, aligned to 8: always a valid layout.
     let block = Layout::from_size_align((index + 1) * GRANULE, GRANULE).ok()?;
     Some((index, block))
 }
@@ -190,5 +190,134 @@ mod tests {
             }
             assert_eq!((*a.lists.get()).cached, CACHED_BYTES);
         }
+    }
+
+    /// The system allocator, checking that every block it is given back (freed or reallocated)
+    /// is one it handed out, with the layout it was allocated with (`GlobalAlloc`'s contract).
+    struct Checked {
+        live: std::sync::Mutex<std::collections::HashMap<usize, Layout>>,
+    }
+
+    unsafe impl GlobalAlloc for Checked {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: the caller's contract.
+            let p = unsafe { System.alloc(layout) };
+            assert!(
+                self.live
+                    .lock()
+                    .unwrap()
+                    .insert(p as usize, layout)
+                    .is_none()
+            );
+            p
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            assert_eq!(
+                self.live.lock().unwrap().remove(&(ptr as usize)),
+                Some(layout)
+            );
+            // SAFETY: checked just above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            assert_eq!(
+                self.live.lock().unwrap().remove(&(ptr as usize)),
+                Some(layout)
+            );
+            // SAFETY: checked just above.
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            let new = Layout::from_size_align(new_size, layout.align()).unwrap();
+            assert!(self.live.lock().unwrap().insert(p as usize, new).is_none());
+            p
+        }
+    }
+
+    #[test]
+    fn random_alloc_realloc_dealloc_keep_contents_and_the_inner_contract() {
+        let a = Cached::new(Checked {
+            live: Default::default(),
+        });
+        // xorshift64: a fixed, reproducible sequence (no dependency for a test).
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        // Sizes around every class edge and past SMALL; alignments 1 to 64.
+        let size = |next: &mut dyn FnMut(usize) -> usize| match next(4) {
+            0 => 1 + next(16),
+            1 => 1 + next(SMALL),
+            2 => SMALL - 8 + next(16),
+            _ => 1 + next(3 * SMALL),
+        };
+        // (pointer, layout, fill byte): each live block is filled with its own byte.
+        let mut live: Vec<(*mut u8, Layout, u8)> = Vec::new();
+        let check = |p: *mut u8, l: Layout, fill: u8, len: usize| {
+            assert_eq!(p as usize % l.align(), 0);
+            // SAFETY: `p` is live with at least `len <= l.size()` bytes written.
+            assert!((0..len).all(|i| unsafe { p.add(i).read() } == fill));
+        };
+        for round in 0..20_000u32 {
+            let fill = round as u8;
+            match next(3) {
+                0 => {
+                    let l = layout(size(&mut next), 1 << next(7));
+                    // SAFETY: a non-zero layout; the block is written within it.
+                    let p = unsafe { a.alloc(l) };
+                    assert!(!p.is_null());
+                    unsafe { p.write_bytes(fill, l.size()) };
+                    live.push((p, l, fill));
+                }
+                1 if !live.is_empty() => {
+                    let (p, l, f) = live.swap_remove(next(live.len()));
+                    check(p, l, f, l.size());
+                    // SAFETY: live, allocated with `l`.
+                    unsafe { a.dealloc(p, l) };
+                }
+                _ if !live.is_empty() => {
+                    let at = next(live.len());
+                    let (p, l, f) = live[at];
+                    let new_size = size(&mut next);
+                    // SAFETY: live, allocated with `l`; a non-zero new size.
+                    let q = unsafe { a.realloc(p, l, new_size) };
+                    assert!(!q.is_null());
+                    let nl = layout(new_size, l.align());
+                    check(q, nl, f, l.size().min(new_size));
+                    // SAFETY: within the new layout.
+                    unsafe { q.write_bytes(fill, new_size) };
+                    live[at] = (q, nl, fill);
+                }
+                _ => {}
+            }
+            // No two live blocks overlap.
+            if round % 1000 == 0 {
+                let mut spans: Vec<(usize, usize)> = live
+                    .iter()
+                    .map(|&(p, l, _)| (p as usize, p as usize + l.size()))
+                    .collect();
+                spans.sort_unstable();
+                assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0));
+            }
+        }
+        for (p, l, f) in live {
+            check(p, l, f, l.size());
+            // SAFETY: live, allocated with `l`.
+            unsafe { a.dealloc(p, l) };
+        }
+        // Everything not cached went back to the inner allocator; what is cached is counted.
+        // SAFETY: no allocation runs concurrently.
+        let cached = unsafe { (*a.lists.get()).cached };
+        assert!(cached <= CACHED_BYTES);
+        let held: usize = a
+            .inner
+            .live
+            .lock()
+            .unwrap()
+            .values()
+            .map(|l| l.size())
+            .sum();
+        assert_eq!(held, cached);
     }
 }
