@@ -527,6 +527,9 @@ export function createExporter(core, internal) {
       }
       if (evicted.length > 0) this._storeOp("remove", (store) => store.remove(evicted));
       if (overflowed > 0) this._reportOverflow(overflowed);
+      // "drop-oldest" may have evicted events of this very batch: they are not stored (their
+      // removal is already ordered before this batch's add, which would bring them back).
+      if (evicted.length > 0) return added.filter((entry) => queue.get(entry.id) === entry);
       return added;
     }
 

@@ -1034,3 +1034,17 @@ test("GrpcTransport: a gateway that accepts the stream and never answers: the de
   assert.ok(elapsedMs < 3000, `${elapsedMs} ms`);
   assert.equal(ex.pending, 2);
 });
+
+test("overflow 'drop-oldest' evicting events of the batch being exported: they are not written to the store after their removal", async () => {
+  const gw = fakeGateway({ ack: () => [] });
+  const { errors, onError } = collect();
+  const store = memoryStore();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, persist: store, maxQueueEvents: 2, overflow: "drop-oldest", retry: { baseMs: 10_000, maxMs: 10_000 }, onError });
+  await ex.ready;
+  await ex.exportEvents([recording(0), recording(1), recording(2)]);
+  assert.equal(errors.filter((e) => e.code === "queue_overflow").length, 1);
+  assert.equal(ex.stats.droppedOverflow, 1);
+  // What the store holds is what a later load resumes: exactly the queued events, not the dropped one.
+  assert.deepEqual([...store.events.keys()].sort(), ex.pendingIds().sort());
+  await assert.rejects(ex.close({ timeoutMs: 50 }), (e) => e.code === "flush_timeout" && e.pending === 2);
+});
