@@ -749,7 +749,9 @@ export function createExporter(core, internal) {
       const exhausted = [];
       for (const entry of unacked) {
         entry.attempts++;
-        if (entry.attempts >= this._retry.maxAttempts) {
+        // An event a keepalive call (pagehide) also carries is not dropped yet: that call's
+        // answer may still acknowledge it; if not, the next failed attempt drops it.
+        if (entry.attempts >= this._retry.maxAttempts && !entry.keepalive) {
           this._queue.delete(entry.id);
           exhausted.push(entry);
         }

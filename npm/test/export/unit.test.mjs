@@ -1048,3 +1048,51 @@ test("overflow 'drop-oldest' evicting events of the batch being exported: they a
   assert.deepEqual([...store.events.keys()].sort(), ex.pendingIds().sort());
   await assert.rejects(ex.close({ timeoutMs: 50 }), (e) => e.code === "flush_timeout" && e.pending === 2);
 });
+
+/**
+ * A transport whose calls the test settles: each `recordEvents` call is kept in `calls` with its
+ * event ids, `answer(ids)` (an acknowledgement naming `ids`), `ok()` and `fail()`.
+ */
+function heldGateway() {
+  const calls = [];
+  return {
+    calls,
+    recordEvents(requests, { onResponse, keepalive }) {
+      const ids = requests.slice(1).flatMap((r) => core.decodeRecordEventsRequest(r).events.events.map((e) => e.id));
+      return new Promise((resolve, reject) => {
+        calls.push({
+          ids,
+          keepalive: keepalive === true,
+          answer: (acked = ids) => onResponse(core.encodeRecordEventsResponse({ succeededEvents: acked })),
+          ok: resolve,
+          fail: () => reject(new Error("connection reset (fake)")),
+        });
+      });
+    },
+  };
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+test("retry.maxAttempts reached by a failed call while a keepalive call (pagehide) still carries the event: its end decides, nothing is reported dropped and then delivered", async () => {
+  const gw = heldGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { maxAttempts: 1, baseMs: 10, maxMs: 10 }, onError });
+  await ex.exportEvents([recording(0)]);
+  await turn();
+  assert.equal(gw.calls.length, 1);
+  // What the pagehide listener does (it includes the events of a regular call in flight).
+  ex._sendOnHide(true);
+  await turn();
+  assert.equal(gw.calls.length, 2);
+  assert.ok(gw.calls[1].keepalive);
+  gw.calls[0].fail();
+  await turn();
+  gw.calls[1].answer();
+  gw.calls[1].ok();
+  await ex.flush({ timeoutMs: 1000 });
+  assert.deepEqual(errors.filter((e) => e.code === "retries_exhausted"), []);
+  assert.equal(ex.stats.acknowledged, 1);
+  assert.equal(ex.stats.droppedRetries, 0);
+  await ex.close();
+});
