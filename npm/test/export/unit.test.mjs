@@ -1096,3 +1096,76 @@ test("retry.maxAttempts reached by a failed call while a keepalive call (pagehid
   assert.equal(ex.stats.droppedRetries, 0);
   await ex.close();
 });
+
+test("interleaved calls lose nothing and count each event once: a keepalive and a regular call carrying the same events (either failing, both answering), an answer naming another call's events, an answer after the call failed", async () => {
+  const settle = async (gw, ex) => {
+    for (let i = 0; i < 50 && ex.pending > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      for (const c of gw.calls) if (!c.done) ((c.done = true), c.answer(), c.ok());
+    }
+    await ex.flush({ timeoutMs: 1000 });
+  };
+  const balanced = (ex) => {
+    const s = ex.stats;
+    assert.equal(s.queued, s.acknowledged + s.droppedRetries + ex.pending, JSON.stringify(s));
+  };
+  // Both calls answer every event: each counted acknowledged once.
+  // One of the two fails: the other's answer acknowledges, nothing is left or retried.
+  for (const failing of [null, 0, 1]) {
+    const gw = heldGateway();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 1, maxMs: 1 }, onError() {} });
+    await ex.exportEvents([recording(0), recording(1)]);
+    await turn();
+    ex._sendOnHide(true);
+    await turn();
+    assert.deepEqual(gw.calls[1].ids, gw.calls[0].ids);
+    for (const k of [0, 1]) {
+      gw.calls[k].done = true;
+      if (k === failing) gw.calls[k].fail();
+      else (gw.calls[k].answer(), gw.calls[k].ok());
+      await turn();
+    }
+    await settle(gw, ex);
+    assert.equal(gw.calls.length, 2, `failing ${failing}: nothing sent a third time`);
+    assert.equal(ex.stats.acknowledged, 2);
+    balanced(ex);
+  }
+  // A call answered with the ids of another call in flight acknowledges none of them.
+  {
+    const gw = heldGateway();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 1, maxMs: 1 }, onError() {} });
+    await ex.exportEvents([recording(0)]);
+    await turn();
+    await ex.exportEvents([recording(1)]);
+    ex._sendOnHide(false);
+    await turn();
+    const [regular, keepalive] = gw.calls;
+    regular.done = true;
+    regular.answer(keepalive.ids);
+    regular.ok();
+    await turn();
+    assert.deepEqual(ex.pendingIds().sort(), [...regular.ids, ...keepalive.ids].sort());
+    assert.equal(ex.stats.acknowledged, 0);
+    await settle(gw, ex);
+    assert.equal(ex.stats.acknowledged, 2);
+    balanced(ex);
+  }
+  // An answer after the call failed still acknowledges (once); with maxAttempts 1 the event
+  // was already dropped and reported: it is not counted twice.
+  for (const maxAttempts of [Infinity, 1]) {
+    const gw = heldGateway();
+    const { errors, onError } = collect();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 50, maxMs: 50, maxAttempts }, onError });
+    await ex.exportEvents([recording(0)]);
+    await turn();
+    gw.calls[0].done = true;
+    gw.calls[0].fail();
+    await turn();
+    gw.calls[0].answer();
+    await ex.flush({ timeoutMs: 1000 });
+    assert.equal(gw.calls.length, 1);
+    assert.equal(ex.stats.acknowledged + ex.stats.droppedRetries, 1);
+    assert.equal(errors.filter((e) => e.code === "retries_exhausted").length, ex.stats.droppedRetries);
+    balanced(ex);
+  }
+});
