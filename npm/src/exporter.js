@@ -527,6 +527,9 @@ export function createExporter(core, internal) {
       }
       if (evicted.length > 0) this._storeOp("remove", (store) => store.remove(evicted));
       if (overflowed > 0) this._reportOverflow(overflowed);
+      // "drop-oldest" may have evicted events of this very batch: they are not stored (their
+      // removal is already ordered before this batch's add, which would bring them back).
+      if (evicted.length > 0) return added.filter((entry) => queue.get(entry.id) === entry);
       return added;
     }
 
@@ -746,7 +749,9 @@ export function createExporter(core, internal) {
       const exhausted = [];
       for (const entry of unacked) {
         entry.attempts++;
-        if (entry.attempts >= this._retry.maxAttempts) {
+        // An event a keepalive call (pagehide) also carries is not dropped yet: that call's
+        // answer may still acknowledge it; if not, the next failed attempt drops it.
+        if (entry.attempts >= this._retry.maxAttempts && !entry.keepalive) {
           this._queue.delete(entry.id);
           exhausted.push(entry);
         }

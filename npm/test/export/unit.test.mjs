@@ -1034,3 +1034,138 @@ test("GrpcTransport: a gateway that accepts the stream and never answers: the de
   assert.ok(elapsedMs < 3000, `${elapsedMs} ms`);
   assert.equal(ex.pending, 2);
 });
+
+test("overflow 'drop-oldest' evicting events of the batch being exported: they are not written to the store after their removal", async () => {
+  const gw = fakeGateway({ ack: () => [] });
+  const { errors, onError } = collect();
+  const store = memoryStore();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, persist: store, maxQueueEvents: 2, overflow: "drop-oldest", retry: { baseMs: 10_000, maxMs: 10_000 }, onError });
+  await ex.ready;
+  await ex.exportEvents([recording(0), recording(1), recording(2)]);
+  assert.equal(errors.filter((e) => e.code === "queue_overflow").length, 1);
+  assert.equal(ex.stats.droppedOverflow, 1);
+  // What the store holds is what a later load resumes: exactly the queued events, not the dropped one.
+  assert.deepEqual([...store.events.keys()].sort(), ex.pendingIds().sort());
+  await assert.rejects(ex.close({ timeoutMs: 50 }), (e) => e.code === "flush_timeout" && e.pending === 2);
+});
+
+/**
+ * A transport whose calls the test settles: each `recordEvents` call is kept in `calls` with its
+ * event ids, `answer(ids)` (an acknowledgement naming `ids`), `ok()` and `fail()`.
+ */
+function heldGateway() {
+  const calls = [];
+  return {
+    calls,
+    recordEvents(requests, { onResponse, keepalive }) {
+      const ids = requests.slice(1).flatMap((r) => core.decodeRecordEventsRequest(r).events.events.map((e) => e.id));
+      return new Promise((resolve, reject) => {
+        calls.push({
+          ids,
+          keepalive: keepalive === true,
+          answer: (acked = ids) => onResponse(core.encodeRecordEventsResponse({ succeededEvents: acked })),
+          ok: resolve,
+          fail: () => reject(new Error("connection reset (fake)")),
+        });
+      });
+    },
+  };
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+test("retry.maxAttempts reached by a failed call while a keepalive call (pagehide) still carries the event: its end decides, nothing is reported dropped and then delivered", async () => {
+  const gw = heldGateway();
+  const { errors, onError } = collect();
+  const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { maxAttempts: 1, baseMs: 10, maxMs: 10 }, onError });
+  await ex.exportEvents([recording(0)]);
+  await turn();
+  assert.equal(gw.calls.length, 1);
+  // What the pagehide listener does (it includes the events of a regular call in flight).
+  ex._sendOnHide(true);
+  await turn();
+  assert.equal(gw.calls.length, 2);
+  assert.ok(gw.calls[1].keepalive);
+  gw.calls[0].fail();
+  await turn();
+  gw.calls[1].answer();
+  gw.calls[1].ok();
+  await ex.flush({ timeoutMs: 1000 });
+  assert.deepEqual(errors.filter((e) => e.code === "retries_exhausted"), []);
+  assert.equal(ex.stats.acknowledged, 1);
+  assert.equal(ex.stats.droppedRetries, 0);
+  await ex.close();
+});
+
+test("interleaved calls lose nothing and count each event once: a keepalive and a regular call carrying the same events (either failing, both answering), an answer naming another call's events, an answer after the call failed", async () => {
+  const settle = async (gw, ex) => {
+    for (let i = 0; i < 50 && ex.pending > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      for (const c of gw.calls) if (!c.done) ((c.done = true), c.answer(), c.ok());
+    }
+    await ex.flush({ timeoutMs: 1000 });
+  };
+  const balanced = (ex) => {
+    const s = ex.stats;
+    assert.equal(s.queued, s.acknowledged + s.droppedRetries + ex.pending, JSON.stringify(s));
+  };
+  // Both calls answer every event: each counted acknowledged once.
+  // One of the two fails: the other's answer acknowledges, nothing is left or retried.
+  for (const failing of [null, 0, 1]) {
+    const gw = heldGateway();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 1, maxMs: 1 }, onError() {} });
+    await ex.exportEvents([recording(0), recording(1)]);
+    await turn();
+    ex._sendOnHide(true);
+    await turn();
+    assert.deepEqual(gw.calls[1].ids, gw.calls[0].ids);
+    for (const k of [0, 1]) {
+      gw.calls[k].done = true;
+      if (k === failing) gw.calls[k].fail();
+      else (gw.calls[k].answer(), gw.calls[k].ok());
+      await turn();
+    }
+    await settle(gw, ex);
+    assert.equal(gw.calls.length, 2, `failing ${failing}: nothing sent a third time`);
+    assert.equal(ex.stats.acknowledged, 2);
+    balanced(ex);
+  }
+  // A call answered with the ids of another call in flight acknowledges none of them.
+  {
+    const gw = heldGateway();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 1, maxMs: 1 }, onError() {} });
+    await ex.exportEvents([recording(0)]);
+    await turn();
+    await ex.exportEvents([recording(1)]);
+    ex._sendOnHide(false);
+    await turn();
+    const [regular, keepalive] = gw.calls;
+    regular.done = true;
+    regular.answer(keepalive.ids);
+    regular.ok();
+    await turn();
+    assert.deepEqual(ex.pendingIds().sort(), [...regular.ids, ...keepalive.ids].sort());
+    assert.equal(ex.stats.acknowledged, 0);
+    await settle(gw, ex);
+    assert.equal(ex.stats.acknowledged, 2);
+    balanced(ex);
+  }
+  // An answer after the call failed still acknowledges (once); with maxAttempts 1 the event
+  // was already dropped and reported: it is not counted twice.
+  for (const maxAttempts of [Infinity, 1]) {
+    const gw = heldGateway();
+    const { errors, onError } = collect();
+    const ex = new GatewayExporter({ transport: gw, metadata: METADATA, context: CONTEXT, retry: { baseMs: 50, maxMs: 50, maxAttempts }, onError });
+    await ex.exportEvents([recording(0)]);
+    await turn();
+    gw.calls[0].done = true;
+    gw.calls[0].fail();
+    await turn();
+    gw.calls[0].answer();
+    await ex.flush({ timeoutMs: 1000 });
+    assert.equal(gw.calls.length, 1);
+    assert.equal(ex.stats.acknowledged + ex.stats.droppedRetries, 1);
+    assert.equal(errors.filter((e) => e.code === "retries_exhausted").length, ex.stats.droppedRetries);
+    balanced(ex);
+  }
+});
