@@ -562,6 +562,9 @@ export function createApi(host) {
   class ValidationProcessor {
     constructor(options = {}) {
       this.context = { ...CHECK_CONTEXT, ...(options.context || {}) };
+      // A context that cannot be used fails here (as GatewayExporter's does), not on every event.
+      const probe = checkEventInput({ feature: "x.x", action: "xx", source: { client: "x" }, parameters: { version: 0 } }, this.context);
+      if ("error" in probe) throw new TypeError(`ValidationProcessor: context: ${probe.error}`);
     }
     processEvent(event) {
       const answer = checkEventInput(event, this.context);

@@ -201,6 +201,16 @@ test("the processors refuse an unwritable or too deep recording as the exporter 
   }
 });
 
+test("ValidationProcessor refuses a record context it cannot use at construction, not every event", () => {
+  // The exporter refuses such a context when constructed; a processor holding one would refuse
+  // every event the exporter accepts.
+  for (const context of [{ user: 5 }, { now: "x" }, { featureFlags: { a: 1 } }]) {
+    assert.throws(() => new api.ValidationProcessor({ context }), /^TypeError: ValidationProcessor: context: invalid record context: /);
+  }
+  const p = new api.ValidationProcessor({ context: { featureFlags: { a: true }, countryCode: "DE" } });
+  p.processEvent(sdkEvent());
+});
+
 test("a trap re-instantiates the module, which stays usable", () => {
   const before = api.uuidV7();
   assert.throws(() => api.__trapForTests(), (e) => {
