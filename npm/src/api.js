@@ -516,13 +516,34 @@ export function createApi(host) {
     return JSON.parse(call((g) => g.checkEvents(joined, lens)));
   }
 
+  /**
+   * record for the processors: a recording record() throws on (JSON.stringify throws on it, or the
+   * core refuses it as too deep) answers the error the exporter path (recordBatch) reports for it,
+   * with its message, so the processors refuse exactly what the exporter would.
+   */
+  function recordForProcessor(event, context) {
+    try {
+      return record(event, context);
+    } catch (e) {
+      if (e instanceof TelemetryCoreTrap) throw e;
+      let exported;
+      try {
+        [exported] = recordBatch([event], { context });
+      } catch {
+        throw e;
+      }
+      if (exported && "error" in exported) return { error: exported.error };
+      throw e;
+    }
+  }
+
   function checkEventInput(event, context = CHECK_CONTEXT) {
-    const answer = record(event, { ...CHECK_CONTEXT, ...context });
+    const answer = recordForProcessor(event, { ...CHECK_CONTEXT, ...context });
     return "error" in answer ? { error: answer.error } : { ok: true };
   }
 
   function redactEventInput(event, policy = {}) {
-    const recorded = record(event, CHECK_CONTEXT);
+    const recorded = recordForProcessor(event, CHECK_CONTEXT);
     if ("error" in recorded) return { error: recorded.error };
     const redacted = redact(recorded.event, policy);
     if ("error" in redacted) return { error: redacted.error };
@@ -541,6 +562,9 @@ export function createApi(host) {
   class ValidationProcessor {
     constructor(options = {}) {
       this.context = { ...CHECK_CONTEXT, ...(options.context || {}) };
+      // A context that cannot be used fails here (as GatewayExporter's does), not on every event.
+      const probe = checkEventInput({ feature: "x.x", action: "xx", source: { client: "x" }, parameters: { version: 0 } }, this.context);
+      if ("error" in probe) throw new TypeError(`ValidationProcessor: context: ${probe.error}`);
     }
     processEvent(event) {
       const answer = checkEventInput(event, this.context);

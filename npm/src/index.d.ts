@@ -247,6 +247,7 @@ export interface TelemetryProcessor {
 }
 /** Rejects (throws) an event the instance would refuse, before it is sent. */
 export declare class ValidationProcessor implements TelemetryProcessor {
+  /** Throws a `TypeError` for a context the core cannot use (as `GatewayExporter` does). */
   constructor(options?: { context?: RecordContextInput });
   /** The context its checks record with: `options.context` over a fixed id, time and server version. */
   readonly context: RecordContextInput;

@@ -181,6 +181,36 @@ test("RedactionProcessor and redactEventInput strip what the policy would redact
   assert.match(api.redactEventInput({ ...sdkEvent(), action: "" }, {}).error, /action/);
 });
 
+test("the processors refuse an unwritable or too deep recording as the exporter path does (same error, same message)", () => {
+  const cyclic = {};
+  cyclic.self = cyclic;
+  const unwritable = { ...sdkEvent(), parameters: { version: 0, privateMetadata: cyclic } };
+  const deep = { ...sdkEvent(), parameters: { version: 0, privateMetadata: JSON.parse("[".repeat(200) + "]".repeat(200)) } };
+  for (const event of [unwritable, deep]) {
+    const [exported] = api.recordBatch([event], { context: { id: "x", now: "2026-01-01T00:00:00Z", serverVersion: "1" } });
+    assert.match(exported.error, /^(recording cannot be written as JSON|malformed input: recordings: )/);
+    assert.deepEqual(api.checkEventInput(event), { error: exported.error });
+    assert.deepEqual(api.redactEventInput(event, {}), { error: exported.error });
+    for (const p of [new api.ValidationProcessor(), new api.RedactionProcessor({})]) {
+      assert.throws(() => p.processEvent(event), (e) => {
+        assert.ok(e instanceof api.TelemetryEventValidationError, String(e));
+        assert.equal(e.message, exported.error);
+        return true;
+      });
+    }
+  }
+});
+
+test("ValidationProcessor refuses a record context it cannot use at construction, not every event", () => {
+  // The exporter refuses such a context when constructed; a processor holding one would refuse
+  // every event the exporter accepts.
+  for (const context of [{ user: 5 }, { now: "x" }, { featureFlags: { a: 1 } }]) {
+    assert.throws(() => new api.ValidationProcessor({ context }), /^TypeError: ValidationProcessor: context: invalid record context: /);
+  }
+  const p = new api.ValidationProcessor({ context: { featureFlags: { a: true }, countryCode: "DE" } });
+  p.processEvent(sdkEvent());
+});
+
 test("a trap re-instantiates the module, which stays usable", () => {
   const before = api.uuidV7();
   assert.throws(() => api.__trapForTests(), (e) => {
