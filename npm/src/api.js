@@ -10,6 +10,9 @@
 import { createExporter } from "./exporter.js";
 import { describe, eventValueProblem, loneSurrogateProblem, metadataValueProblem, recordingProblem, unwritable } from "./js-values.js";
 
+/** A recording every rule accepts: recorded once to check a context or a policy before any event. */
+const PROBE_RECORDING = Object.freeze({ feature: "x.x", action: "xx", source: { client: "x" }, parameters: { version: 0 } });
+
 /** A context for checks that only need a syntactically complete `record`. */
 const CHECK_CONTEXT = Object.freeze({
   id: "00000000-0000-7000-8000-000000000000",
@@ -349,25 +352,25 @@ export function createApi(host) {
       }
       if (problem) (problems ||= new Map()).set(i, problem);
     }
-    let sent = inputs;
-    let sentContext = context;
-    if (problems) {
-      sent = inputs.filter((_, i) => !problems.has(i));
-      if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
-    }
+    const policyText = jsonText(policy);
+    // The recordings not refused (and their contexts), in one call into the module.
+    const recordRest = () => {
+      const kept = (_, i) => !problems.has(i);
+      const sent = problems ? inputs.filter(kept) : inputs;
+      const sentContext = problems && perEvent ? context.filter(kept) : context;
+      return recordBatchText(stringify(sent), jsonText(sentContext), perEvent, policyText, limit, entry);
+    };
     let answer;
     try {
-      answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+      answer = recordRest();
     } catch (e) {
       // One recording JSON.stringify throws on, or that the core cannot read, fails the whole
       // call: find each such recording, refuse it alone, and record the others.
       if (e instanceof TelemetryCoreTrap) throw e;
-      const found = recordingProblems(inputs, problems, context, perEvent, jsonText(policy));
+      const found = recordingProblems(inputs, problems, context, perEvent, policyText);
       if (found === null) throw e;
       problems = found;
-      sent = inputs.filter((_, i) => !problems.has(i));
-      if (perEvent) sentContext = context.filter((_, i) => !problems.has(i));
-      answer = recordBatchText(stringify(sent), jsonText(sentContext), perEvent, jsonText(policy), limit, entry);
+      answer = recordRest();
     }
     if (!problems) return answer;
     const out = new Array(inputs.length);
@@ -537,6 +540,23 @@ export function createApi(host) {
     }
   }
 
+  /**
+   * Why the core cannot record with `context` (under `policy`), or undefined: checked once, when a
+   * processor or an exporter is made, instead of refusing every event after.
+   */
+  function contextProblem(context, policy = {}) {
+    try {
+      return recordBatch([PROBE_RECORDING], { context, policy })[0].error;
+    } catch (e) {
+      return String((e && e.message) || e).replace(/^malformed input: /, "");
+    }
+  }
+
+  /** Why the core cannot parse `policy`, or undefined (checked once, like `contextProblem`). */
+  function policyProblem(policy) {
+    return redact({ id: "x", feature: "x.x", action: "xx" }, policy).error;
+  }
+
   function checkEventInput(event, context = CHECK_CONTEXT) {
     const answer = recordForProcessor(event, { ...CHECK_CONTEXT, ...context });
     return "error" in answer ? { error: answer.error } : { ok: true };
@@ -563,8 +583,8 @@ export function createApi(host) {
     constructor(options = {}) {
       this.context = { ...CHECK_CONTEXT, ...(options.context || {}) };
       // A context that cannot be used fails here (as GatewayExporter's does), not on every event.
-      const probe = checkEventInput({ feature: "x.x", action: "xx", source: { client: "x" }, parameters: { version: 0 } }, this.context);
-      if ("error" in probe) throw new TypeError(`ValidationProcessor: context: ${probe.error}`);
+      const problem = contextProblem(this.context);
+      if (problem !== undefined) throw new TypeError(`ValidationProcessor: context: ${problem}`);
     }
     processEvent(event) {
       const answer = checkEventInput(event, this.context);
@@ -575,8 +595,8 @@ export function createApi(host) {
   class RedactionProcessor {
     constructor(policy = {}) {
       // A policy that cannot be parsed fails here, not on the first event.
-      const probe = redact({ id: "x", feature: "x.x", action: "xx" }, policy);
-      if ("error" in probe) throw new Error(probe.error);
+      const problem = policyProblem(policy);
+      if (problem !== undefined) throw new Error(problem);
       this.policy = policy;
     }
     processEvent(event) {
@@ -713,6 +733,6 @@ export function createApi(host) {
       },
     });
   }
-  Object.assign(core, createExporter(core, { recordQueued, acknowledgedInUtf8 }));
+  Object.assign(core, createExporter(core, { recordQueued, acknowledgedInUtf8, contextProblem, policyProblem }));
   return core;
 }

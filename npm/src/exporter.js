@@ -202,19 +202,10 @@ export function createExporter(core, internal) {
       }
       this._policyText = typeof policy === "string" ? policy : JSON.stringify(policy);
       // A policy or context that cannot be used fails here, not on the first event.
-      const probe = core.redact({ id: "x", feature: "x.x", action: "xx" }, policy);
-      if ("error" in probe) throw new TypeError(`GatewayExporter: ${probe.error}`);
+      const policyProblem = internal.policyProblem(policy);
+      if (policyProblem !== undefined) throw new TypeError(`GatewayExporter: ${policyProblem}`);
       if (typeof context === "object") {
-        let problem;
-        try {
-          const [checked] = core.recordBatch(
-            [{ feature: "x.x", action: "xx", source: { client: "x" }, parameters: { version: 0 } }],
-            { context, policy: this._policyText },
-          );
-          problem = checked.error;
-        } catch (e) {
-          problem = String((e && e.message) || e).replace(/^malformed input: /, "");
-        }
+        const problem = internal.contextProblem(context, this._policyText);
         if (problem !== undefined) throw new TypeError(`GatewayExporter: context: ${problem}`);
       }
 
